@@ -1,0 +1,101 @@
+"""The `eduscale` command line.
+
+`eduscale preview --stack dev|prod` runs the real Pulumi program offline, on the SDK's
+mock engine, with the stack's own config file, and reports the resource graph the engine
+would receive: what `cdk synth` is to CDK. No cloud account or Pulumi CLI is needed, so
+CI can review (and later policy-check) the whole topology on every change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from infra.stack_files import StackFileError, find_project_dir, load_stack
+from stacks.config import ConfigError, parse_stack_config
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_PROGRAM_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eduscale", description="Deploy-time tooling for the eduscale platform."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    preview = commands.add_parser(
+        "preview",
+        help="record a stack's resource graph offline (no cloud account needed)",
+        description="Run the Pulumi program on the mock engine with Pulumi.<STACK>.yaml "
+        "and print the component tree and resource counts.",
+    )
+    preview.add_argument("--stack", "-s", required=True, help="stack name, e.g. dev or prod")
+    preview.add_argument("--json", type=Path, metavar="FILE", help="write the graph as JSON")
+    preview.add_argument(
+        "--diagram", type=Path, metavar="FILE", help="write a Mermaid flowchart of the components"
+    )
+    preview.add_argument(
+        "--project-dir",
+        type=Path,
+        metavar="DIR",
+        help="directory holding Pulumi.yaml (default: the nearest one at or above .)",
+    )
+    return parser
+
+
+def _preview(args: argparse.Namespace) -> int:
+    # Imported here: loading the provider SDKs takes seconds, `--help` should not.
+    from infra.diagram import render_mermaid
+    from infra.engine import run_offline
+    from infra.program import program
+    from infra.summary import render_summary
+
+    project_dir = args.project_dir or find_project_dir(Path.cwd())
+    files = load_stack(project_dir, args.stack)
+    config = parse_stack_config(files.config)  # fail fast, before any resource
+    print(f"Previewing stack {files.stack} of {files.project} offline ...", file=sys.stderr)
+    started = time.perf_counter()
+    graph = run_offline(
+        program,
+        project=files.project,
+        stack=files.stack,
+        config=files.config,
+        secret_keys=files.secret_keys,
+        region=config.region,
+    )
+    elapsed = time.perf_counter() - started
+    print(render_summary(graph))
+    print(f"\nRecorded in {elapsed:.1f} s.", file=sys.stderr)
+    if args.json is not None:
+        graph.write_json(args.json)
+        print(f"Wrote the resource graph to {args.json}", file=sys.stderr)
+    if args.diagram is not None:
+        args.diagram.write_text(render_mermaid(graph))
+        print(f"Wrote the diagram to {args.diagram}", file=sys.stderr)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return _preview(args)
+    except (StackFileError, ConfigError) as exc:
+        print(f"eduscale: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"eduscale: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # noqa: BLE001 - a user gets one line, not a traceback
+        print(f"eduscale: the program failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_PROGRAM_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

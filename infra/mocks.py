@@ -1,0 +1,147 @@
+"""What the offline engine answers in place of the cloud providers.
+
+The answers are shaped like the providers' real ones (camelCase state, AWS-style ids and
+ARNs, the outputs our components read), so the program runs end to end and every
+`apply` executes. They are deterministic, derived from the resource's logical name, so
+two previews of the same program produce the same graph. An invoke we have not taught
+the engine raises instead of returning an empty answer, which would let a component
+silently build on nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+
+__all__ = ["ACCOUNT_ID", "OfflineMocks", "UnmockedInvokeError"]
+
+ACCOUNT_ID = "123456789012"
+"""The AWS account the offline engine pretends to deploy into (AWS's documentation id)."""
+
+_ZONE_SUFFIXES = "abcdef"
+
+# The prefix AWS puts on each kind of id; types absent here get `<name>-id`-style ids.
+_ID_PREFIXES = {
+    "aws:ec2/vpc:Vpc": "vpc",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/internetGateway:InternetGateway": "igw",
+    "aws:ec2/natGateway:NatGateway": "nat",
+    "aws:ec2/eip:Eip": "eipalloc",
+    "aws:ec2/routeTable:RouteTable": "rtb",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc",
+    "aws:ec2/securityGroup:SecurityGroup": "sg",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg",
+    "aws:ec2/flowLog:FlowLog": "fl",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr",
+}
+
+
+class UnmockedInvokeError(RuntimeError):
+    """The program called a provider function the offline engine cannot answer."""
+
+
+def _hex(seed: str, length: int = 17) -> str:
+    return hashlib.sha256(seed.encode()).hexdigest()[:length]
+
+
+class OfflineMocks(pulumi.runtime.Mocks):
+    """Deterministic provider answers for one offline run in `region`."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self._invokes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "aws:index/getAvailabilityZones:getAvailabilityZones": self._availability_zones,
+            "aws:index/getCallerIdentity:getCallerIdentity": self._caller_identity,
+            "aws:index/getPartition:getPartition": self._partition,
+            "aws:index/getRegion:getRegion": self._region,
+        }
+
+    # -- resources ---------------------------------------------------------------------
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        resource_id = self._resource_id(args.typ, args.name)
+        state: dict[str, Any] = dict(args.inputs)
+        state.setdefault("arn", self._arn(args.typ, args.inputs, resource_id))
+        state.update(self._computed(args.typ, args.name, args.inputs, resource_id))
+        return resource_id, state
+
+    def _resource_id(self, typ: str, name: str) -> str:
+        prefix = _ID_PREFIXES.get(typ)
+        if prefix is not None:
+            return f"{prefix}-{_hex(typ + name)}"
+        return f"{name}-{_hex(typ + name, 8)}"
+
+    def _arn(self, typ: str, inputs: dict[str, Any], resource_id: str) -> str:
+        # aws:<service>/<kind>:<Kind> -> arn:aws:<service>:<region>:<account>:<kind>/<id>
+        package, _, rest = typ.partition(":")
+        module = rest.split("/", 1)[0]
+        kind = rest.split(":", 1)[0].split("/")[-1].lower()
+        service = {"cloudwatch": "logs", "ec2": "ec2"}.get(module, module)
+        region = "" if service == "iam" else self.region
+        physical = inputs.get("name") or resource_id
+        return f"arn:{package}:{service}:{region}:{ACCOUNT_ID}:{kind}/{physical}"
+
+    def _computed(
+        self, typ: str, name: str, inputs: dict[str, Any], resource_id: str
+    ) -> dict[str, Any]:
+        """Outputs a provider computes that our program reads."""
+        if typ == "aws:ec2/eip:Eip":
+            seed = int(_hex(name, 4), 16)
+            return {"allocationId": resource_id, "publicIp": f"203.0.113.{seed % 254 + 1}"}
+        if typ == "aws:kms/key:Key":
+            return {"keyId": resource_id, "arn": f"arn:aws:kms:{self.region}:{ACCOUNT_ID}:key/{resource_id}"}
+        if typ == "aws:cloudwatch/logGroup:LogGroup":
+            group = inputs.get("name", resource_id)
+            return {"arn": f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{group}"}
+        if typ == "aws:iam/role:Role":
+            return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{inputs.get('name', resource_id)}"}
+        return {}
+
+    # -- invokes -----------------------------------------------------------------------
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        handler = self._invokes.get(args.token)
+        if handler is None:
+            raise UnmockedInvokeError(
+                f"the offline engine has no answer for the provider function {args.token}; "
+                "teach it in infra/mocks.py (OfflineMocks) before calling it"
+            )
+        return handler(args.args)
+
+    def _availability_zones(self, _: dict[str, Any]) -> dict[str, Any]:
+        names = [f"{self.region}{suffix}" for suffix in _ZONE_SUFFIXES]
+        return {
+            "id": self.region,
+            "names": names,
+            "zoneIds": [f"{self.region[:3]}{self.region[-1]}-az{i + 1}" for i in range(len(names))],
+            "groupNames": [self.region] * len(names),
+        }
+
+    def _caller_identity(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": ACCOUNT_ID,
+            "accountId": ACCOUNT_ID,
+            "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline-preview",
+            "userId": "AIDAOFFLINEPREVIEW",
+        }
+
+    def _partition(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": "aws",
+            "partition": "aws",
+            "dnsSuffix": "amazonaws.com",
+            "reverseDnsPrefix": "com.amazonaws",
+        }
+
+    def _region(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": self.region,
+            "region": self.region,
+            "name": self.region,
+            "endpoint": f"ec2.{self.region}.amazonaws.com",
+            "description": self.region,
+        }
