@@ -18,6 +18,8 @@ __all__ = ["MANAGED_BY", "physical_name", "standard_tags"]
 MANAGED_BY = "pulumi"
 """Value of the `managed-by` tag: tells an operator in the console not to edit by hand."""
 
+_MIN_NAME_LENGTH = 16
+"""Room for a few characters of the name plus the 9-character hash suffix."""
 _NOT_ALLOWED = re.compile(r"[^a-z0-9-]+")
 
 
@@ -30,8 +32,8 @@ def physical_name(component: str, *parts: str, max_length: int = 63) -> str:
     longer than `max_length` it is shortened and given a stable hash suffix, so two long
     names never collide after truncation.
     """
-    if max_length < 16:
-        raise ValueError(f"max_length must be at least 16, got {max_length}")
+    if max_length < _MIN_NAME_LENGTH:
+        raise ValueError(f"max_length must be at least {_MIN_NAME_LENGTH}, got {max_length}")
     raw = "-".join([pulumi.get_project(), pulumi.get_stack(), component, *parts])
     name = _NOT_ALLOWED.sub("-", raw.lower()).strip("-")
     name = re.sub(r"-{2,}", "-", name)

@@ -13,6 +13,7 @@ emptied so nothing can be attached to a permissive default by accident.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import NotRequired, TypedDict
 
 import pulumi
@@ -102,7 +103,7 @@ class Network(pulumi.ComponentResource):
         private_subnets: list[aws.ec2.Subnet] = []
         nat_gateways: list[aws.ec2.NatGateway] = []
         for index, pair in enumerate(layout):
-            zone = self.azs.apply(lambda names, i=index: names[i])
+            zone = self.azs.apply(_nth(index))
             suffix = f"az{index + 1}"
             public = aws.ec2.Subnet(
                 f"{name}-public-{suffix}",
@@ -252,6 +253,10 @@ class Network(pulumi.ComponentResource):
             tags=standard_tags(name, physical_name(name, "flow-logs")),
             opts=child,
         )
+
+
+def _nth(index: int) -> Callable[[list[str]], str]:
+    return lambda names: names[index]
 
 
 def _first_zones(names: list[str], count: int) -> list[str]:

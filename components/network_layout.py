@@ -71,13 +71,10 @@ def validate_vpc_cidr(cidr: str) -> ipaddress.IPv4Network:
 def subnet_layout(cidr: str, az_count: int) -> list[SubnetPair]:
     """Return one `SubnetPair` per availability zone, in AZ order."""
     if not MIN_AZ_COUNT <= az_count <= MAX_AZ_COUNT:
-        raise ValueError(
-            f"az_count is {az_count}; allowed is {MIN_AZ_COUNT} to {MAX_AZ_COUNT}"
-        )
+        raise ValueError(f"az_count is {az_count}; allowed is {MIN_AZ_COUNT} to {MAX_AZ_COUNT}")
     network = validate_vpc_cidr(cidr)
     blocks = list(network.subnets(prefixlen_diff=3))
     public_blocks = list(blocks[-1].subnets(prefixlen_diff=3))
     return [
-        SubnetPair(public=str(public_blocks[az]), private=str(blocks[az]))
-        for az in range(az_count)
+        SubnetPair(public=str(public_blocks[az]), private=str(blocks[az])) for az in range(az_count)
     ]

@@ -51,11 +51,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _preview(args: argparse.Namespace) -> int:
     # Imported here: loading the provider SDKs takes seconds, `--help` should not.
-    from infra.diagram import render_mermaid
-    from infra.engine import run_offline
-    from infra.program import program
-    from infra.summary import render_summary
+    from infra.diagram import render_mermaid  # noqa: PLC0415
+    from infra.engine import run_offline  # noqa: PLC0415
+    from infra.program import program  # noqa: PLC0415
+    from infra.summary import render_summary  # noqa: PLC0415
 
+    for target in (args.json, args.diagram):
+        if target is not None and not target.parent.is_dir():
+            # Checked first: finding out after a minute-long preview wastes the minute.
+            raise StackFileError(f"cannot write {target}: {target.parent} is not a directory")
     project_dir = args.project_dir or find_project_dir(Path.cwd())
     files = load_stack(project_dir, args.stack)
     config = parse_stack_config(files.config)  # fail fast, before any resource

@@ -45,11 +45,7 @@ def _node_id(resource: RecordedResource) -> str:
 
 def render_mermaid(graph: Graph) -> str:
     """`flowchart LR` text with one node per top-level component or resource."""
-    tops = [
-        r
-        for r in graph
-        if r.parent is not None and graph.by_urn(r.parent).type == STACK_TYPE
-    ]
+    tops = [r for r in graph if r.parent is not None and graph.by_urn(r.parent).type == STACK_TYPE]
     lines = ["flowchart LR"]
     for node in tops:
         kind = node.type.rsplit(":", 1)[-1]

@@ -26,8 +26,10 @@ from infra.mocks import OfflineMocks
 
 __all__ = ["run_offline"]
 
-_SECRET = rpc._special_secret_sig
-_SIGNATURE_KEY = rpc._special_sig_key
+# The wire markers of a secret value. Private in the SDK, but part of the engine protocol
+# (every language SDK uses the same constants), so they do not change.
+_SECRET = rpc._special_secret_sig  # noqa: SLF001
+_SIGNATURE_KEY = rpc._special_sig_key  # noqa: SLF001
 
 
 def wire_value(value: Any) -> Any:
@@ -56,14 +58,17 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self._lock = threading.Lock()
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
-        """Build URNs as the engine does: a child's type is qualified by its parent's
-        whole type chain, except under the root stack (the SDK's mock keeps only the
-        parent's last type and also qualifies by the stack)."""
+        """Build URNs as the engine does.
+
+        A child's type is qualified by its parent's whole type chain, except under the
+        root stack; the SDK's mock keeps only the parent's last type and also qualifies
+        by the stack, which would give URNs no real deployment has.
+        """
         if parent:
             parent_type = parent.split("::")[2]
             if parent_type != STACK_TYPE:
                 type_ = f"{parent_type}${type_}"
-        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+        return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -81,7 +86,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     provider=request.provider or None,
                 )
             )
-        return super().RegisterResource(request)
+        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
 
 def run_offline(

@@ -15,7 +15,7 @@ from typing import Any
 
 __all__ = ["SECRET_MASK", "STACK_TYPE", "Graph", "RecordedResource"]
 
-SECRET_MASK = "[secret]"
+SECRET_MASK = "[secret]"  # noqa: S105 (the mask, not a password)
 """What a secret input value is replaced by: the graph is written to disk and CI logs."""
 
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -40,6 +40,7 @@ class RecordedResource:
         return not self.custom and self.type != STACK_TYPE
 
     def to_json(self) -> dict[str, Any]:
+        """The resource as one entry of the `--json` file's `resources` list."""
         return {
             "urn": self.urn,
             "type": self.type,
@@ -53,6 +54,7 @@ class RecordedResource:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RecordedResource:
+        """Read an entry written by `to_json` (or by an older version without extras)."""
         return cls(
             urn=data["urn"],
             type=data["type"],
@@ -77,6 +79,7 @@ class Graph:
         return iter(self.resources)
 
     def of_type(self, type_token: str) -> list[RecordedResource]:
+        """All resources of `type_token`, in registration order."""
         return [r for r in self.resources if r.type == type_token]
 
     def one(self, type_token: str) -> RecordedResource:
@@ -87,12 +90,14 @@ class Graph:
         return found[0]
 
     def by_urn(self, urn: str) -> RecordedResource:
+        """The resource registered as `urn`; raise `LookupError` if there is none."""
         for resource in self.resources:
             if resource.urn == urn:
                 return resource
         raise LookupError(f"no resource with URN {urn}")
 
     def children(self, parent_urn: str) -> list[RecordedResource]:
+        """The resources whose parent is `parent_urn`."""
         return [r for r in self.resources if r.parent == parent_urn]
 
     def component_of(self, resource: RecordedResource) -> RecordedResource | None:
@@ -103,9 +108,11 @@ class Graph:
         return current
 
     def type_counts(self) -> Counter[str]:
+        """How many custom (provider-managed) resources of each type."""
         return Counter(r.type for r in self.resources if r.custom)
 
     def to_json(self) -> dict[str, Any]:
+        """The `--json` document: the stack, its resources and its outputs."""
         return {
             "stack": self.stack,
             "resources": [r.to_json() for r in self.resources],
@@ -113,10 +120,12 @@ class Graph:
         }
 
     def write_json(self, path: Path) -> None:
+        """Write `to_json()` to `path`, indented for review in a diff."""
         path.write_text(json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n")
 
     @classmethod
     def read_json(cls, path: Path) -> Graph:
+        """Load a graph written by `write_json` (e.g. for the offline policy run)."""
         data = json.loads(path.read_text())
         return cls(
             stack=data["stack"],

@@ -63,6 +63,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
     # -- resources ---------------------------------------------------------------------
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        """A deterministic id, and the inputs plus what the provider would compute."""
         resource_id = self._resource_id(args.typ, args.name)
         state: dict[str, Any] = dict(args.inputs)
         state.setdefault("arn", self._arn(args.typ, args.inputs, resource_id))
@@ -93,7 +94,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
             seed = int(_hex(name, 4), 16)
             return {"allocationId": resource_id, "publicIp": f"203.0.113.{seed % 254 + 1}"}
         if typ == "aws:kms/key:Key":
-            return {"keyId": resource_id, "arn": f"arn:aws:kms:{self.region}:{ACCOUNT_ID}:key/{resource_id}"}
+            arn = f"arn:aws:kms:{self.region}:{ACCOUNT_ID}:key/{resource_id}"
+            return {"keyId": resource_id, "arn": arn}
         if typ == "aws:cloudwatch/logGroup:LogGroup":
             group = inputs.get("name", resource_id)
             return {"arn": f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{group}"}
@@ -104,6 +106,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
     # -- invokes -----------------------------------------------------------------------
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        """Answer a known provider function, or raise `UnmockedInvokeError`."""
         handler = self._invokes.get(args.token)
         if handler is None:
             raise UnmockedInvokeError(

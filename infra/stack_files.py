@@ -18,7 +18,7 @@ import yaml
 
 __all__ = ["OFFLINE_SECRET", "StackFileError", "StackFiles", "find_project_dir", "load_stack"]
 
-OFFLINE_SECRET = "offline-preview-secret"
+OFFLINE_SECRET = "offline-preview-secret"  # noqa: S105 (a stand-in, never a credential)
 """What a `secure:` value becomes offline, where it cannot be decrypted."""
 
 

@@ -1,0 +1,1 @@
+"""The CrossGuard policy pack that checks the topology."""

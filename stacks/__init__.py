@@ -1,0 +1,1 @@
+"""The platform topology, composed from typed stack configuration."""

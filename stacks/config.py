@@ -300,8 +300,7 @@ def load_secrets() -> StackSecrets:
             f"{NAMESPACE}:{key}`",
         )
         for key in SECRET_KEYS
-        if config.get(key) is not None
-        and not runtime_config.is_config_secret(f"{NAMESPACE}:{key}")
+        if config.get(key) is not None and not runtime_config.is_config_secret(f"{NAMESPACE}:{key}")
     ]
     if issues:
         raise ConfigError(issues)
@@ -310,10 +309,7 @@ def load_secrets() -> StackSecrets:
 
 def _issue(error: Any, data: Mapping[str, Any]) -> ConfigIssue:
     location = [str(part) for part in error["loc"]]
-    if location[0] == "region":
-        key = "aws:region"
-    else:
-        key = f"{NAMESPACE}:" + ".".join(location)
+    key = "aws:region" if location[0] == "region" else f"{NAMESPACE}:" + ".".join(location)
     value: Any = data
     for part in error["loc"]:
         value = value.get(part) if isinstance(value, dict) else None
@@ -331,9 +327,13 @@ def _known_fields(location: list[str]) -> list[str]:
     model: type[BaseModel] = StackConfig
     for part in location:
         for name, field in model.model_fields.items():
-            if part in (name, field.alias) and isinstance(field.annotation, type):
-                if issubclass(field.annotation, BaseModel):
-                    model = field.annotation
+            annotation = field.annotation
+            if (
+                part in (name, field.alias)
+                and isinstance(annotation, type)
+                and issubclass(annotation, BaseModel)
+            ):
+                model = annotation
     return sorted(field.alias or name for name, field in model.model_fields.items())
 
 

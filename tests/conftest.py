@@ -1,0 +1,85 @@
+"""Shared fixtures: run a whole stack, or a small program, on the offline engine."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from infra.engine import run_offline
+from infra.graph import Graph, RecordedResource
+from infra.program import program
+from infra.stack_files import load_stack
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STANDARD_TAG_KEYS = {"project", "stack", "component", "managed-by"}
+
+
+def preview_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Graph:
+    """Record `stack` exactly as `eduscale preview --stack <stack>` does."""
+    files = load_stack(project_dir, stack)
+    return run_offline(
+        program,
+        project=files.project,
+        stack=files.stack,
+        config=files.config,
+        secret_keys=files.secret_keys,
+        region="eu-west-1",
+    )
+
+
+def run_program(
+    body: Callable[[], None],
+    *,
+    project: str = "foreign",
+    stack: str = "test",
+    config: Mapping[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+) -> Graph:
+    """Record an ad-hoc program (e.g. one component with test args)."""
+    return run_offline(
+        body,
+        project=project,
+        stack=stack,
+        config=config or {},
+        secret_keys=secret_keys or [],
+        region="eu-west-1",
+    )
+
+
+@pytest.fixture(scope="session")
+def dev_graph() -> Graph:
+    return preview_stack("dev")
+
+
+@pytest.fixture(scope="session")
+def prod_graph() -> Graph:
+    return preview_stack("prod")
+
+
+@pytest.fixture(params=["dev", "prod"])
+def stack_graph(request: pytest.FixtureRequest) -> Graph:
+    graph = request.getfixturevalue(f"{request.param}_graph")
+    assert isinstance(graph, Graph)
+    return graph
+
+
+@cache
+def is_taggable(type_token: str) -> bool:
+    """Whether the pulumi-aws resource class for `type_token` accepts `tags`."""
+    package, module_path, class_name = type_token.split(":")
+    assert package == "aws", type_token
+    module = module_path.split("/")[0]
+    python_module = importlib.import_module(
+        "pulumi_aws" if module == "index" else f"pulumi_aws.{module}"
+    )
+    resource_class = getattr(python_module, class_name)
+    return "tags" in inspect.signature(resource_class._internal_init).parameters
+
+
+def aws_resources(graph: Graph) -> list[RecordedResource]:
+    return [r for r in graph if r.custom and r.type.startswith("aws:")]

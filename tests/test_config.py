@@ -1,0 +1,130 @@
+import json
+from typing import Any
+
+import pulumi
+import pytest
+from conftest import run_program
+
+from infra.graph import SECRET_MASK
+from stacks.config import ConfigError, load_secrets, load_stack_config, parse_stack_config
+
+VALID: dict[str, Any] = {
+    "aws:region": "eu-west-1",
+    "eduscale:network": {"cidr": "10.20.0.0/16", "azCount": 3},
+    "eduscale:edge": {"domain": "learn.example.com"},
+}
+
+
+def issues_for(**changes: Any) -> list[str]:
+    values = dict(VALID)
+    for key, value in changes.items():
+        values[key.replace("__", ":")] = value
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(values)
+    return [str(issue) for issue in caught.value.issues]
+
+
+def test_valid_config_parses_with_secure_defaults():
+    config = parse_stack_config(VALID)
+    assert config.network.nat_per_az is True
+    assert config.network.flow_log_retention_days == 365
+    assert config.services.course.cpu_target_percent == 70
+
+
+def test_structured_values_may_arrive_as_json_strings_as_the_engine_sends_them():
+    values = {k: v if k == "aws:region" else json.dumps(v) for k, v in VALID.items()}
+    assert parse_stack_config(values).network.az_count == 3
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"aws__region": "europe"}, "aws:region = europe: must be an AWS region code"),
+        ({"eduscale__network": {"cidr": "8.8.0.0/16"}}, "eduscale:network.cidr = 8.8.0.0/16"),
+        ({"eduscale__network": {"cidr": "10.0.0.0/8"}}, "allowed is /16 to /20"),
+        ({"eduscale__network": {"azCount": 1}}, "eduscale:network.azCount = 1: Input should be"),
+        ({"eduscale__network": {"azCount": 7}}, "less than or equal to 6"),
+        ({"eduscale__network": {"natPerAz": "sometimes"}}, "eduscale:network.natPerAz = sometimes"),
+        ({"eduscale__network": {"flowLogRetentionDays": 10}}, "accepts only these retention"),
+        ({"eduscale__network": {"azcount": 3}}, "eduscale:network.azcount = 3: unknown field; known: azCount"),
+        ({"eduscale__edge": {"domain": "Not A Host"}}, "eduscale:edge.domain = Not A Host: must be a"),
+        ({"eduscale__edge": {}}, "eduscale:edge.domain = (not set): required"),
+        ({"eduscale__services": {"auth": {"minReplicas": 5, "maxReplicas": 2}}}, "minReplicas (5) must not exceed maxReplicas (2)"),
+        ({"eduscale__services": {"course": {"cpuTargetPercent": 99}}}, "eduscale:services.course.cpuTargetPercent = 99"),
+        ({"eduscale__database": {"replicaCount": -1}}, "eduscale:database.replicaCount = -1"),
+        ({"eduscale__database": {"instanceClass": "m5.large"}}, "eduscale:database.instanceClass = m5.large"),
+        ({"eduscale__cache": {"shards": 0}}, "eduscale:cache.shards = 0"),
+        ({"eduscale__kafka": {"brokers": 4}}, "eduscale:kafka.brokers = 4: must be a multiple of network.azCount (3)"),
+        ({"eduscale__kafka": {"partitions": 0}}, "eduscale:kafka.partitions = 0"),
+        ({"eduscale__vectorStore": {"replicas": 1, "replicationFactor": 2}}, "replicationFactor (2) cannot exceed"),
+        ({"eduscale__network": "not json"}, "eduscale:network = not json: not an object"),
+        ({"eduscale__netwrk": {}}, "eduscale:netwrk = {}: unknown key; known: eduscale:cache"),
+    ],
+)  # fmt: skip
+def test_each_bad_value_is_named_with_its_value_and_what_is_allowed(
+    changes: dict[str, Any], expected: str
+):
+    issues = issues_for(**changes)
+    assert len(issues) == 1, issues
+    assert expected in issues[0]
+
+
+def test_missing_region_is_reported():
+    values = {k: v for k, v in VALID.items() if k != "aws:region"}
+    with pytest.raises(ConfigError, match=r"aws:region = \(not set\): required"):
+        parse_stack_config(values)
+
+
+def test_several_bad_values_are_all_reported_at_once():
+    issues = issues_for(
+        aws__region="nowhere",
+        eduscale__network={"azCount": 9, "cidr": "1.2.3.0/24"},
+        eduscale__edge={"domain": "x"},
+    )
+    keys = sorted(issue.split(" = ")[0] for issue in issues)
+    assert keys == [
+        "aws:region",
+        "eduscale:edge.domain",
+        "eduscale:network.azCount",
+        "eduscale:network.cidr",
+    ]
+
+
+def test_the_program_reads_and_validates_the_runtime_config():
+    seen = {}
+
+    def body() -> None:
+        seen["config"] = load_stack_config()
+
+    run_program(
+        body, config={k: json.dumps(v) if k != "aws:region" else v for k, v in VALID.items()}
+    )
+    assert seen["config"].edge.domain == "learn.example.com"
+
+    bad = {**{k: json.dumps(v) for k, v in VALID.items()}, "aws:region": "x"}
+    with pytest.raises(ConfigError, match="aws:region"):
+        run_program(body, config=bad)
+
+
+def test_secrets_are_read_as_pulumi_secrets_and_never_recorded_in_clear():
+    def body() -> None:
+        key = load_secrets().openai_api_key
+        assert key is not None
+        pulumi.export("key", key)
+        pulumi.export("length", key.apply(len))
+
+    graph = run_program(
+        body, config={"eduscale:openaiApiKey": "sk-live-123"}, secret_keys=["eduscale:openaiApiKey"]
+    )
+    assert graph.outputs == {"key": SECRET_MASK, "length": SECRET_MASK}
+    assert "sk-live-123" not in json.dumps(graph.to_json())
+
+
+def test_a_secret_stored_in_plain_text_is_refused_without_echoing_it():
+    def body() -> None:
+        load_secrets()
+
+    with pytest.raises(ConfigError) as caught:
+        run_program(body, config={"eduscale:openaiApiKey": "sk-live-123"})
+    assert "pulumi config set --secret eduscale:openaiApiKey" in str(caught.value)
+    assert "sk-live-123" not in str(caught.value)
