@@ -12,7 +12,6 @@ emptied so nothing can be attached to a permissive default by accident.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import NotRequired, TypedDict
 
@@ -21,6 +20,7 @@ import pulumi_aws as aws
 
 from components.conventions import physical_name, standard_tags
 from components.encryption import customer_managed_key
+from components.log_groups import encrypted_log_group
 from components.network_layout import subnet_layout
 
 __all__ = ["Network", "NetworkArgs"]
@@ -192,20 +192,17 @@ class Network(pulumi.ComponentResource):
     def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, retention_days: int) -> None:
         child = pulumi.ResourceOptions(parent=self)
         key = customer_managed_key(name, "flow-logs", parent=self, for_log_groups=True)
-        log_group_name = physical_name(name, "flow-logs")
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs",
-            name=log_group_name,
-            retention_in_days=retention_days,
-            kms_key_id=key.arn,
-            tags=standard_tags(name, log_group_name),
-            opts=child,
+        log_group = encrypted_log_group(
+            name, "flow-logs", retention_days=retention_days, key=key, parent=self
         )
+        account_id = aws.get_caller_identity_output(
+            opts=pulumi.InvokeOutputOptions(parent=self)
+        ).account_id
         role_name = physical_name(name, "flow-logs", max_length=64)
         role = aws.iam.Role(
             f"{name}-flow-logs",
             name=role_name,
-            assume_role_policy=json.dumps(
+            assume_role_policy=pulumi.Output.json_dumps(
                 {
                     "Version": "2012-10-17",
                     "Statement": [
@@ -213,6 +210,8 @@ class Network(pulumi.ComponentResource):
                             "Effect": "Allow",
                             "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
                             "Action": "sts:AssumeRole",
+                            # Only on behalf of this account: no confused deputy.
+                            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
                         }
                     ],
                 }

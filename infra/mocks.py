@@ -81,27 +81,82 @@ class OfflineMocks(pulumi.runtime.Mocks):
         package, _, rest = typ.partition(":")
         module = rest.split("/", 1)[0]
         kind = rest.split(":", 1)[0].split("/")[-1].lower()
-        service = {"cloudwatch": "logs", "ec2": "ec2"}.get(module, module)
+        service = {"cloudwatch": "logs", "msk": "kafka"}.get(module, module)
         region = "" if service == "iam" else self.region
         physical = inputs.get("name") or resource_id
         return f"arn:{package}:{service}:{region}:{ACCOUNT_ID}:{kind}/{physical}"
 
-    def _computed(
+    def _computed(  # noqa: C901, PLR0911 (a table: one case per resource type)
         self, typ: str, name: str, inputs: dict[str, Any], resource_id: str
     ) -> dict[str, Any]:
         """Outputs a provider computes that our program reads."""
-        if typ == "aws:ec2/eip:Eip":
-            seed = int(_hex(name, 4), 16)
-            return {"allocationId": resource_id, "publicIp": f"203.0.113.{seed % 254 + 1}"}
-        if typ == "aws:kms/key:Key":
-            arn = f"arn:aws:kms:{self.region}:{ACCOUNT_ID}:key/{resource_id}"
-            return {"keyId": resource_id, "arn": arn}
-        if typ == "aws:cloudwatch/logGroup:LogGroup":
-            group = inputs.get("name", resource_id)
-            return {"arn": f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{group}"}
-        if typ == "aws:iam/role:Role":
-            return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{inputs.get('name', resource_id)}"}
+        arn = f":{self.region}:{ACCOUNT_ID}:"
+        physical = inputs.get("name", resource_id)
+        match typ:
+            case "aws:ec2/eip:Eip":
+                seed = int(_hex(name, 4), 16)
+                return {"allocationId": resource_id, "publicIp": f"203.0.113.{seed % 254 + 1}"}
+            case "aws:kms/key:Key":
+                return {"keyId": resource_id, "arn": f"arn:aws:kms{arn}key/{resource_id}"}
+            case "aws:cloudwatch/logGroup:LogGroup":
+                return {"arn": f"arn:aws:logs{arn}log-group:{physical}"}
+            case "aws:iam/role:Role":
+                return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{physical}"}
+            case "aws:rds/instance:Instance":
+                return self._rds_instance(inputs, resource_id)
+            case "aws:elasticache/replicationGroup:ReplicationGroup":
+                group = inputs["replicationGroupId"]
+                host = f"{group}.{_hex(name, 6)}.{self.region}.cache.amazonaws.com"
+                return {
+                    "configurationEndpointAddress": f"clustercfg.{host}",
+                    "port": inputs.get("port", 6379),
+                    "arn": f"arn:aws:elasticache{arn}replicationgroup:{group}",
+                }
+            case "aws:msk/cluster:Cluster":
+                return self._msk_cluster(name, inputs)
+            case "aws:msk/configuration:Configuration":
+                return {"latestRevision": 1}
+            case "aws:route53/zone:Zone":
+                return {"zoneId": f"Z{_hex(name, 20).upper()}"}
+            case "aws:route53/record:Record":
+                return {"fqdn": inputs["name"]}
+            case "random:index/randomPassword:RandomPassword":
+                return {"result": _hex("password" + name, int(inputs.get("length", 32)))}
         return {}
+
+    def _rds_instance(self, inputs: dict[str, Any], resource_id: str) -> dict[str, Any]:
+        identifier = inputs.get("identifier", resource_id)
+        address = f"{identifier}.c{_hex(identifier, 11)}.{self.region}.rds.amazonaws.com"
+        state: dict[str, Any] = {
+            "address": address,
+            "endpoint": f"{address}:5432",
+            "port": 5432,
+            "identifier": identifier,
+            "resourceId": f"db-{_hex(identifier, 26).upper()}",
+            "arn": f"arn:aws:rds:{self.region}:{ACCOUNT_ID}:db:{identifier}",
+        }
+        if inputs.get("manageMasterUserPassword"):
+            state["masterUserSecrets"] = [
+                {
+                    "secretArn": f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:"
+                    f"rds!db-{_hex(identifier, 8)}",
+                    "kmsKeyId": inputs.get("masterUserSecretKmsKeyId", ""),
+                    "secretStatus": "active",
+                }
+            ]
+        return state
+
+    def _msk_cluster(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        cluster = inputs["clusterName"]
+        suffix = f"{_hex(name, 6)}.c2.kafka.{self.region}.amazonaws.com"
+        brokers = int(inputs.get("numberOfBrokerNodes", 3))
+        return {
+            "arn": f"arn:aws:kafka:{self.region}:{ACCOUNT_ID}:cluster/{cluster}/{_hex(name, 8)}",
+            "bootstrapBrokersSaslIam": ",".join(
+                f"b-{i + 1}.{cluster}.{suffix}:9098" for i in range(brokers)
+            ),
+            "currentVersion": "K3AEGXETSR30VB",
+        }
 
     # -- invokes -----------------------------------------------------------------------
 

@@ -63,6 +63,9 @@ LOG_RETENTION_DAYS = frozenset(
 )  # fmt: skip
 """The retention periods CloudWatch Logs accepts (any other value fails at deploy)."""
 
+PERFORMANCE_INSIGHTS_RETENTION_DAYS = frozenset({7, 731, *range(31, 714, 31)})
+"""The Performance Insights retention periods RDS accepts."""
+
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -94,6 +97,12 @@ def _log_retention(days: int) -> int:
     if days not in LOG_RETENTION_DAYS:
         allowed = ", ".join(str(d) for d in sorted(LOG_RETENTION_DAYS))
         raise ValueError(f"CloudWatch accepts only these retention periods (days): {allowed}")
+    return days
+
+
+def _performance_insights_retention(days: int) -> int:
+    if days not in PERFORMANCE_INSIGHTS_RETENTION_DAYS:
+        raise ValueError("RDS accepts 7, a multiple of 31 up to 713, or 731 days")
     return days
 
 
@@ -166,28 +175,74 @@ class ServicesConfig(_Section):
 
 
 class DatabaseConfig(_Section):
-    """`eduscale:database`: RDS PostgreSQL writer and read replicas."""
+    """`eduscale:database`: RDS PostgreSQL, one writer and its read replicas."""
 
+    engine_version: Annotated[str, Field(pattern=r"^1[4-9](\.\d+)?$")] = "17.4"
     instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.r7g.large"
     replica_count: Annotated[int, Field(ge=0, le=15)] = 2
+    multi_az: bool = True
+    allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 100
+    max_allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 1000
+    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 14
+    deletion_protection: bool = True
+    performance_insights_retention_days: Annotated[
+        int, AfterValidator(_performance_insights_retention)
+    ] = 7
+    slow_statement_ms: Annotated[int, Field(ge=10, le=60_000)] = 500
+
+    @model_validator(mode="after")
+    def _storage(self) -> Self:
+        if self.max_allocated_storage_gb < self.allocated_storage_gb:
+            raise ValueError(
+                f"maxAllocatedStorageGb ({self.max_allocated_storage_gb}) must be at least "
+                f"allocatedStorageGb ({self.allocated_storage_gb})"
+            )
+        return self
 
 
 class CacheConfig(_Section):
-    """`eduscale:cache`: ElastiCache Redis."""
+    """`eduscale:cache`: ElastiCache Redis, cluster mode, shards x replicas."""
 
+    engine_version: Annotated[str, Field(pattern=r"^[67]\.\d+$")] = "7.1"
     node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = "cache.r7g.large"
     shards: Annotated[int, Field(ge=1, le=500)] = 1
     replicas_per_shard: Annotated[int, Field(ge=0, le=5)] = 1
+    snapshot_retention_days: Annotated[int, Field(ge=0, le=35)] = 7
 
 
 class KafkaConfig(_Section):
-    """`eduscale:kafka`: MSK brokers and the work topics' partitions."""
+    """`eduscale:kafka`: MSK brokers, durability settings and the work topics' partitions."""
 
+    kafka_version: Annotated[str, Field(pattern=r"^[34]\.\d+\.(\d+|x)$")] = "3.9.x"
     broker_instance_type: Annotated[str, Field(pattern=r"^kafka\.[a-z0-9]+\.[a-z0-9]+$")] = (
         "kafka.m7g.large"
     )
     brokers: Annotated[int, Field(ge=2, le=30)] = 3
     partitions: Annotated[int, Field(ge=1, le=1000)] = 12
+    replication_factor: Annotated[int, Field(ge=1, le=5)] = 3
+    min_insync_replicas: Annotated[int, Field(ge=1, le=4)] = 2
+    volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 1000
+    max_volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 4000
+
+    @model_validator(mode="after")
+    def _durability(self) -> Self:
+        if self.replication_factor > self.brokers:
+            raise ValueError(
+                f"replicationFactor ({self.replication_factor}) cannot exceed brokers "
+                f"({self.brokers})"
+            )
+        if self.min_insync_replicas >= self.replication_factor and self.replication_factor > 1:
+            raise ValueError(
+                f"minInsyncReplicas ({self.min_insync_replicas}) must be below "
+                f"replicationFactor ({self.replication_factor}), or one broker down stops "
+                "all writes"
+            )
+        if self.max_volume_size_gb < self.volume_size_gb:
+            raise ValueError(
+                f"maxVolumeSizeGb ({self.max_volume_size_gb}) must be at least "
+                f"volumeSizeGb ({self.volume_size_gb})"
+            )
+        return self
 
 
 class VectorStoreConfig(_Section):

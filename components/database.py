@@ -1,0 +1,288 @@
+"""RDS PostgreSQL: one writer and N read replicas, with the reader endpoint over replicas.
+
+The writer takes every write; reporting and analytics read only from replicas, so a heavy
+report can never slow a learner's quiz submission. The reader endpoint is a Route 53
+record in a private hosted zone of the VPC: one weighted CNAME per replica under the same
+name, so each lookup picks a replica and the writer is never in the set. Services use
+`reader_endpoint` (one name, spread by DNS); `reader_endpoints` lists the replicas for
+clients that prefer to spread connections themselves. With no replicas the reader
+endpoint is empty: reports then fail loudly instead of quietly landing on the writer.
+
+Secure defaults, after terraform-aws-modules/rds: storage and Performance Insights
+encrypted with a rotating customer key; the master password generated and kept by
+Secrets Manager (never in code, config or state); not publicly accessible, only in the
+private subnets, reachable on 5432 only from the given security groups; TLS forced by the
+parameter group; IAM database authentication; PostgreSQL and upgrade logs exported;
+enhanced monitoring; a final snapshot and deletion protection unless turned off.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import NotRequired, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from components.conventions import physical_name, standard_tags
+from components.encryption import customer_managed_key
+from components.security import data_store_security_group
+
+__all__ = ["Database", "DatabaseArgs"]
+
+PORT = 5432
+_LOG_EXPORTS = ["postgresql", "upgrade"]
+_CA = "rds-ca-rsa2048-g1"
+
+
+class DatabaseArgs(TypedDict):
+    """Inputs of `Database`."""
+
+    vpc_id: pulumi.Input[str]
+    """The VPC the database lives in."""
+    subnet_ids: pulumi.Input[list[str]]
+    """Private subnets (one per AZ) for the DB subnet group."""
+    availability_zones: pulumi.Input[list[str]]
+    """The AZs of those subnets; replicas are spread over them, away from the writer's."""
+    allowed_security_group_ids: pulumi.Input[list[str]]
+    """Security groups whose members may connect on 5432; nothing else can."""
+    engine_version: str
+    """PostgreSQL version, e.g. `17.4`; its major version picks the parameter group family."""
+    instance_class: pulumi.Input[str]
+    """Instance class of the writer and the replicas, e.g. `db.r7g.2xlarge`."""
+    replica_count: int
+    """How many read replicas (0 to 15)."""
+    multi_az: NotRequired[bool]
+    """A synchronous standby for the writer in another AZ (default on)."""
+    allocated_storage_gb: NotRequired[int]
+    """Initial gp3 storage (default 100 GiB)."""
+    max_allocated_storage_gb: NotRequired[int]
+    """Storage autoscaling ceiling (default 1000 GiB)."""
+    backup_retention_days: NotRequired[int]
+    """Automated backups kept this many days (default 14; replicas need the writer's)."""
+    deletion_protection: NotRequired[bool]
+    """Refuse deletion, and take a final snapshot if deleted anyway (default on)."""
+    performance_insights_retention_days: NotRequired[int]
+    """Performance Insights retention (default 7, the free tier)."""
+    slow_statement_ms: NotRequired[int]
+    """Statements slower than this are logged (default 500 ms)."""
+    database_name: NotRequired[str]
+    """The database created on the writer (default `eduscale`)."""
+
+
+class Database(pulumi.ComponentResource):
+    """A PostgreSQL writer with read replicas and a replicas-only reader endpoint."""
+
+    writer_endpoint: pulumi.Output[str]
+    """Host name of the writer: every write, and reads that must see them."""
+    reader_endpoint: pulumi.Output[str]
+    """Host name that resolves to one of the replicas only (empty without replicas)."""
+    reader_endpoints: pulumi.Output[list[str]]
+    """Host names of each replica."""
+    port: pulumi.Output[int]
+    """PostgreSQL port of the writer and the replicas."""
+    master_secret_arn: pulumi.Output[str]
+    """Secrets Manager secret holding the master credentials (managed and rotated by RDS)."""
+    security_group_id: pulumi.Output[str]
+    """The database's security group."""
+
+    def __init__(
+        self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("eduscale:data:Database", name, None, opts)
+        replica_count = int(args["replica_count"])
+        if not 0 <= replica_count <= 15:  # noqa: PLR2004
+            raise ValueError(f"replica_count is {replica_count}; allowed is 0 to 15")
+        major = args["engine_version"].split(".")[0]
+        deletion_protection = bool(args.get("deletion_protection", True))
+        child = pulumi.ResourceOptions(parent=self)
+
+        key = customer_managed_key(name, "storage", parent=self)
+        security_group = data_store_security_group(
+            name,
+            vpc_id=args["vpc_id"],
+            port=PORT,
+            allowed_security_group_ids=args["allowed_security_group_ids"],
+            description="PostgreSQL",
+            parent=self,
+        )
+        subnet_group = aws.rds.SubnetGroup(
+            f"{name}-subnets",
+            name=physical_name(name),
+            subnet_ids=args["subnet_ids"],
+            tags=standard_tags(name, physical_name(name)),
+            opts=child,
+        )
+        parameters = aws.rds.ParameterGroup(
+            f"{name}-parameters",
+            name=physical_name(name, f"postgres{major}"),
+            family=f"postgres{major}",
+            description=f"{physical_name(name)}: TLS only, slow statements logged",
+            parameters=[
+                {"name": "rds.force_ssl", "value": "1"},
+                {
+                    "name": "log_min_duration_statement",
+                    "value": str(args.get("slow_statement_ms", 500)),
+                },
+                {"name": "log_connections", "value": "1"},
+                {"name": "log_disconnections", "value": "1"},
+                {"name": "log_lock_waits", "value": "1"},
+            ],
+            tags=standard_tags(name, physical_name(name, f"postgres{major}")),
+            opts=child,
+        )
+        monitoring_role = self._monitoring_role(name)
+
+        shared = {
+            "instance_class": args["instance_class"],
+            "storage_encrypted": True,
+            "kms_key_id": key.arn,
+            "parameter_group_name": parameters.name,
+            "vpc_security_group_ids": [security_group.id],
+            "publicly_accessible": False,
+            "iam_database_authentication_enabled": True,
+            "performance_insights_enabled": True,
+            "performance_insights_kms_key_id": key.arn,
+            "performance_insights_retention_period": args.get(
+                "performance_insights_retention_days", 7
+            ),
+            "enabled_cloudwatch_logs_exports": _LOG_EXPORTS,
+            "monitoring_interval": 60,
+            "monitoring_role_arn": monitoring_role.arn,
+            "auto_minor_version_upgrade": True,
+            "ca_cert_identifier": _CA,
+            "copy_tags_to_snapshot": True,
+            "deletion_protection": deletion_protection,
+        }
+        writer_id = physical_name(name, "writer")
+        writer = aws.rds.Instance(
+            f"{name}-writer",
+            identifier=writer_id,
+            engine="postgres",
+            engine_version=args["engine_version"],
+            db_name=args.get("database_name", "eduscale"),
+            username="eduscale_admin",
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=key.key_id,
+            db_subnet_group_name=subnet_group.name,
+            multi_az=bool(args.get("multi_az", True)),
+            storage_type="gp3",
+            allocated_storage=args.get("allocated_storage_gb", 100),
+            max_allocated_storage=args.get("max_allocated_storage_gb", 1000),
+            backup_retention_period=args.get("backup_retention_days", 14),
+            backup_window="02:00-03:00",
+            maintenance_window="sun:03:30-sun:04:30",
+            skip_final_snapshot=not deletion_protection,
+            final_snapshot_identifier=physical_name(name, "writer", "final"),
+            tags=standard_tags(name, writer_id),
+            opts=child,
+            # mypy cannot match a dict of mixed values to keyword parameters; the
+            # arguments are checked by the provider SDK at run time and by the tests.
+            **shared,  # type: ignore[arg-type]
+        )
+
+        replicas = []
+        zones = pulumi.Output.from_input(args["availability_zones"])
+        for index in range(replica_count):
+            replica_id = physical_name(name, f"replica-{index + 1}")
+            replicas.append(
+                aws.rds.Instance(
+                    f"{name}-replica-{index + 1}",
+                    identifier=replica_id,
+                    replicate_source_db=writer.identifier,
+                    # The writer's primary sits in the first AZ; replicas start from the second.
+                    availability_zone=zones.apply(_spread(index)),
+                    multi_az=False,
+                    max_allocated_storage=args.get("max_allocated_storage_gb", 1000),
+                    backup_retention_period=0,
+                    maintenance_window="sun:04:30-sun:05:30",
+                    skip_final_snapshot=True,
+                    tags=standard_tags(name, replica_id),
+                    opts=child,
+                    **shared,  # type: ignore[arg-type]
+                )
+            )
+
+        self.writer_endpoint = writer.address
+        self.reader_endpoints = pulumi.Output.all(*[r.address for r in replicas])
+        self.reader_endpoint = self._reader_record(name, args["vpc_id"], replicas)
+        self.port = writer.port
+        self.master_secret_arn = writer.master_user_secrets.apply(
+            lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
+        )
+        self.security_group_id = security_group.id
+        self.register_outputs(
+            {
+                "writer_endpoint": self.writer_endpoint,
+                "reader_endpoint": self.reader_endpoint,
+                "reader_endpoints": self.reader_endpoints,
+                "port": self.port,
+                "master_secret_arn": self.master_secret_arn,
+                "security_group_id": self.security_group_id,
+            }
+        )
+
+    def _monitoring_role(self, name: str) -> aws.iam.Role:
+        role_name = physical_name(name, "monitoring", max_length=64)
+        role = aws.iam.Role(
+            f"{name}-monitoring",
+            name=role_name,
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            tags=standard_tags(name, role_name),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-monitoring",
+            role=role.name,
+            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return role
+
+    def _reader_record(
+        self, name: str, vpc_id: pulumi.Input[str], replicas: list[aws.rds.Instance]
+    ) -> pulumi.Output[str]:
+        if not replicas:
+            return pulumi.Output.from_input("")
+        zone_name = f"{physical_name(name)}.internal"
+        zone = aws.route53.Zone(
+            f"{name}-zone",
+            name=zone_name,
+            comment="Private names of the database's endpoints",
+            vpcs=[{"vpc_id": vpc_id}],
+            tags=standard_tags(name, zone_name),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        reader_name = f"reader.{zone_name}"
+        records = [
+            aws.route53.Record(
+                f"{name}-reader-{index + 1}",
+                zone_id=zone.zone_id,
+                name=reader_name,
+                type="CNAME",
+                ttl=10,
+                records=[replica.address],
+                set_identifier=f"replica-{index + 1}",
+                weighted_routing_policies=[{"weight": 1}],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for index, replica in enumerate(replicas)
+        ]
+        # Derived from the records, so whatever reads the endpoint depends on them.
+        return pulumi.Output.all(*[record.fqdn for record in records]).apply(lambda names: names[0])
+
+
+def _spread(index: int) -> Callable[[list[str]], str]:
+    return lambda zones: zones[(index + 1) % len(zones)]
