@@ -33,7 +33,7 @@ def preview_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Graph:
 
 
 def run_program(
-    body: Callable[[], None],
+    body: Callable[[], object],
     *,
     project: str = "foreign",
     stack: str = "test",
@@ -41,8 +41,12 @@ def run_program(
     secret_keys: list[str] | None = None,
 ) -> Graph:
     """Record an ad-hoc program (e.g. one component with test args)."""
+
+    def program() -> None:
+        body()
+
     return run_offline(
-        body,
+        program,
         project=project,
         stack=stack,
         config=config or {},
