@@ -12,7 +12,8 @@ Secure defaults, after terraform-aws-modules/rds: storage and Performance Insigh
 encrypted with a rotating customer key; the master password generated and kept by
 Secrets Manager (never in code, config or state); not publicly accessible, only in the
 private subnets, reachable on 5432 only from the given security groups; TLS forced by the
-parameter group; IAM database authentication; PostgreSQL and upgrade logs exported;
+parameter group; IAM database authentication; PostgreSQL and upgrade logs exported into
+log groups we declare first (encrypted, with a retention);
 enhanced monitoring; a final snapshot and deletion protection unless turned off.
 """
 
@@ -27,6 +28,7 @@ import pulumi_aws as aws
 
 from components.conventions import physical_name, standard_tags
 from components.encryption import customer_managed_key
+from components.log_groups import encrypted_log_group
 from components.security import data_store_security_group
 
 __all__ = ["Database", "DatabaseArgs"]
@@ -69,6 +71,8 @@ class DatabaseArgs(TypedDict):
     """Statements slower than this are logged (default 500 ms)."""
     database_name: NotRequired[str]
     """The database created on the writer (default `eduscale`)."""
+    log_retention_days: NotRequired[int]
+    """Retention of the exported PostgreSQL logs in CloudWatch (default 30 days)."""
 
 
 class Database(pulumi.ComponentResource):
@@ -98,7 +102,8 @@ class Database(pulumi.ComponentResource):
         deletion_protection = bool(args.get("deletion_protection", True))
         child = pulumi.ResourceOptions(parent=self)
 
-        key = customer_managed_key(name, "storage", parent=self)
+        key = customer_managed_key(name, "storage", parent=self, for_log_groups=True)
+        log_retention_days = int(args.get("log_retention_days", 30))
         security_group = data_store_security_group(
             name,
             vpc_id=args["vpc_id"],
@@ -156,6 +161,7 @@ class Database(pulumi.ComponentResource):
             "deletion_protection": deletion_protection,
         }
         writer_id = physical_name(name, "writer")
+        writer_logs = self._log_groups(name, writer_id, key, log_retention_days)
         writer = aws.rds.Instance(
             f"{name}-writer",
             identifier=writer_id,
@@ -176,7 +182,7 @@ class Database(pulumi.ComponentResource):
             skip_final_snapshot=not deletion_protection,
             final_snapshot_identifier=physical_name(name, "writer", "final"),
             tags=standard_tags(name, writer_id),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=writer_logs),
             # mypy cannot match a dict of mixed values to keyword parameters; the
             # arguments are checked by the provider SDK at run time and by the tests.
             **shared,  # type: ignore[arg-type]
@@ -186,6 +192,7 @@ class Database(pulumi.ComponentResource):
         zones = pulumi.Output.from_input(args["availability_zones"])
         for index in range(replica_count):
             replica_id = physical_name(name, f"replica-{index + 1}")
+            replica_logs = self._log_groups(name, replica_id, key, log_retention_days)
             replicas.append(
                 aws.rds.Instance(
                     f"{name}-replica-{index + 1}",
@@ -199,7 +206,7 @@ class Database(pulumi.ComponentResource):
                     maintenance_window="sun:04:30-sun:05:30",
                     skip_final_snapshot=True,
                     tags=standard_tags(name, replica_id),
-                    opts=child,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=replica_logs),
                     **shared,  # type: ignore[arg-type]
                 )
             )
@@ -222,6 +229,22 @@ class Database(pulumi.ComponentResource):
                 "security_group_id": self.security_group_id,
             }
         )
+
+    def _log_groups(
+        self, name: str, instance_id: str, key: aws.kms.Key, retention_days: int
+    ) -> list[pulumi.Resource]:
+        """Declared before the instance, or RDS creates them unencrypted and kept forever."""
+        return [
+            encrypted_log_group(
+                name,
+                f"{instance_id.removeprefix(physical_name(name) + '-')}-{log}",
+                retention_days=retention_days,
+                key=key,
+                parent=self,
+                name=f"/aws/rds/instance/{instance_id}/{log}",
+            )
+            for log in _LOG_EXPORTS
+        ]
 
     def _monitoring_role(self, name: str) -> aws.iam.Role:
         role_name = physical_name(name, "monitoring", max_length=64)

@@ -385,3 +385,18 @@ def test_a_dev_stack_without_replicas_has_an_empty_reader_endpoint(tmp_path):
     assert replicas(graph) == []
     assert graph.outputs["databaseReaderEndpoint"] == ""
     assert graph.of_type("aws:route53/record:Record") == []
+
+
+def test_exported_database_logs_land_in_encrypted_log_groups_declared_first(stack_graph: Graph):
+    for instance in stack_graph.of_type(RDS):
+        groups = [
+            stack_graph.by_urn(u)
+            for u in instance.dependencies
+            if stack_graph.by_urn(u).type == "aws:cloudwatch/logGroup:LogGroup"
+        ]
+        identifier = instance.inputs["identifier"]
+        assert sorted(g.inputs["name"] for g in groups) == [
+            f"/aws/rds/instance/{identifier}/postgresql",
+            f"/aws/rds/instance/{identifier}/upgrade",
+        ]
+        assert all(g.inputs["kmsKeyId"].startswith("arn:aws:kms:") for g in groups)

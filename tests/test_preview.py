@@ -55,7 +55,11 @@ def test_the_json_document_has_the_documented_shape(prod_graph: Graph):
     # Wire format: camelCase keys, whole numbers as integers.
     assert vpc["inputs"]["cidrBlock"] == "10.10.0.0/16"
     assert vpc["inputs"]["enableDnsHostnames"] is True
-    group = next(r for r in document["resources"] if r["type"].endswith("logGroup:LogGroup"))
+    group = next(
+        r
+        for r in document["resources"]
+        if r["name"] == "network-flow-logs" and r["type"].endswith("logGroup:LogGroup")
+    )
     assert group["inputs"]["retentionInDays"] == 365
 
 
