@@ -21,6 +21,19 @@ stack knows what it gets:
   resource is declared.
 """
 
+from components.cache import Cache, CacheArgs
+from components.database import Database, DatabaseArgs
+from components.event_bus import EventBus, EventBusArgs, TopicArgs
 from components.network import Network, NetworkArgs
 
-__all__ = ["Network", "NetworkArgs"]
+__all__ = [
+    "Cache",
+    "CacheArgs",
+    "Database",
+    "DatabaseArgs",
+    "EventBus",
+    "EventBusArgs",
+    "Network",
+    "NetworkArgs",
+    "TopicArgs",
+]
