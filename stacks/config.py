@@ -19,31 +19,30 @@ the preview's JSON.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from components.network_layout import MAX_AZ_COUNT, MIN_AZ_COUNT, validate_vpc_cidr
+from stacks.compute_sections import ServicesConfig, VectorStoreConfig
+from stacks.sections import (
+    CacheConfig,
+    DatabaseConfig,
+    EdgeConfig,
+    KafkaConfig,
+    NetworkConfig,
+    Section,
+    region,
+)
 
 __all__ = [
     "NAMESPACE",
     "SECRET_KEYS",
     "ConfigError",
     "ConfigIssue",
-    "NetworkConfig",
     "StackConfig",
     "StackSecrets",
     "load_secrets",
@@ -56,18 +55,6 @@ NAMESPACE = "eduscale"
 
 SECRET_KEYS = ("openaiApiKey",)
 """Keys that must be set with `pulumi config set --secret`."""
-
-LOG_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-     2922, 3288, 3653}
-)  # fmt: skip
-"""The retention periods CloudWatch Logs accepts (any other value fails at deploy)."""
-
-PERFORMANCE_INSIGHTS_RETENTION_DAYS = frozenset({7, 731, *range(31, 714, 31)})
-"""The Performance Insights retention periods RDS accepts."""
-
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 class ConfigIssue(BaseModel):
@@ -93,179 +80,10 @@ class ConfigError(Exception):
         super().__init__(f"invalid stack configuration ({len(issues)} problem(s)):\n{lines}")
 
 
-def _log_retention(days: int) -> int:
-    if days not in LOG_RETENTION_DAYS:
-        allowed = ", ".join(str(d) for d in sorted(LOG_RETENTION_DAYS))
-        raise ValueError(f"CloudWatch accepts only these retention periods (days): {allowed}")
-    return days
-
-
-def _performance_insights_retention(days: int) -> int:
-    if days not in PERFORMANCE_INSIGHTS_RETENTION_DAYS:
-        raise ValueError("RDS accepts 7, a multiple of 31 up to 713, or 731 days")
-    return days
-
-
-def _vpc_cidr(cidr: str) -> str:
-    validate_vpc_cidr(cidr)
-    return cidr
-
-
-def _region(region: str) -> str:
-    if not _REGION.match(region):
-        raise ValueError("must be an AWS region code such as eu-west-1 or us-east-2")
-    return region
-
-
-def _hostname(name: str) -> str:
-    if not _HOSTNAME.match(name):
-        raise ValueError("must be a lower-case DNS name such as learn.example.com")
-    return name
-
-
-class _Section(BaseModel):
-    """A tier's settings: camelCase keys in YAML, unknown keys rejected (typos), immutable."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
-
-class NetworkConfig(_Section):
-    """`eduscale:network`: the VPC."""
-
-    cidr: Annotated[str, AfterValidator(_vpc_cidr)] = "10.0.0.0/16"
-    az_count: Annotated[int, Field(ge=MIN_AZ_COUNT, le=MAX_AZ_COUNT)] = 3
-    nat_per_az: bool = True
-    flow_log_retention_days: Annotated[int, AfterValidator(_log_retention)] = 365
-
-
-class EdgeConfig(_Section):
-    """`eduscale:edge`: the public hostnames (the Cloudflare zone is `domain`)."""
-
-    domain: Annotated[str, AfterValidator(_hostname)]
-    api_subdomain: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")] = "api"
-
-
-class Scaling(_Section):
-    """HPA bounds of one service or worker."""
-
-    min_replicas: Annotated[int, Field(ge=1, le=1000)] = 2
-    max_replicas: Annotated[int, Field(ge=1, le=1000)] = 10
-    cpu_target_percent: Annotated[int, Field(ge=10, le=95)] = 70
-
-    @model_validator(mode="after")
-    def _bounds(self) -> Self:
-        if self.min_replicas > self.max_replicas:
-            raise ValueError(
-                f"minReplicas ({self.min_replicas}) must not exceed maxReplicas "
-                f"({self.max_replicas})"
-            )
-        return self
-
-
-class ServicesConfig(_Section):
-    """`eduscale:services`: HPA bounds per service and worker."""
-
-    auth: Scaling = Scaling()
-    course: Scaling = Scaling()
-    ai_orchestrator: Scaling = Scaling()
-    generation_worker: Scaling = Scaling()
-    indexer_worker: Scaling = Scaling()
-
-
-class DatabaseConfig(_Section):
-    """`eduscale:database`: RDS PostgreSQL, one writer and its read replicas."""
-
-    engine_version: Annotated[str, Field(pattern=r"^1[4-9](\.\d+)?$")] = "17.4"
-    instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.r7g.large"
-    replica_count: Annotated[int, Field(ge=0, le=15)] = 2
-    multi_az: bool = True
-    allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 100
-    max_allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 1000
-    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 14
-    deletion_protection: bool = True
-    performance_insights_retention_days: Annotated[
-        int, AfterValidator(_performance_insights_retention)
-    ] = 7
-    slow_statement_ms: Annotated[int, Field(ge=10, le=60_000)] = 500
-
-    @model_validator(mode="after")
-    def _storage(self) -> Self:
-        if self.max_allocated_storage_gb < self.allocated_storage_gb:
-            raise ValueError(
-                f"maxAllocatedStorageGb ({self.max_allocated_storage_gb}) must be at least "
-                f"allocatedStorageGb ({self.allocated_storage_gb})"
-            )
-        return self
-
-
-class CacheConfig(_Section):
-    """`eduscale:cache`: ElastiCache Redis, cluster mode, shards x replicas."""
-
-    engine_version: Annotated[str, Field(pattern=r"^[67]\.\d+$")] = "7.1"
-    node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = "cache.r7g.large"
-    shards: Annotated[int, Field(ge=1, le=500)] = 1
-    replicas_per_shard: Annotated[int, Field(ge=0, le=5)] = 1
-    snapshot_retention_days: Annotated[int, Field(ge=0, le=35)] = 7
-
-
-class KafkaConfig(_Section):
-    """`eduscale:kafka`: MSK brokers, durability settings and the work topics' partitions."""
-
-    kafka_version: Annotated[str, Field(pattern=r"^[34]\.\d+\.(\d+|x)$")] = "3.9.x"
-    broker_instance_type: Annotated[str, Field(pattern=r"^kafka\.[a-z0-9]+\.[a-z0-9]+$")] = (
-        "kafka.m7g.large"
-    )
-    brokers: Annotated[int, Field(ge=2, le=30)] = 3
-    partitions: Annotated[int, Field(ge=1, le=1000)] = 12
-    replication_factor: Annotated[int, Field(ge=1, le=5)] = 3
-    min_insync_replicas: Annotated[int, Field(ge=1, le=4)] = 2
-    volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 1000
-    max_volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 4000
-
-    @model_validator(mode="after")
-    def _durability(self) -> Self:
-        if self.replication_factor > self.brokers:
-            raise ValueError(
-                f"replicationFactor ({self.replication_factor}) cannot exceed brokers "
-                f"({self.brokers})"
-            )
-        if self.min_insync_replicas >= self.replication_factor and self.replication_factor > 1:
-            raise ValueError(
-                f"minInsyncReplicas ({self.min_insync_replicas}) must be below "
-                f"replicationFactor ({self.replication_factor}), or one broker down stops "
-                "all writes"
-            )
-        if self.max_volume_size_gb < self.volume_size_gb:
-            raise ValueError(
-                f"maxVolumeSizeGb ({self.max_volume_size_gb}) must be at least "
-                f"volumeSizeGb ({self.volume_size_gb})"
-            )
-        return self
-
-
-class VectorStoreConfig(_Section):
-    """`eduscale:vectorStore`: Qdrant on the cluster."""
-
-    replicas: Annotated[int, Field(ge=1, le=64)] = 3
-    shards: Annotated[int, Field(ge=1, le=256)] = 6
-    replication_factor: Annotated[int, Field(ge=1, le=8)] = 2
-
-    @model_validator(mode="after")
-    def _fits(self) -> Self:
-        if self.replication_factor > self.replicas:
-            raise ValueError(
-                f"replicationFactor ({self.replication_factor}) cannot exceed the number of "
-                f"Qdrant replicas ({self.replicas})"
-            )
-        return self
-
-
-class StackConfig(_Section):
+class StackConfig(Section):
     """Everything the topology reads from config, validated."""
 
-    region: Annotated[str, AfterValidator(_region)]
+    region: Annotated[str, AfterValidator(region)]
     network: NetworkConfig = NetworkConfig()
     edge: EdgeConfig
     services: ServicesConfig = ServicesConfig()

@@ -1,0 +1,168 @@
+"""The settings of each tier that the stack config holds (`eduscale:<section>`).
+
+Each section is a pydantic model: camelCase keys in YAML, unknown keys rejected (a typo
+must not silently fall back to a default), immutable once read. Limits are those of the
+AWS service behind the value, so a bad value fails here rather than half-way through a
+deploy. Cross-field rules raise with both fields named.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from components.network_layout import MAX_AZ_COUNT, MIN_AZ_COUNT, validate_vpc_cidr
+
+__all__ = [
+    "LOG_RETENTION_DAYS",
+    "CacheConfig",
+    "DatabaseConfig",
+    "EdgeConfig",
+    "KafkaConfig",
+    "NetworkConfig",
+    "Section",
+    "log_retention",
+    "region",
+]
+
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+     2922, 3288, 3653}
+)  # fmt: skip
+"""The retention periods CloudWatch Logs accepts (any other value fails at deploy)."""
+
+PERFORMANCE_INSIGHTS_RETENTION_DAYS = frozenset({7, 731, *range(31, 714, 31)})
+"""The Performance Insights retention periods RDS accepts."""
+
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def log_retention(days: int) -> int:
+    """A CloudWatch Logs retention period, or `ValueError` listing the allowed ones."""
+    if days not in LOG_RETENTION_DAYS:
+        allowed = ", ".join(str(d) for d in sorted(LOG_RETENTION_DAYS))
+        raise ValueError(f"CloudWatch accepts only these retention periods (days): {allowed}")
+    return days
+
+
+def _performance_insights_retention(days: int) -> int:
+    if days not in PERFORMANCE_INSIGHTS_RETENTION_DAYS:
+        raise ValueError("RDS accepts 7, a multiple of 31 up to 713, or 731 days")
+    return days
+
+
+def _vpc_cidr(cidr: str) -> str:
+    validate_vpc_cidr(cidr)
+    return cidr
+
+
+def region(region: str) -> str:
+    """An AWS region code, or `ValueError` with an example."""
+    if not REGION_PATTERN.match(region):
+        raise ValueError("must be an AWS region code such as eu-west-1 or us-east-2")
+    return region
+
+
+def _hostname(name: str) -> str:
+    if not _HOSTNAME.match(name):
+        raise ValueError("must be a lower-case DNS name such as learn.example.com")
+    return name
+
+
+class Section(BaseModel):
+    """A tier's settings: camelCase keys in YAML, unknown keys rejected (typos), immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class NetworkConfig(Section):
+    """`eduscale:network`: the VPC."""
+
+    cidr: Annotated[str, AfterValidator(_vpc_cidr)] = "10.0.0.0/16"
+    az_count: Annotated[int, Field(ge=MIN_AZ_COUNT, le=MAX_AZ_COUNT)] = 3
+    nat_per_az: bool = True
+    flow_log_retention_days: Annotated[int, AfterValidator(log_retention)] = 365
+
+
+class EdgeConfig(Section):
+    """`eduscale:edge`: the public hostnames (the Cloudflare zone is `domain`)."""
+
+    domain: Annotated[str, AfterValidator(_hostname)]
+    api_subdomain: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")] = "api"
+
+
+class DatabaseConfig(Section):
+    """`eduscale:database`: RDS PostgreSQL, one writer and its read replicas."""
+
+    engine_version: Annotated[str, Field(pattern=r"^1[4-9](\.\d+)?$")] = "17.4"
+    instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.r7g.large"
+    replica_count: Annotated[int, Field(ge=0, le=15)] = 2
+    multi_az: bool = True
+    allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 100
+    max_allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 1000
+    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 14
+    deletion_protection: bool = True
+    performance_insights_retention_days: Annotated[
+        int, AfterValidator(_performance_insights_retention)
+    ] = 7
+    slow_statement_ms: Annotated[int, Field(ge=10, le=60_000)] = 500
+
+    @model_validator(mode="after")
+    def _storage(self) -> Self:
+        if self.max_allocated_storage_gb < self.allocated_storage_gb:
+            raise ValueError(
+                f"maxAllocatedStorageGb ({self.max_allocated_storage_gb}) must be at least "
+                f"allocatedStorageGb ({self.allocated_storage_gb})"
+            )
+        return self
+
+
+class CacheConfig(Section):
+    """`eduscale:cache`: ElastiCache Redis, cluster mode, shards x replicas."""
+
+    engine_version: Annotated[str, Field(pattern=r"^[67]\.\d+$")] = "7.1"
+    node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = "cache.r7g.large"
+    shards: Annotated[int, Field(ge=1, le=500)] = 1
+    replicas_per_shard: Annotated[int, Field(ge=0, le=5)] = 1
+    snapshot_retention_days: Annotated[int, Field(ge=0, le=35)] = 7
+
+
+class KafkaConfig(Section):
+    """`eduscale:kafka`: MSK brokers, durability settings and the work topics' partitions."""
+
+    kafka_version: Annotated[str, Field(pattern=r"^[34]\.\d+\.(\d+|x)$")] = "3.9.x"
+    broker_instance_type: Annotated[str, Field(pattern=r"^kafka\.[a-z0-9]+\.[a-z0-9]+$")] = (
+        "kafka.m7g.large"
+    )
+    brokers: Annotated[int, Field(ge=2, le=30)] = 3
+    partitions: Annotated[int, Field(ge=1, le=1000)] = 12
+    replication_factor: Annotated[int, Field(ge=1, le=5)] = 3
+    min_insync_replicas: Annotated[int, Field(ge=1, le=4)] = 2
+    volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 1000
+    max_volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 4000
+
+    @model_validator(mode="after")
+    def _durability(self) -> Self:
+        if self.replication_factor > self.brokers:
+            raise ValueError(
+                f"replicationFactor ({self.replication_factor}) cannot exceed brokers "
+                f"({self.brokers})"
+            )
+        if self.min_insync_replicas >= self.replication_factor and self.replication_factor > 1:
+            raise ValueError(
+                f"minInsyncReplicas ({self.min_insync_replicas}) must be below "
+                f"replicationFactor ({self.replication_factor}), or one broker down stops "
+                "all writes"
+            )
+        if self.max_volume_size_gb < self.volume_size_gb:
+            raise ValueError(
+                f"maxVolumeSizeGb ({self.max_volume_size_gb}) must be at least "
+                f"volumeSizeGb ({self.volume_size_gb})"
+            )
+        return self
