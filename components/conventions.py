@@ -13,7 +13,7 @@ import re
 
 import pulumi
 
-__all__ = ["MANAGED_BY", "physical_name", "standard_tags"]
+__all__ = ["MANAGED_BY", "name_prefix", "physical_name", "standard_tags"]
 
 MANAGED_BY = "pulumi"
 """Value of the `managed-by` tag: tells an operator in the console not to edit by hand."""
@@ -21,6 +21,19 @@ MANAGED_BY = "pulumi"
 _MIN_NAME_LENGTH = 16
 """Room for a few characters of the name plus the 9-character hash suffix."""
 _NOT_ALLOWED = re.compile(r"[^a-z0-9-]+")
+
+
+def name_prefix() -> str:
+    """`<project>-<stack>`, normalised: what every physical name of this stack starts with.
+
+    IAM policies use it to scope permissions to this stack's resources (`<prefix>-*`).
+    """
+    return _normalise(f"{pulumi.get_project()}-{pulumi.get_stack()}")
+
+
+def _normalise(raw: str) -> str:
+    name = _NOT_ALLOWED.sub("-", raw.lower()).strip("-")
+    return re.sub(r"-{2,}", "-", name)
 
 
 def physical_name(component: str, *parts: str, max_length: int = 63) -> str:
@@ -34,9 +47,7 @@ def physical_name(component: str, *parts: str, max_length: int = 63) -> str:
     """
     if max_length < _MIN_NAME_LENGTH:
         raise ValueError(f"max_length must be at least {_MIN_NAME_LENGTH}, got {max_length}")
-    raw = "-".join([pulumi.get_project(), pulumi.get_stack(), component, *parts])
-    name = _NOT_ALLOWED.sub("-", raw.lower()).strip("-")
-    name = re.sub(r"-{2,}", "-", name)
+    name = _normalise("-".join([name_prefix(), component, *parts]))
     if not name[:1].isalpha():
         # RDS and ElastiCache identifiers must start with a letter.
         name = f"x-{name}"

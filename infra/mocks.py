@@ -40,6 +40,10 @@ _ID_PREFIXES = {
 }
 
 
+_Outputs = Callable[[str, dict[str, Any], str], dict[str, Any]]
+"""Computes a resource type's outputs from its logical name, inputs and id."""
+
+
 class UnmockedInvokeError(RuntimeError):
     """The program called a provider function the offline engine cannot answer."""
 
@@ -48,11 +52,21 @@ def _hex(seed: str, length: int = 17) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()[:length]
 
 
+def _kubernetes_auto_name(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Name an object the way the Kubernetes provider does when `metadata.name` is unset."""
+    metadata = dict(inputs.get("metadata") or {})
+    if "name" in metadata:
+        return {}
+    metadata["name"] = f"{name}-{_hex(name, 8)}"
+    return {"metadata": metadata}
+
+
 class OfflineMocks(pulumi.runtime.Mocks):
     """Deterministic provider answers for one offline run in `region`."""
 
     def __init__(self, region: str) -> None:
         self.region = region
+        self._outputs = self._output_table()
         self._invokes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "aws:index/getAvailabilityZones:getAvailabilityZones": self._availability_zones,
             "aws:index/getCallerIdentity:getCallerIdentity": self._caller_identity,
@@ -66,7 +80,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
         """A deterministic id, and the inputs plus what the provider would compute."""
         resource_id = self._resource_id(args.typ, args.name)
         state: dict[str, Any] = dict(args.inputs)
-        state.setdefault("arn", self._arn(args.typ, args.inputs, resource_id))
+        if args.typ.startswith("aws:"):
+            state.setdefault("arn", self._arn(args.typ, args.inputs, resource_id))
         state.update(self._computed(args.typ, args.name, args.inputs, resource_id))
         return resource_id, state
 
@@ -86,43 +101,84 @@ class OfflineMocks(pulumi.runtime.Mocks):
         physical = inputs.get("name") or resource_id
         return f"arn:{package}:{service}:{region}:{ACCOUNT_ID}:{kind}/{physical}"
 
-    def _computed(  # noqa: C901, PLR0911 (a table: one case per resource type)
+    def _computed(
         self, typ: str, name: str, inputs: dict[str, Any], resource_id: str
     ) -> dict[str, Any]:
         """Outputs a provider computes that our program reads."""
-        arn = f":{self.region}:{ACCOUNT_ID}:"
-        physical = inputs.get("name", resource_id)
-        match typ:
-            case "aws:ec2/eip:Eip":
-                seed = int(_hex(name, 4), 16)
-                return {"allocationId": resource_id, "publicIp": f"203.0.113.{seed % 254 + 1}"}
-            case "aws:kms/key:Key":
-                return {"keyId": resource_id, "arn": f"arn:aws:kms{arn}key/{resource_id}"}
-            case "aws:cloudwatch/logGroup:LogGroup":
-                return {"arn": f"arn:aws:logs{arn}log-group:{physical}"}
-            case "aws:iam/role:Role":
-                return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{physical}"}
-            case "aws:rds/instance:Instance":
-                return self._rds_instance(inputs, resource_id)
-            case "aws:elasticache/replicationGroup:ReplicationGroup":
-                group = inputs["replicationGroupId"]
-                host = f"{group}.{_hex(name, 6)}.{self.region}.cache.amazonaws.com"
-                return {
-                    "configurationEndpointAddress": f"clustercfg.{host}",
-                    "port": inputs.get("port", 6379),
-                    "arn": f"arn:aws:elasticache{arn}replicationgroup:{group}",
-                }
-            case "aws:msk/cluster:Cluster":
-                return self._msk_cluster(name, inputs)
-            case "aws:msk/configuration:Configuration":
-                return {"latestRevision": 1}
-            case "aws:route53/zone:Zone":
-                return {"zoneId": f"Z{_hex(name, 20).upper()}"}
-            case "aws:route53/record:Record":
-                return {"fqdn": inputs["name"]}
-            case "random:index/randomPassword:RandomPassword":
-                return {"result": _hex("password" + name, int(inputs.get("length", 32)))}
+        handler = self._outputs.get(typ)
+        if handler is not None:
+            return handler(name, inputs, resource_id)
+        if typ.startswith("kubernetes:") and not typ.startswith("kubernetes:helm"):
+            return _kubernetes_auto_name(name, inputs)
         return {}
+
+    def _output_table(self) -> dict[str, _Outputs]:
+        region, arn = self.region, f":{self.region}:{ACCOUNT_ID}:"
+
+        def eip(name: str, _: dict[str, Any], rid: str) -> dict[str, Any]:
+            seed = int(_hex(name, 4), 16)
+            return {"allocationId": rid, "publicIp": f"203.0.113.{seed % 254 + 1}"}
+
+        def replication_group(name: str, inputs: dict[str, Any], _: str) -> dict[str, Any]:
+            group = inputs["replicationGroupId"]
+            host = f"{group}.{_hex(name, 6)}.{region}.cache.amazonaws.com"
+            return {
+                "configurationEndpointAddress": f"clustercfg.{host}",
+                "port": inputs.get("port", 6379),
+                "arn": f"arn:aws:elasticache{arn}replicationgroup:{group}",
+            }
+
+        def oidc_provider(_: str, inputs: dict[str, Any], __: str) -> dict[str, Any]:
+            issuer = str(inputs["url"]).removeprefix("https://")
+            return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{issuer}"}
+
+        return {
+            "aws:ec2/eip:Eip": eip,
+            "aws:kms/key:Key": lambda _, __, rid: {
+                "keyId": rid,
+                "arn": f"arn:aws:kms{arn}key/{rid}",
+            },
+            "aws:cloudwatch/logGroup:LogGroup": lambda _, inputs, rid: {
+                "arn": f"arn:aws:logs{arn}log-group:{inputs.get('name', rid)}"
+            },
+            "aws:iam/role:Role": lambda _, inputs, rid: {
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{inputs.get('name', rid)}"
+            },
+            "aws:rds/instance:Instance": lambda _, inputs, rid: self._rds_instance(inputs, rid),
+            "aws:elasticache/replicationGroup:ReplicationGroup": replication_group,
+            "aws:msk/cluster:Cluster": lambda name, inputs, _: self._msk_cluster(name, inputs),
+            "aws:msk/configuration:Configuration": lambda *_: {"latestRevision": 1},
+            "aws:route53/zone:Zone": lambda name, *_: {"zoneId": f"Z{_hex(name, 20).upper()}"},
+            "aws:route53/record:Record": lambda _, inputs, __: {"fqdn": inputs["name"]},
+            "random:index/randomPassword:RandomPassword": lambda name, inputs, _: {
+                "result": _hex("password" + name, int(inputs.get("length", 32)))
+            },
+            "aws:eks/cluster:Cluster": lambda name, inputs, _: self._eks_cluster(name, inputs),
+            "aws:iam/openIdConnectProvider:OpenIdConnectProvider": oidc_provider,
+            "aws:ec2/launchTemplate:LaunchTemplate": lambda _, __, rid: {
+                "latestVersion": 1,
+                "id": rid,
+            },
+        }
+
+    def _eks_cluster(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        oidc_id = _hex("oidc" + name, 32).upper()
+        return {
+            "endpoint": f"https://{oidc_id}.gr7.{self.region}.eks.amazonaws.com",
+            "certificateAuthority": {"data": "TFMwdExTMUNSVWRKVGlCRFJWSlVTVVpKUTBGVVJTMHRMUzB0"},
+            "identities": [
+                {
+                    "oidcs": [
+                        {"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{oidc_id}"}
+                    ]
+                }
+            ],
+            "vpcConfig": {
+                **inputs.get("vpcConfig", {}),
+                "clusterSecurityGroupId": f"sg-{_hex('cluster-sg' + name)}",
+            },
+            "arn": f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:cluster/{inputs['name']}",
+        }
 
     def _rds_instance(self, inputs: dict[str, Any], resource_id: str) -> dict[str, Any]:
         identifier = inputs.get("identifier", resource_id)

@@ -2,21 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+import ipaddress
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from stacks.sections import Section
+from stacks.sections import Section, log_retention
 
-__all__ = ["Scaling", "ServicesConfig", "VectorStoreConfig"]
+__all__ = [
+    "AddonVersions",
+    "ClusterConfig",
+    "NodeGroupConfig",
+    "Scaling",
+    "ServiceSettings",
+    "ServicesConfig",
+    "VectorStoreConfig",
+    "WorkerSettings",
+]
+
+Cpu = Annotated[str, Field(pattern=r"^\d+(\.\d+)?m?$")]
+"""A Kubernetes CPU quantity: `250m`, `1`, `1.5`."""
+Memory = Annotated[str, Field(pattern=r"^\d+(Mi|Gi)$")]
+"""A Kubernetes memory quantity in Mi or Gi: `512Mi`, `4Gi`."""
+Name = Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")]
+
+
+def _public_cidr(cidr: str) -> str:
+    try:
+        network = ipaddress.ip_network(cidr, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"not a CIDR block such as 203.0.113.0/24 ({exc})") from None
+    if network.prefixlen == 0:
+        raise ValueError("must not be the whole internet; name the operators' ranges")
+    return cidr
+
+
+def _pinned(image: str) -> str:
+    if image == "latest" or image.endswith(":latest"):
+        raise ValueError("must be a fixed version or digest, not `latest`: deploys must repeat")
+    return image
 
 
 class Scaling(Section):
-    """HPA bounds of one service or worker."""
+    """Autoscaling bounds and pod resources of one service or worker."""
 
     min_replicas: Annotated[int, Field(ge=1, le=1000)] = 2
     max_replicas: Annotated[int, Field(ge=1, le=1000)] = 10
     cpu_target_percent: Annotated[int, Field(ge=10, le=95)] = 70
+    cpu_request: Cpu = "250m"
+    cpu_limit: Cpu = "1"
+    memory_request: Memory = "256Mi"
+    memory_limit: Memory = "512Mi"
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:
@@ -28,22 +64,129 @@ class Scaling(Section):
         return self
 
 
-class ServicesConfig(Section):
-    """`eduscale:services`: HPA bounds per service and worker."""
+class ServiceSettings(Scaling):
+    """An HTTP service: scaled by an HPA on CPU."""
 
-    auth: Scaling = Scaling()
-    course: Scaling = Scaling()
-    ai_orchestrator: Scaling = Scaling()
-    generation_worker: Scaling = Scaling()
-    indexer_worker: Scaling = Scaling()
+
+class WorkerSettings(Scaling):
+    """A Kafka worker: scaled by KEDA on its consumer group's lag."""
+
+    lag_threshold: Annotated[int, Field(ge=1, le=100_000)] = 10
+    """Lag per replica KEDA aims for: 10 pending jobs per worker pod."""
+    termination_grace_seconds: Annotated[int, Field(ge=30, le=3600)] = 300
+    """Time a stopping worker gets to finish and commit its in-flight job."""
+
+
+class ServicesConfig(Section):
+    """`eduscale:services`: the images, and scaling per service and worker."""
+
+    image_registry: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)*$")] = (
+        "ghcr.io/eduscale"
+    )
+    image_tag: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"), AfterValidator(_pinned)
+    ] = "0.1.0"
+    auth: ServiceSettings = ServiceSettings()
+    course: ServiceSettings = ServiceSettings()
+    ai_orchestrator: ServiceSettings = ServiceSettings()
+    generation_worker: WorkerSettings = WorkerSettings()
+    indexer_worker: WorkerSettings = WorkerSettings()
+
+
+class NodeGroupConfig(Section):
+    """One EKS managed node group."""
+
+    name: Name
+    instance_types: Annotated[tuple[str, ...], Field(min_length=1)]
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    ami_type: Literal[
+        "AL2023_x86_64_STANDARD",
+        "AL2023_ARM_64_STANDARD",
+        "BOTTLEROCKET_x86_64",
+        "BOTTLEROCKET_ARM_64",
+    ] = "AL2023_ARM_64_STANDARD"
+    min_size: Annotated[int, Field(ge=0, le=1000)] = 2
+    desired_size: Annotated[int, Field(ge=0, le=1000)] = 2
+    max_size: Annotated[int, Field(ge=1, le=1000)] = 6
+    disk_size_gb: Annotated[int, Field(ge=20, le=1000)] = 50
+    system: bool = False
+    """Runs the cluster add-ons (metrics-server, autoscaler, controllers)."""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> Self:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"sizes must satisfy minSize <= desiredSize <= maxSize, got {self.min_size} / "
+                f"{self.desired_size} / {self.max_size}"
+            )
+        return self
+
+
+class AddonVersions(Section):
+    """Pinned versions of the cluster add-ons (Helm charts, and the EBS CSI EKS add-on)."""
+
+    metrics_server: str = "3.12.2"
+    cluster_autoscaler: str = "9.46.6"
+    aws_load_balancer_controller: str = "1.13.3"
+    keda: str = "2.17.2"
+    ebs_csi_driver: str = "v1.44.0-eksbuild.1"
+
+
+_DEFAULT_GROUPS = (
+    NodeGroupConfig(name="system", instance_types=("m7g.large",), system=True),
+    NodeGroupConfig(name="apps", instance_types=("c7g.xlarge",), max_size=20),
+)
+
+
+class ClusterConfig(Section):
+    """`eduscale:cluster`: the EKS control plane, node groups and add-ons."""
+
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.(2[89]|3\d)$")] = "1.33"
+    endpoint_public_access: bool = False
+    public_access_cidrs: tuple[Annotated[str, AfterValidator(_public_cidr)], ...] = ()
+    admin_principal_arns: tuple[
+        Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")],
+        ...,
+    ] = ()
+    log_retention_days: Annotated[int, AfterValidator(log_retention)] = 90
+    node_groups: Annotated[tuple[NodeGroupConfig, ...], Field(min_length=1)] = _DEFAULT_GROUPS
+    addons: AddonVersions = AddonVersions()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        names = [group.name for group in self.node_groups]
+        if len(set(names)) != len(names):
+            raise ValueError(f"nodeGroups names must be unique, got {names}")
+        if not any(g.system and g.capacity_type == "ON_DEMAND" for g in self.node_groups):
+            raise ValueError(
+                "nodeGroups needs one group with system: true and capacityType ON_DEMAND, "
+                "for the add-ons that must not be evicted with spot capacity"
+            )
+        if self.endpoint_public_access and not self.public_access_cidrs:
+            raise ValueError(
+                "endpointPublicAccess needs publicAccessCidrs: the operators' address ranges"
+            )
+        return self
 
 
 class VectorStoreConfig(Section):
-    """`eduscale:vectorStore`: Qdrant on the cluster."""
+    """`eduscale:vectorStore`: Qdrant on the cluster, and the collection layout."""
 
+    image: Annotated[
+        str,
+        Field(pattern=r"^[a-z0-9./-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$"),
+        AfterValidator(_pinned),
+    ] = "qdrant/qdrant:v1.15.0"
     replicas: Annotated[int, Field(ge=1, le=64)] = 3
     shards: Annotated[int, Field(ge=1, le=256)] = 6
     replication_factor: Annotated[int, Field(ge=1, le=8)] = 2
+    storage_gb: Annotated[int, Field(ge=1, le=16384)] = 100
+    cpu: Cpu = "2"
+    memory: Memory = "8Gi"
+    vector_size: Annotated[int, Field(ge=2, le=65536)] = 1536
+    hnsw_m: Annotated[int, Field(ge=4, le=128)] = 16
+    hnsw_ef_construct: Annotated[int, Field(ge=4, le=1024)] = 128
 
     @model_validator(mode="after")
     def _fits(self) -> Self:

@@ -27,7 +27,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from stacks.compute_sections import ServicesConfig, VectorStoreConfig
+from stacks.compute_sections import ClusterConfig, ServicesConfig, VectorStoreConfig
 from stacks.sections import (
     CacheConfig,
     DatabaseConfig,
@@ -86,6 +86,7 @@ class StackConfig(Section):
     region: Annotated[str, AfterValidator(region)]
     network: NetworkConfig = NetworkConfig()
     edge: EdgeConfig
+    cluster: ClusterConfig = ClusterConfig()
     services: ServicesConfig = ServicesConfig()
     database: DatabaseConfig = DatabaseConfig()
     cache: CacheConfig = CacheConfig()

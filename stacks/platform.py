@@ -10,15 +10,20 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.cache import Cache
+from components.cluster import Cluster, NodeGroupArgs
 from components.conventions import physical_name, standard_tags
 from components.database import Database
 from components.event_bus import EventBus, TopicArgs
 from components.network import Network
+from components.vector_store import VectorStore
 from services.topics import WORK_TOPICS
+from services.vector_layout import PARTITION_KEY
 from stacks.config import StackConfig, StackSecrets
+from stacks.workloads import APP_NAMESPACE, Workloads, build_workloads
 
 __all__ = ["Platform", "build_platform", "export_outputs"]
 
@@ -32,11 +37,13 @@ class Platform:
     database: Database
     cache: Cache
     event_bus: EventBus
+    cluster: Cluster
+    vector_store: VectorStore
+    workloads: Workloads
 
 
 def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
     """Declare every tier of the platform for `config`."""
-    del secrets  # read and validated by the program; the service tiers will consume them
     network = Network(
         "network",
         {
@@ -121,12 +128,122 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
             "topics": topics,
         },
     )
+    cluster = _cluster(config, network, allowed)
+    on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
+    namespace = k8s.core.v1.Namespace(
+        "app-namespace",
+        metadata={
+            "name": APP_NAMESPACE,
+            # The restricted Pod Security Standard is enforced, not merely audited.
+            "labels": {
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/audit": "restricted",
+                "pod-security.kubernetes.io/warn": "restricted",
+            },
+        },
+        opts=pulumi.ResourceOptions(provider=cluster.provider),
+    )
+    vector_store = _vector_store(config, namespace.metadata.name, on_cluster)
+    workloads = build_workloads(
+        config,
+        secrets,
+        network=network,
+        cluster=cluster,
+        database=database,
+        cache=cache,
+        event_bus=event_bus,
+        vector_store=vector_store,
+        namespace=namespace.metadata.name,
+        opts=on_cluster,
+    )
     return Platform(
         network=network,
         data_clients=data_clients,
         database=database,
         cache=cache,
         event_bus=event_bus,
+        cluster=cluster,
+        vector_store=vector_store,
+        workloads=workloads,
+    )
+
+
+def _cluster(
+    config: StackConfig, network: Network, data_clients: pulumi.Input[list[str]]
+) -> Cluster:
+    settings = config.cluster
+    groups: list[NodeGroupArgs] = [
+        {
+            "name": group.name,
+            "instance_types": list(group.instance_types),
+            "capacity_type": group.capacity_type,
+            "ami_type": group.ami_type,
+            "min_size": group.min_size,
+            "desired_size": group.desired_size,
+            "max_size": group.max_size,
+            "disk_size_gb": group.disk_size_gb,
+            "system": group.system,
+            "labels": dict(group.labels),
+        }
+        for group in settings.node_groups
+    ]
+    addons = settings.addons
+    return Cluster(
+        "cluster",
+        {
+            "vpc_id": network.vpc_id,
+            "subnet_ids": network.private_subnet_ids,
+            "kubernetes_version": settings.kubernetes_version,
+            "node_groups": groups,
+            "node_security_group_ids": data_clients,
+            "endpoint_public_access": settings.endpoint_public_access,
+            "public_access_cidrs": list(settings.public_access_cidrs),
+            "admin_principal_arns": list(settings.admin_principal_arns),
+            "log_retention_days": settings.log_retention_days,
+            "addon_versions": {
+                "metrics_server": addons.metrics_server,
+                "cluster_autoscaler": addons.cluster_autoscaler,
+                "aws_load_balancer_controller": addons.aws_load_balancer_controller,
+                "keda": addons.keda,
+                "ebs_csi_driver": addons.ebs_csi_driver,
+            },
+        },
+    )
+
+
+def _vector_store(
+    config: StackConfig, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> VectorStore:
+    settings = config.vector_store
+    api_key = random.RandomPassword("vector-store-api-key", length=48, special=False)
+    ai_pods = ("ai-orchestrator", "generation-worker", "indexer-worker")
+    return VectorStore(
+        "qdrant",
+        {
+            "namespace": namespace,
+            "image": settings.image,
+            "replicas": settings.replicas,
+            "storage_gb": settings.storage_gb,
+            "cpu": settings.cpu,
+            "memory": settings.memory,
+            "api_key": api_key.result,
+            "collection": {
+                "name": "course_chunks",
+                "vector_size": settings.vector_size,
+                "distance": "Cosine",
+                "shard_number": settings.shards,
+                "replication_factor": settings.replication_factor,
+                "hnsw_m": settings.hnsw_m,
+                "hnsw_ef_construct": settings.hnsw_ef_construct,
+                "hnsw_payload_m": settings.hnsw_m,
+                "partition_key": PARTITION_KEY,
+            },
+            "allowed_clients": [
+                {"namespace": APP_NAMESPACE, "labels": {"app.kubernetes.io/name": pod}}
+                for pod in ai_pods
+            ],
+        },
+        opts=opts,
     )
 
 
@@ -146,3 +263,7 @@ def export_outputs(platform: Platform) -> None:
     pulumi.export("kafkaBootstrapBrokers", platform.event_bus.bootstrap_brokers_iam)
     pulumi.export("kafkaTopics", platform.event_bus.topics)
     pulumi.export("kafkaDeadLetterTopics", platform.event_bus.dlq_topics)
+    pulumi.export("clusterName", platform.cluster.name)
+    pulumi.export("kubeconfig", platform.cluster.kubeconfig)
+    pulumi.export("vectorStoreUrl", platform.vector_store.url)
+    pulumi.export("vectorStoreCollection", platform.vector_store.collection)

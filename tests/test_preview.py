@@ -91,7 +91,8 @@ def test_the_summary_shows_the_component_tree_and_counts(prod_graph: Graph):
     summary = render_summary(prod_graph)
     assert "pulumi:pulumi:Stack eduscale-prod (prod)" in summary
     assert "├─ eduscale:network:Network network (31 resources)" in summary
-    assert "└─ eduscale:data:EventBus event-bus" in summary
+    assert "├─ eduscale:data:EventBus event-bus" in summary
+    assert "└─ eduscale:compute:Worker indexer-worker" in summary
     subnets = len(prod_graph.of_type("aws:ec2/subnet:Subnet"))
     assert any(
         line.split() == ["aws:ec2/subnet:Subnet", str(subnets)] for line in summary.splitlines()

@@ -1,0 +1,177 @@
+"""One stateless HTTP service on the cluster: Deployment, Service and HorizontalPodAutoscaler.
+
+The HPA owns the replica count, so the Deployment declares none: with `spec.replicas` set,
+every `pulumi up` would snap a scaled-out service back to that number mid-traffic. The
+rolling update adds pods before removing any (`maxUnavailable: 0`), so a deploy never
+goes below the PodDisruptionBudget. Pods, config, identity and network fences come from
+`components.workload`.
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_kubernetes.autoscaling.v2 import MetricSpecArgsDict
+
+from components.workload import (
+    EgressRuleArgs,
+    Fences,
+    PeerArgs,
+    ResourcesArgs,
+    labels_for,
+    workload_parts,
+)
+
+__all__ = ["Microservice", "MicroserviceArgs"]
+
+
+class MicroserviceArgs(TypedDict):
+    """Inputs of `Microservice`."""
+
+    namespace: pulumi.Input[str]
+    """Namespace to run in."""
+    image: str
+    """Container image pinned to a version tag or digest (never `latest`)."""
+    port: int
+    """Port the service listens on; it serves `/health/live` and `/health/ready` there."""
+    min_replicas: int
+    """Fewest pods (the HPA's floor)."""
+    max_replicas: int
+    """Most pods (the HPA's ceiling)."""
+    resources: ResourcesArgs
+    """Container requests and limits."""
+    ingress_from: list[PeerArgs]
+    """The only pods that may connect (the API gateway)."""
+    cpu_target_percent: NotRequired[int]
+    """Average CPU utilisation the HPA aims for (default 70)."""
+    queue_depth_metric: NotRequired[str]
+    """Optional per-pod metric of queued requests, as a second HPA metric."""
+    queue_depth_target: NotRequired[int]
+    """Average value of `queue_depth_metric` per pod to aim for (default 10)."""
+    env: NotRequired[dict[str, pulumi.Input[str]]]
+    """Plain configuration, as environment variables (via a ConfigMap)."""
+    secret_env: NotRequired[dict[str, pulumi.Input[str]]]
+    """Secret configuration, as environment variables (via a Secret)."""
+    egress_to: NotRequired[list[EgressRuleArgs]]
+    """Destinations outside the cluster the pods may reach (DNS is always allowed)."""
+    egress_peers: NotRequired[list[PeerArgs]]
+    """Pods inside the cluster the pods may reach."""
+    service_account_role_arn: NotRequired[pulumi.Input[str]]
+    """IAM role for the pods (IRSA)."""
+
+
+class Microservice(pulumi.ComponentResource):
+    """A stateless HTTP service with an HPA, a PDB, probes and a NetworkPolicy."""
+
+    service_name: pulumi.Output[str]
+    """In-cluster DNS name of the Service."""
+    service_port: pulumi.Output[int]
+    """Port of the Service."""
+
+    def __init__(
+        self, name: str, args: MicroserviceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("eduscale:compute:Microservice", name, None, opts)
+        minimum, maximum = int(args["min_replicas"]), int(args["max_replicas"])
+        if not 1 <= minimum <= maximum:
+            raise ValueError(
+                f"{name}: need 1 <= min_replicas <= max_replicas, got {minimum} and {maximum}"
+            )
+        port = int(args["port"])
+        labels = labels_for(name, "service")
+        parts = workload_parts(
+            name,
+            role="service",
+            namespace=args["namespace"],
+            image=args["image"],
+            health_port=port,
+            resources=args["resources"],
+            env=args.get("env", {}),
+            secret_env=args.get("secret_env", {}),
+            fences=Fences(
+                ingress_from=args["ingress_from"],
+                ingress_port=port,
+                egress_to=args.get("egress_to", []),
+                egress_peers=args.get("egress_peers", []),
+            ),
+            service_account_role_arn=args.get("service_account_role_arn"),
+            termination_grace_seconds=30,
+            pre_stop_sleep_seconds=5,
+            parent=self,
+        )
+        child = pulumi.ResourceOptions(parent=self)
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata={"name": name, "namespace": args["namespace"], "labels": labels},
+            spec={
+                "selector": {"match_labels": labels},
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rolling_update": {"max_unavailable": 0, "max_surge": "25%"},
+                },
+                "revision_history_limit": 5,
+                "template": parts["pod_template"],
+            },
+            opts=child,
+        )
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata={"name": name, "namespace": args["namespace"], "labels": labels},
+            spec={
+                "type": "ClusterIP",
+                "selector": labels,
+                "ports": [{"name": "http", "port": port, "target_port": "http"}],
+            },
+            opts=child,
+        )
+        metrics: list[MetricSpecArgsDict] = [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {
+                        "type": "Utilization",
+                        "average_utilization": int(args.get("cpu_target_percent", 70)),
+                    },
+                },
+            }
+        ]
+        if "queue_depth_metric" in args:
+            metrics.append(
+                {
+                    "type": "Pods",
+                    "pods": {
+                        "metric": {"name": args["queue_depth_metric"]},
+                        "target": {
+                            "type": "AverageValue",
+                            "average_value": str(args.get("queue_depth_target", 10)),
+                        },
+                    },
+                }
+            )
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-hpa",
+            metadata={"name": name, "namespace": args["namespace"], "labels": labels},
+            spec={
+                "scale_target_ref": {
+                    "api_version": "apps/v1",
+                    "kind": "Deployment",
+                    "name": deployment.metadata.name,
+                },
+                "min_replicas": minimum,
+                "max_replicas": maximum,
+                "metrics": metrics,
+                # Scale out at once, scale in slowly: a dip is not the end of a peak.
+                "behavior": {"scale_down": {"stabilization_window_seconds": 300}},
+            },
+            opts=child,
+        )
+        self.service_name = pulumi.Output.concat(
+            service.metadata.name, ".", service.metadata.namespace, ".svc.cluster.local"
+        )
+        self.service_port = pulumi.Output.from_input(port)
+        self.register_outputs(
+            {"service_name": self.service_name, "service_port": self.service_port}
+        )

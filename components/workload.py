@@ -1,0 +1,305 @@
+"""What every workload on the cluster shares: the pod, its config, identity and fences.
+
+`Microservice` and `Worker` differ in how they are reached and scaled; everything else
+is built here once, so the two cannot drift apart on security:
+
+- the restricted Pod Security Standard: non-root, no privilege escalation, all
+  capabilities dropped, seccomp `RuntimeDefault`, read-only root filesystem (a size-capped
+  `emptyDir` at `/tmp` is the only writable path), no service-account token mounted;
+- requests and limits on the container; liveness and readiness probes on the service's
+  `/health/live` and `/health/ready`;
+- pods spread across zones (hard) and nodes (soft);
+- configuration as environment variables from a ConfigMap and a Secret (12-factor). Both
+  are auto-named by Pulumi, so a changed value means a new name, and the Deployment rolls
+  its pods onto it instead of running with stale config;
+- a PodDisruptionBudget, and a NetworkPolicy that admits only the named peers and lets
+  the pod reach only DNS and the destinations it declares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_kubernetes.core.v1 import (
+    ContainerArgsDict,
+    PodTemplateSpecArgsDict,
+    ProbeArgsDict,
+    TopologySpreadConstraintArgsDict,
+)
+from pulumi_kubernetes.networking.v1 import (
+    NetworkPolicyEgressRuleArgsDict,
+    NetworkPolicyIngressRuleArgsDict,
+    NetworkPolicyPeerArgsDict,
+    NetworkPolicySpecArgsDict,
+)
+
+__all__ = [
+    "EgressRuleArgs",
+    "Fences",
+    "PeerArgs",
+    "ResourcesArgs",
+    "WorkloadParts",
+    "labels_for",
+    "workload_parts",
+]
+
+RUN_AS = 10001
+"""The unprivileged uid and gid our images run as."""
+PART_OF = "eduscale"
+
+
+class ResourcesArgs(TypedDict):
+    """Container requests and limits, as Kubernetes quantities."""
+
+    cpu_request: str
+    """e.g. `250m`."""
+    cpu_limit: str
+    """e.g. `1`."""
+    memory_request: str
+    """e.g. `256Mi`."""
+    memory_limit: str
+    """e.g. `512Mi`."""
+
+
+class PeerArgs(TypedDict):
+    """Pods in a namespace, selected by labels."""
+
+    namespace: str
+    """Namespace of the peer pods."""
+    labels: dict[str, str]
+    """Labels the peer pods carry."""
+
+
+class EgressRuleArgs(TypedDict):
+    """A destination outside the cluster the workload may reach."""
+
+    cidr: str
+    """Address range, e.g. the VPC's for data stores or `0.0.0.0/0` for HTTPS APIs."""
+    ports: list[int]
+    """TCP ports allowed to that range."""
+
+
+class WorkloadParts(TypedDict):
+    """The objects a workload needs besides its controller and scaler."""
+
+    pod_template: PodTemplateSpecArgsDict
+    service_account: k8s.core.v1.ServiceAccount
+
+
+@dataclass(frozen=True)
+class Fences:
+    """Who may reach a workload, and what it may reach."""
+
+    ingress_from: Sequence[PeerArgs]
+    ingress_port: int | None
+    egress_to: Sequence[EgressRuleArgs]
+    egress_peers: Sequence[PeerArgs]
+
+
+def labels_for(name: str, role: str) -> dict[str, str]:
+    """The labels that select a workload's pods."""
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/component": role,
+        "app.kubernetes.io/part-of": PART_OF,
+    }
+
+
+def workload_parts(
+    name: str,
+    *,
+    role: str,
+    namespace: pulumi.Input[str],
+    image: str,
+    health_port: int,
+    resources: ResourcesArgs,
+    env: Mapping[str, pulumi.Input[str]],
+    secret_env: Mapping[str, pulumi.Input[str]],
+    fences: Fences,
+    service_account_role_arn: pulumi.Input[str] | None,
+    termination_grace_seconds: int,
+    pre_stop_sleep_seconds: int | None,
+    parent: pulumi.Resource,
+) -> WorkloadParts:
+    """Declare the ConfigMap, Secret, ServiceAccount, PDB and NetworkPolicy of a workload.
+
+    Returns the pod template that uses them, for the caller's Deployment.
+    """
+    _check_pinned(image)
+    labels = labels_for(name, role)
+    child = pulumi.ResourceOptions(parent=parent)
+    config = k8s.core.v1.ConfigMap(
+        f"{name}-config",
+        metadata={"namespace": namespace, "labels": labels},
+        data=dict(env),
+        opts=child,
+    )
+    secret = k8s.core.v1.Secret(
+        f"{name}-secrets",
+        metadata={"namespace": namespace, "labels": labels},
+        type="Opaque",
+        string_data={key: pulumi.Output.secret(value) for key, value in secret_env.items()},
+        opts=child,
+    )
+    annotations: dict[str, pulumi.Input[str]] = (
+        {"eks.amazonaws.com/role-arn": service_account_role_arn}
+        if service_account_role_arn is not None
+        else {}
+    )
+    account = k8s.core.v1.ServiceAccount(
+        f"{name}-account",
+        metadata={
+            "name": name,
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": annotations,
+        },
+        automount_service_account_token=False,
+        opts=child,
+    )
+    k8s.policy.v1.PodDisruptionBudget(
+        f"{name}-pdb",
+        metadata={"name": name, "namespace": namespace, "labels": labels},
+        spec={"max_unavailable": 1, "selector": {"match_labels": labels}},
+        opts=child,
+    )
+    _network_policy(name, namespace, labels, fences, parent)
+    container: ContainerArgsDict = {
+        "name": name,
+        "image": image,
+        "image_pull_policy": "IfNotPresent",
+        "ports": [{"name": "http", "container_port": health_port, "protocol": "TCP"}],
+        "env_from": [
+            {"config_map_ref": {"name": config.metadata.name}},
+            {"secret_ref": {"name": secret.metadata.name}},
+        ],
+        "resources": {
+            "requests": {"cpu": resources["cpu_request"], "memory": resources["memory_request"]},
+            "limits": {"cpu": resources["cpu_limit"], "memory": resources["memory_limit"]},
+        },
+        "liveness_probe": _probe("/health/live", period=10, failures=3),
+        "readiness_probe": _probe("/health/ready", period=5, failures=2),
+        "security_context": {
+            "allow_privilege_escalation": False,
+            "privileged": False,
+            "read_only_root_filesystem": True,
+            "run_as_non_root": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}],  # noqa: S108 (an emptyDir)
+    }
+    if pre_stop_sleep_seconds is not None:
+        # Let endpoints stop routing to a pod before it is told to stop.
+        container["lifecycle"] = {"pre_stop": {"sleep": {"seconds": pre_stop_sleep_seconds}}}
+    pod_template: PodTemplateSpecArgsDict = {
+        "metadata": {"labels": labels},
+        "spec": {
+            "service_account_name": account.metadata.name,
+            "automount_service_account_token": False,
+            "termination_grace_period_seconds": termination_grace_seconds,
+            "security_context": {
+                "run_as_non_root": True,
+                "run_as_user": RUN_AS,
+                "run_as_group": RUN_AS,
+                "fs_group": RUN_AS,
+                "seccomp_profile": {"type": "RuntimeDefault"},
+            },
+            "containers": [container],
+            "volumes": [{"name": "tmp", "empty_dir": {"size_limit": "256Mi"}}],
+            "topology_spread_constraints": [
+                _spread("topology.kubernetes.io/zone", labels, "DoNotSchedule"),
+                _spread("kubernetes.io/hostname", labels, "ScheduleAnyway"),
+            ],
+        },
+    }
+    return {"pod_template": pod_template, "service_account": account}
+
+
+def _check_pinned(image: str) -> None:
+    reference = image.rsplit("/", 1)[-1]
+    if "@sha256:" in reference:
+        return
+    tag = reference.partition(":")[2]
+    if not tag or tag == "latest":
+        raise ValueError(
+            f"image {image!r} must be pinned to a version tag or a digest, not latest or untagged"
+        )
+
+
+def _probe(path: str, *, period: int, failures: int) -> ProbeArgsDict:
+    return {
+        "http_get": {"path": path, "port": "http"},
+        "period_seconds": period,
+        "timeout_seconds": 2,
+        "failure_threshold": failures,
+    }
+
+
+def _spread(key: str, labels: dict[str, str], when: str) -> TopologySpreadConstraintArgsDict:
+    return {
+        "max_skew": 1,
+        "topology_key": key,
+        "when_unsatisfiable": when,
+        "label_selector": {"match_labels": labels},
+    }
+
+
+def _peer(peer: PeerArgs) -> NetworkPolicyPeerArgsDict:
+    return {
+        "namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": peer["namespace"]}},
+        "pod_selector": {"match_labels": peer["labels"]},
+    }
+
+
+def _network_policy(
+    name: str,
+    namespace: pulumi.Input[str],
+    labels: dict[str, str],
+    fences: Fences,
+    parent: pulumi.Resource,
+) -> None:
+    ingress: list[NetworkPolicyIngressRuleArgsDict] = []
+    if fences.ingress_from and fences.ingress_port is not None:
+        ingress.append(
+            {
+                "from_": [_peer(p) for p in fences.ingress_from],
+                "ports": [{"port": fences.ingress_port, "protocol": "TCP"}],
+            }
+        )
+    egress: list[NetworkPolicyEgressRuleArgsDict] = [
+        {
+            "to": [
+                {
+                    "namespace_selector": {
+                        "match_labels": {"kubernetes.io/metadata.name": "kube-system"}
+                    },
+                    "pod_selector": {"match_labels": {"k8s-app": "kube-dns"}},
+                }
+            ],
+            "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+        }
+    ]
+    egress += [
+        {
+            "to": [{"ip_block": {"cidr": rule["cidr"]}}],
+            "ports": [{"port": port, "protocol": "TCP"} for port in rule["ports"]],
+        }
+        for rule in fences.egress_to
+    ]
+    egress += [{"to": [_peer(peer)]} for peer in fences.egress_peers]
+    spec: NetworkPolicySpecArgsDict = {
+        "pod_selector": {"match_labels": labels},
+        "policy_types": ["Ingress", "Egress"],
+        "ingress": ingress,
+        "egress": egress,
+    }
+    k8s.networking.v1.NetworkPolicy(
+        f"{name}-network-policy",
+        metadata={"name": name, "namespace": namespace, "labels": labels},
+        spec=spec,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
