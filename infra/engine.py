@@ -35,18 +35,34 @@ _SIGNATURE_KEY = rpc._special_sig_key  # noqa: SLF001
 def wire_value(value: Any) -> Any:
     """Turn a deserialized protobuf value into JSON as the engine shows it, secrets masked.
 
+    A secret scalar becomes `"[secret]"`; a secret map or list keeps its keys and length
+    with every value masked.
+
     Protobuf `Struct` numbers are doubles; whole numbers are shown as integers, as
     `pulumi preview --json` does.
     """
     if isinstance(value, dict):
         if value.get(_SIGNATURE_KEY) == _SECRET:
-            return SECRET_MASK
+            return _masked(value.get("value"))
         return {key: wire_value(item) for key, item in value.items()}
     if isinstance(value, list):
         return [wire_value(item) for item in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def _masked(value: Any) -> Any:
+    """A secret with every value replaced by the mask and its shape kept.
+
+    The keys of a secret map (the names of a Secret's environment variables) are not
+    secret, and keeping them lets the graph be validated and reviewed.
+    """
+    if isinstance(value, dict) and value.get(_SIGNATURE_KEY) != _SECRET:
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return SECRET_MASK
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -150,7 +150,7 @@ class ClusterConfig(Section):
         ...,
     ] = ()
     log_retention_days: Annotated[int, AfterValidator(log_retention)] = 90
-    node_groups: Annotated[tuple[NodeGroupConfig, ...], Field(min_length=1)] = _DEFAULT_GROUPS
+    node_groups: tuple[NodeGroupConfig, ...] = _DEFAULT_GROUPS
     addons: AddonVersions = AddonVersions()
 
     @model_validator(mode="after")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -186,7 +186,12 @@ def _issue(error: Any, data: Mapping[str, Any]) -> ConfigIssue:
     key = "aws:region" if location[0] == "region" else f"{NAMESPACE}:" + ".".join(location)
     value: Any = data
     for part in error["loc"]:
-        value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+            value = value[part]
+        else:
+            value = None
     if error["type"] == "missing":
         return ConfigIssue(key=key, value=None, message="required; not set")
     if error["type"] == "extra_forbidden":
@@ -201,13 +206,12 @@ def _known_fields(location: list[str]) -> list[str]:
     model: type[BaseModel] = StackConfig
     for part in location:
         for name, field in model.model_fields.items():
-            annotation = field.annotation
-            if (
-                part in (name, field.alias)
-                and isinstance(annotation, type)
-                and issubclass(annotation, BaseModel)
-            ):
-                model = annotation
+            if part not in (name, field.alias):
+                continue
+            # A section, or a tuple of them (node groups): descend into the model.
+            for candidate in (field.annotation, *get_args(field.annotation)):
+                if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                    model = candidate
     return sorted(field.alias or name for name, field in model.model_fields.items())
 
 

@@ -137,3 +137,27 @@ def test_a_secret_stored_in_plain_text_is_refused_without_echoing_it():
         run_program(body, config={"eduscale:openaiApiKey": "sk-live-123"})
     assert "pulumi config set --secret eduscale:openaiApiKey" in str(caught.value)
     assert "sk-live-123" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"eduscale__cluster": {"kubernetesVersion": "1.20"}}, "eduscale:cluster.kubernetesVersion = 1.20"),
+        ({"eduscale__cluster": {"endpointPublicAccess": True}}, "endpointPublicAccess needs publicAccessCidrs"),
+        ({"eduscale__cluster": {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}}, "must not be the whole internet"),
+        ({"eduscale__cluster": {"adminPrincipalArns": ["me"]}}, "eduscale:cluster.adminPrincipalArns.0 = me"),
+        ({"eduscale__cluster": {"nodeGroups": [{"name": "apps", "instanceTypes": ["c7g.large"]}]}}, "needs one group with system: true"),
+        ({"eduscale__cluster": {"nodeGroups": [{"name": "system", "instanceTypes": ["m7g.large"], "system": True, "capacityType": "SPOT"}]}}, "needs one group with system: true and capacityType ON_DEMAND"),
+        ({"eduscale__cluster": {"nodeGroups": [{"name": "system", "instanceTypes": ["m7g.large"], "system": True, "minSize": 3, "desiredSize": 2}]}}, "minSize <= desiredSize <= maxSize, got 3 / 2 / 6"),
+        ({"eduscale__cluster": {"nodeGroups": [{"name": "system", "instanceTypes": ["m7g.large"], "system": True, "sizee": 3}]}}, "eduscale:cluster.nodeGroups.0.sizee = 3: unknown field; known: amiType"),
+        ({"eduscale__services": {"imageTag": "latest"}}, "eduscale:services.imageTag = latest: must be a fixed version"),
+        ({"eduscale__services": {"course": {"memoryLimit": "1GB"}}}, "eduscale:services.course.memoryLimit = 1GB"),
+        ({"eduscale__services": {"generationWorker": {"lagThreshold": 0}}}, "eduscale:services.generationWorker.lagThreshold = 0"),
+        ({"eduscale__vectorStore": {"image": "qdrant/qdrant:latest"}}, "must be a fixed version"),
+        ({"eduscale__vectorStore": {"image": "qdrant/qdrant"}}, "eduscale:vectorStore.image = qdrant/qdrant"),
+    ],
+)  # fmt: skip
+def test_compute_settings_are_validated(changes: dict[str, Any], expected: str):
+    issues = issues_for(**changes)
+    assert len(issues) == 1, issues
+    assert expected in issues[0]

@@ -87,6 +87,23 @@ def test_secret_inputs_are_masked_in_the_graph():
     assert "sk-do-not-print" not in json.dumps(graph.to_json())
 
 
+def test_a_secret_map_keeps_its_keys_and_masks_every_value():
+    def body() -> None:
+        aws.ssm.Parameter(
+            "p",
+            type="String",
+            value="v",
+            tags=pulumi.Output.secret({"owner": "sk-secret-1", "cost": "sk-secret-2"}),
+        )
+
+    graph = run_program(body)
+    assert graph.one("aws:ssm/parameter:Parameter").inputs["tags"] == {
+        "owner": SECRET_MASK,
+        "cost": SECRET_MASK,
+    }
+    assert "sk-secret" not in json.dumps(graph.to_json())
+
+
 def test_the_summary_shows_the_component_tree_and_counts(prod_graph: Graph):
     summary = render_summary(prod_graph)
     assert "pulumi:pulumi:Stack eduscale-prod (prod)" in summary
