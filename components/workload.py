@@ -26,8 +26,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.core.v1 import (
     ContainerArgsDict,
+    PodSecurityContextArgsDict,
     PodTemplateSpecArgsDict,
     ProbeArgsDict,
+    SecurityContextArgsDict,
     TopologySpreadConstraintArgsDict,
 )
 from pulumi_kubernetes.networking.v1 import (
@@ -43,7 +45,12 @@ __all__ = [
     "PeerArgs",
     "ResourcesArgs",
     "WorkloadParts",
+    "check_pinned",
+    "dns_egress",
     "labels_for",
+    "restricted_container_context",
+    "restricted_pod_context",
+    "spread_over_zones_and_nodes",
     "workload_parts",
 ]
 
@@ -129,7 +136,7 @@ def workload_parts(
 
     Returns the pod template that uses them, for the caller's Deployment.
     """
-    _check_pinned(image)
+    check_pinned(image)
     labels = labels_for(name, role)
     child = pulumi.ResourceOptions(parent=parent)
     config = k8s.core.v1.ConfigMap(
@@ -183,13 +190,7 @@ def workload_parts(
         },
         "liveness_probe": _probe("/health/live", period=10, failures=3),
         "readiness_probe": _probe("/health/ready", period=5, failures=2),
-        "security_context": {
-            "allow_privilege_escalation": False,
-            "privileged": False,
-            "read_only_root_filesystem": True,
-            "run_as_non_root": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "security_context": restricted_container_context(),
         "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}],  # noqa: S108 (an emptyDir)
     }
     if pre_stop_sleep_seconds is not None:
@@ -201,25 +202,62 @@ def workload_parts(
             "service_account_name": account.metadata.name,
             "automount_service_account_token": False,
             "termination_grace_period_seconds": termination_grace_seconds,
-            "security_context": {
-                "run_as_non_root": True,
-                "run_as_user": RUN_AS,
-                "run_as_group": RUN_AS,
-                "fs_group": RUN_AS,
-                "seccomp_profile": {"type": "RuntimeDefault"},
-            },
+            "security_context": restricted_pod_context(RUN_AS),
             "containers": [container],
             "volumes": [{"name": "tmp", "empty_dir": {"size_limit": "256Mi"}}],
-            "topology_spread_constraints": [
-                _spread("topology.kubernetes.io/zone", labels, "DoNotSchedule"),
-                _spread("kubernetes.io/hostname", labels, "ScheduleAnyway"),
-            ],
+            "topology_spread_constraints": spread_over_zones_and_nodes(labels),
         },
     }
     return {"pod_template": pod_template, "service_account": account}
 
 
-def _check_pinned(image: str) -> None:
+def restricted_container_context() -> SecurityContextArgsDict:
+    """The container half of the restricted Pod Security Standard, plus a read-only root."""
+    return {
+        "allow_privilege_escalation": False,
+        "privileged": False,
+        "read_only_root_filesystem": True,
+        "run_as_non_root": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def restricted_pod_context(uid: int, gid: int | None = None) -> PodSecurityContextArgsDict:
+    """The pod half of the restricted Pod Security Standard, running as `uid`."""
+    return {
+        "run_as_non_root": True,
+        "run_as_user": uid,
+        "run_as_group": gid if gid is not None else uid,
+        "fs_group": gid if gid is not None else uid,
+        "seccomp_profile": {"type": "RuntimeDefault"},
+    }
+
+
+def spread_over_zones_and_nodes(labels: dict[str, str]) -> list[TopologySpreadConstraintArgsDict]:
+    """Pods evenly over zones (hard: survive an AZ loss) and nodes (soft)."""
+    return [
+        _spread("topology.kubernetes.io/zone", labels, "DoNotSchedule"),
+        _spread("kubernetes.io/hostname", labels, "ScheduleAnyway"),
+    ]
+
+
+def dns_egress() -> NetworkPolicyEgressRuleArgsDict:
+    """The egress rule every pod needs: cluster DNS."""
+    return {
+        "to": [
+            {
+                "namespace_selector": {
+                    "match_labels": {"kubernetes.io/metadata.name": "kube-system"}
+                },
+                "pod_selector": {"match_labels": {"k8s-app": "kube-dns"}},
+            }
+        ],
+        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+    }
+
+
+def check_pinned(image: str) -> None:
+    """Refuse an image without a version tag or digest, or tagged `latest`."""
     reference = image.rsplit("/", 1)[-1]
     if "@sha256:" in reference:
         return
@@ -270,19 +308,7 @@ def _network_policy(
                 "ports": [{"port": fences.ingress_port, "protocol": "TCP"}],
             }
         )
-    egress: list[NetworkPolicyEgressRuleArgsDict] = [
-        {
-            "to": [
-                {
-                    "namespace_selector": {
-                        "match_labels": {"kubernetes.io/metadata.name": "kube-system"}
-                    },
-                    "pod_selector": {"match_labels": {"k8s-app": "kube-dns"}},
-                }
-            ],
-            "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
-        }
-    ]
+    egress: list[NetworkPolicyEgressRuleArgsDict] = [dns_egress()]
     egress += [
         {
             "to": [{"ip_block": {"cidr": rule["cidr"]}}],

@@ -1,22 +1,55 @@
-"""A Mermaid flowchart of the platform, drawn from the recorded graph.
+"""The architecture diagram (Mermaid), drawn from the recorded graph.
 
-Nodes are the top-level components; an edge A --> B means some resource inside A was
-registered with a dependency on a resource inside B (a subnet id, a security group, an
-endpoint passed from one tier to the next). Because edges come from the engine's own
-dependency lists, the picture cannot drift from what is deployed.
+Nodes are the platform's tiers: the top-level components, with the Database split into
+its writer and its replicas (the design routes reads and writes differently), plus two
+external parties: the client in front of the CDN, and the OpenAI API for every workload
+configured with `OPENAI_BASE_URL`. An edge means traffic: A --> B when a resource of A was
+registered with a dependency on a resource of B (an endpoint, a host name, a target), so
+the picture comes from the engine's own dependency lists and cannot drift from what is
+deployed. Two edges are reversed, where data flows against the dependency: a worker
+depends on the bus but work flows from the bus to the worker, and a replica depends on
+the writer but changes flow from the writer to the replica. Shared plumbing (the VPC, the
+cluster, namespaces, IAM roles, generated passwords) is left out: it would connect
+everything to everything.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from infra.graph import STACK_TYPE, Graph, RecordedResource
 
-__all__ = ["component_edges", "render_mermaid"]
+__all__ = ["architecture_edges", "render_mermaid"]
+
+_TIERS = {
+    "eduscale:edge:Cdn": "Cloudflare CDN",
+    "eduscale:edge:LoadBalancer": "AWS ALB",
+    "eduscale:edge:ApiGateway": "Kong gateway",
+    "eduscale:compute:Microservice": "",
+    "eduscale:compute:Worker": "",
+    "eduscale:data:Cache": "ElastiCache Redis",
+    "eduscale:data:EventBus": "MSK Kafka",
+    "eduscale:compute:VectorStore": "Qdrant",
+    "eduscale:data:Database": "",
+}
+_RDS = "aws:rds/instance:Instance"
+_READER_RECORD = "aws:route53/record:Record"
+CLIENT = "client"
+OPENAI = "openai"
+
+
+@dataclass(frozen=True)
+class _Node:
+    id: str
+    label: str
+
+
+def _node_id(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "_", name)
 
 
 def _top_level(graph: Graph, resource: RecordedResource) -> RecordedResource | None:
-    """The ancestor of `resource` that sits directly under the stack (itself if it does)."""
     current = resource
     while current.parent is not None:
         parent = graph.by_urn(current.parent)
@@ -26,30 +59,66 @@ def _top_level(graph: Graph, resource: RecordedResource) -> RecordedResource | N
     return None
 
 
-def component_edges(graph: Graph) -> set[tuple[str, str]]:
-    """(dependent, dependency) URN pairs between top-level components."""
-    tops = {r.urn: _top_level(graph, r) for r in graph if r.type != STACK_TYPE}
+def _nodes(graph: Graph) -> dict[str, _Node]:
+    """URN of each resource that stands for a node -> the node."""
+    nodes: dict[str, _Node] = {}
+    for resource in graph:
+        top = _top_level(graph, resource)
+        if top is None or top.type not in _TIERS:
+            continue
+        if top.type == "eduscale:data:Database":
+            if resource.type == _RDS and "replicateSourceDb" not in resource.inputs:
+                nodes[resource.urn] = _Node(f"{_node_id(top.name)}_writer", "Postgres writer")
+            elif resource.type in {_RDS, _READER_RECORD}:
+                nodes[resource.urn] = _Node(f"{_node_id(top.name)}_replicas", "Postgres replicas")
+            continue
+        nodes[resource.urn] = _Node(_node_id(top.name), _TIERS[top.type] or top.name)
+    return nodes
+
+
+def _flows_backwards(
+    graph: Graph, resource: RecordedResource, dependency: RecordedResource
+) -> bool:
+    """Where data flows against the dependency: bus to consumer, writer to replica."""
+    top = _top_level(graph, resource)
+    if top is not None and top.type == "eduscale:compute:Worker":
+        return dependency.type.startswith("aws:msk/")
+    return resource.type == _RDS and dependency.type == _RDS
+
+
+def architecture_edges(graph: Graph) -> tuple[dict[str, str], set[tuple[str, str]]]:
+    """The node labels by id, and the (from, to) traffic edges between node ids."""
+    nodes = _nodes(graph)
+    labels = {node.id: node.label for node in nodes.values()}
     edges: set[tuple[str, str]] = set()
     for resource in graph:
-        source = tops.get(resource.urn)
+        source = nodes.get(resource.urn)
+        if source is None:
+            continue
         for dependency in resource.dependencies:
-            target = tops.get(dependency)
-            if source is not None and target is not None and source.urn != target.urn:
-                edges.add((source.urn, target.urn))
-    return edges
-
-
-def _node_id(resource: RecordedResource) -> str:
-    return re.sub(r"[^A-Za-z0-9]", "_", resource.name)
+            target = nodes.get(dependency)
+            if target is None or target.id == source.id:
+                continue
+            backwards = _flows_backwards(graph, resource, graph.by_urn(dependency))
+            edges.add((target.id, source.id) if backwards else (source.id, target.id))
+        if resource.type == "kubernetes:core/v1:ConfigMap" and "OPENAI_BASE_URL" in (
+            resource.inputs.get("data") or {}
+        ):
+            labels[OPENAI] = "OpenAI API"
+            edges.add((source.id, OPENAI))
+    for node in nodes.values():
+        if labels.get(node.id) == _TIERS["eduscale:edge:Cdn"]:
+            labels[CLIENT] = "Client"
+            edges.add((CLIENT, node.id))
+    return labels, edges
 
 
 def render_mermaid(graph: Graph) -> str:
-    """`flowchart LR` text with one node per top-level component or resource."""
-    tops = [r for r in graph if r.parent is not None and graph.by_urn(r.parent).type == STACK_TYPE]
+    """`flowchart LR` text of the architecture."""
+    labels, edges = architecture_edges(graph)
     lines = ["flowchart LR"]
-    for node in tops:
-        kind = node.type.rsplit(":", 1)[-1]
-        lines.append(f'    {_node_id(node)}["{node.name}<br/><small>{kind}</small>"]')
-    for source, target in sorted(component_edges(graph)):
-        lines.append(f"    {_node_id(graph.by_urn(source))} --> {_node_id(graph.by_urn(target))}")
+    for node_id, label in sorted(labels.items()):
+        shape = f"([{label}])" if node_id in {CLIENT, OPENAI} else f'["{label}"]'
+        lines.append(f"    {node_id}{shape}")
+    lines.extend(f"    {source} --> {target}" for source, target in sorted(edges))
     return "\n".join(lines) + "\n"

@@ -72,6 +72,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
             "aws:index/getCallerIdentity:getCallerIdentity": self._caller_identity,
             "aws:index/getPartition:getPartition": self._partition,
             "aws:index/getRegion:getRegion": self._region,
+            "aws:elb/getServiceAccount:getServiceAccount": self._elb_service_account,
         }
 
     # -- resources ---------------------------------------------------------------------
@@ -155,6 +156,30 @@ class OfflineMocks(pulumi.runtime.Mocks):
             },
             "aws:eks/cluster:Cluster": lambda name, inputs, _: self._eks_cluster(name, inputs),
             "aws:iam/openIdConnectProvider:OpenIdConnectProvider": oidc_provider,
+            "aws:acm/certificate:Certificate": lambda _, inputs, rid: {
+                "arn": f"arn:aws:acm{arn}certificate/{rid}",
+                "domainValidationOptions": [
+                    {
+                        "domainName": host,
+                        "resourceRecordName": f"_{_hex(host, 32)}.{host}.",
+                        "resourceRecordType": "CNAME",
+                        "resourceRecordValue": f"_{_hex(host + 'v', 32)}.acm-validations.aws.",
+                    }
+                    for host in [inputs["domainName"], *inputs.get("subjectAlternativeNames", [])]
+                ],
+            },
+            "aws:lb/loadBalancer:LoadBalancer": lambda name, inputs, rid: {
+                "arn": f"arn:aws:elasticloadbalancing{arn}loadbalancer/app/{inputs['name']}/{rid}",
+                "dnsName": f"{inputs['name']}-{int(_hex(name, 8), 16)}.{region}.elb.amazonaws.com",
+                "zoneId": "Z32O12XQLNTSW2",
+            },
+            "aws:lb/targetGroup:TargetGroup": lambda _, inputs, rid: {
+                "arn": f"arn:aws:elasticloadbalancing{arn}targetgroup/{inputs['name']}/{rid}",
+            },
+            "aws:s3/bucket:Bucket": lambda _, inputs, __: {
+                "arn": f"arn:aws:s3:::{inputs['bucket']}",
+                "bucket": inputs["bucket"],
+            },
             "aws:ec2/launchTemplate:LaunchTemplate": lambda _, __, rid: {
                 "latestVersion": 1,
                 "id": rid,
@@ -250,6 +275,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
             "dnsSuffix": "amazonaws.com",
             "reverseDnsPrefix": "com.amazonaws",
         }
+
+    def _elb_service_account(self, _: dict[str, Any]) -> dict[str, Any]:
+        # The account ELB delivers access logs from in eu-west-1 (per AWS's documentation).
+        return {"id": "156460612806", "arn": "arn:aws:iam::156460612806:root"}
 
     def _region(self, _: dict[str, Any]) -> dict[str, Any]:
         return {

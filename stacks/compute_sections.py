@@ -12,6 +12,7 @@ from stacks.sections import Section, log_retention
 __all__ = [
     "AddonVersions",
     "ClusterConfig",
+    "GatewayConfig",
     "NodeGroupConfig",
     "Scaling",
     "ServiceSettings",
@@ -168,6 +169,23 @@ class ClusterConfig(Section):
                 "endpointPublicAccess needs publicAccessCidrs: the operators' address ranges"
             )
         return self
+
+
+class GatewayConfig(Scaling):
+    """`eduscale:gateway`: Kong, its scaling and the limits it enforces."""
+
+    image: Annotated[
+        str,
+        Field(pattern=r"^[a-z0-9./-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$"),
+        AfterValidator(_pinned),
+    ] = "kong:3.9.1"
+    requests_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = 600
+    """Per client IP, on standard routes."""
+    strict_requests_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = 30
+    """Per client IP, on `/auth`."""
+    max_body_mb: Annotated[int, Field(ge=1, le=1024)] = 50
+    cors_origins: tuple[Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(:\d+)?$")], ...] = ()
+    """Browser origins allowed to call the API (default: `https://<domain>`)."""
 
 
 class VectorStoreConfig(Section):

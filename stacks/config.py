@@ -27,8 +27,14 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from stacks.compute_sections import ClusterConfig, ServicesConfig, VectorStoreConfig
+from stacks.compute_sections import (
+    ClusterConfig,
+    GatewayConfig,
+    ServicesConfig,
+    VectorStoreConfig,
+)
 from stacks.sections import (
+    AiConfig,
     CacheConfig,
     DatabaseConfig,
     EdgeConfig,
@@ -86,6 +92,8 @@ class StackConfig(Section):
     region: Annotated[str, AfterValidator(region)]
     network: NetworkConfig = NetworkConfig()
     edge: EdgeConfig
+    gateway: GatewayConfig = GatewayConfig()
+    ai: AiConfig = AiConfig()
     cluster: ClusterConfig = ClusterConfig()
     services: ServicesConfig = ServicesConfig()
     database: DatabaseConfig = DatabaseConfig()

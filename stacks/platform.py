@@ -13,17 +13,20 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.api_gateway import PROXY_PORT, STATUS_PORT, ApiGateway
 from components.cache import Cache
+from components.cdn import Cdn
 from components.cluster import Cluster, NodeGroupArgs
 from components.conventions import physical_name, standard_tags
 from components.database import Database
 from components.event_bus import EventBus, TopicArgs
+from components.load_balancer import LoadBalancer
 from components.network import Network
 from components.vector_store import VectorStore
 from services.topics import WORK_TOPICS
 from services.vector_layout import PARTITION_KEY
 from stacks.config import StackConfig, StackSecrets
-from stacks.workloads import APP_NAMESPACE, Workloads, build_workloads
+from stacks.workloads import APP_NAMESPACE, GATEWAY, HTTP_PORT, Workloads, build_workloads
 
 __all__ = ["Platform", "build_platform", "export_outputs"]
 
@@ -40,6 +43,9 @@ class Platform:
     cluster: Cluster
     vector_store: VectorStore
     workloads: Workloads
+    gateway: ApiGateway
+    load_balancer: LoadBalancer
+    cdn: Cdn
 
 
 def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
@@ -130,19 +136,7 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
     )
     cluster = _cluster(config, network, allowed)
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
-    namespace = k8s.core.v1.Namespace(
-        "app-namespace",
-        metadata={
-            "name": APP_NAMESPACE,
-            # The restricted Pod Security Standard is enforced, not merely audited.
-            "labels": {
-                "pod-security.kubernetes.io/enforce": "restricted",
-                "pod-security.kubernetes.io/audit": "restricted",
-                "pod-security.kubernetes.io/warn": "restricted",
-            },
-        },
-        opts=pulumi.ResourceOptions(provider=cluster.provider),
-    )
+    namespace = _restricted_namespace("app-namespace", APP_NAMESPACE, cluster)
     vector_store = _vector_store(config, namespace.metadata.name, on_cluster)
     workloads = build_workloads(
         config,
@@ -156,6 +150,37 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
         namespace=namespace.metadata.name,
         opts=on_cluster,
     )
+    gateway_namespace = _restricted_namespace("gateway-namespace", GATEWAY["namespace"], cluster)
+    gateway = _gateway(config, workloads, cache, gateway_namespace.metadata.name, on_cluster)
+    load_balancer = LoadBalancer(
+        "alb",
+        {
+            "vpc_id": network.vpc_id,
+            "vpc_cidr": network.cidr_block,
+            "public_subnet_ids": network.public_subnet_ids,
+            "cloudflare_ipv4_ranges": list(config.edge.cloudflare_ipv4_ranges),
+            "cloudflare_ipv6_ranges": list(config.edge.cloudflare_ipv6_ranges),
+            "hostnames": [config.edge.api_hostname, config.edge.domain],
+            "cloudflare_zone_id": config.edge.cloudflare_zone_id,
+            "target_namespace": gateway.proxy_service_namespace,
+            "target_service": gateway.proxy_service_name,
+            "target_port": PROXY_PORT,
+            "health_check_port": STATUS_PORT,
+            "deletion_protection": config.edge.alb_deletion_protection,
+            "access_log_retention_days": config.edge.access_log_retention_days,
+        },
+        opts=on_cluster,
+    )
+    cdn = Cdn(
+        "cdn",
+        {
+            "zone_id": config.edge.cloudflare_zone_id,
+            "api_hostname": config.edge.api_hostname,
+            "web_hostname": config.edge.domain,
+            "origin": load_balancer.dns_name,
+            "auth_requests_per_minute": config.edge.auth_requests_per_minute,
+        },
+    )
     return Platform(
         network=network,
         data_clients=data_clients,
@@ -165,6 +190,79 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
         cluster=cluster,
         vector_store=vector_store,
         workloads=workloads,
+        gateway=gateway,
+        load_balancer=load_balancer,
+        cdn=cdn,
+    )
+
+
+def _restricted_namespace(resource: str, name: str, cluster: Cluster) -> k8s.core.v1.Namespace:
+    """A namespace where the restricted Pod Security Standard is enforced, not just audited."""
+    return k8s.core.v1.Namespace(
+        resource,
+        metadata={
+            "name": name,
+            "labels": {
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/audit": "restricted",
+                "pod-security.kubernetes.io/warn": "restricted",
+            },
+        },
+        opts=pulumi.ResourceOptions(provider=cluster.provider),
+    )
+
+
+def _gateway(
+    config: StackConfig,
+    workloads: Workloads,
+    cache: Cache,
+    namespace: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> ApiGateway:
+    settings = config.gateway
+    services = {
+        "auth": workloads.auth,
+        "course": workloads.course,
+        "ai-orchestrator": workloads.ai_orchestrator,
+    }
+    return ApiGateway(
+        GATEWAY["labels"]["app.kubernetes.io/name"],
+        {
+            "namespace": namespace,
+            "image": settings.image,
+            "min_replicas": settings.min_replicas,
+            "max_replicas": settings.max_replicas,
+            "cpu_target_percent": settings.cpu_target_percent,
+            "resources": {
+                "cpu_request": settings.cpu_request,
+                "cpu_limit": settings.cpu_limit,
+                "memory_request": settings.memory_request,
+                "memory_limit": settings.memory_limit,
+            },
+            "upstreams": [
+                {
+                    "name": name,
+                    "host": service.service_name,
+                    "port": HTTP_PORT,
+                    "peer": {
+                        "namespace": APP_NAMESPACE,
+                        "labels": {"app.kubernetes.io/name": name},
+                    },
+                }
+                for name, service in services.items()
+            ],
+            "limits": {
+                "requests_per_minute": settings.requests_per_minute,
+                "strict_requests_per_minute": settings.strict_requests_per_minute,
+                "max_body_mb": settings.max_body_mb,
+                "cors_origins": list(settings.cors_origins) or [f"https://{config.edge.domain}"],
+            },
+            "redis_host": cache.configuration_endpoint,
+            "redis_port": cache.port,
+            "redis_password": cache.auth_token,
+            "trusted_cidr": config.network.cidr,
+        },
+        opts=opts,
     )
 
 
@@ -267,3 +365,6 @@ def export_outputs(platform: Platform) -> None:
     pulumi.export("kubeconfig", platform.cluster.kubeconfig)
     pulumi.export("vectorStoreUrl", platform.vector_store.url)
     pulumi.export("vectorStoreCollection", platform.vector_store.collection)
+    pulumi.export("apiUrl", pulumi.Output.concat("https://", platform.cdn.api_hostname))
+    pulumi.export("webUrl", pulumi.Output.concat("https://", platform.cdn.web_hostname))
+    pulumi.export("loadBalancerDnsName", platform.load_balancer.dns_name)

@@ -8,6 +8,7 @@ deploy. Cross-field rules raise with both fields named.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Self
 
@@ -17,7 +18,10 @@ from pydantic.alias_generators import to_camel
 from components.network_layout import MAX_AZ_COUNT, MIN_AZ_COUNT, validate_vpc_cidr
 
 __all__ = [
+    "CLOUDFLARE_IPV4",
+    "CLOUDFLARE_IPV6",
     "LOG_RETENTION_DAYS",
+    "AiConfig",
     "CacheConfig",
     "DatabaseConfig",
     "EdgeConfig",
@@ -90,11 +94,53 @@ class NetworkConfig(Section):
     flow_log_retention_days: Annotated[int, AfterValidator(log_retention)] = 365
 
 
+CLOUDFLARE_IPV4 = (
+    "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22",
+    "141.101.64.0/18", "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20",
+    "197.234.240.0/22", "198.41.128.0/17", "162.158.0.0/15", "104.16.0.0/13",
+    "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
+)  # fmt: skip
+"""Cloudflare's IPv4 ranges, from https://www.cloudflare.com/ips-v4 (checked 2026-11)."""
+CLOUDFLARE_IPV6 = (
+    "2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32",
+    "2405:8100::/32", "2a06:98c0::/29", "2c0f:f248::/32",
+)  # fmt: skip
+"""Cloudflare's IPv6 ranges, from https://www.cloudflare.com/ips-v6 (checked 2026-11)."""
+
+
+def _cloudflare_range(cidr: str) -> str:
+    try:
+        network = ipaddress.ip_network(cidr, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"not a CIDR block ({exc})") from None
+    if network.prefixlen < 8:  # noqa: PLR2004
+        raise ValueError("too wide to be a Cloudflare range; copy them from cloudflare.com/ips")
+    return cidr
+
+
 class EdgeConfig(Section):
-    """`eduscale:edge`: the public hostnames (the Cloudflare zone is `domain`)."""
+    """`eduscale:edge`: public host names, the Cloudflare zone and the ALB."""
 
     domain: Annotated[str, AfterValidator(_hostname)]
+    """The web app's host name; the API is `<apiSubdomain>.<domain>`."""
     api_subdomain: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")] = "api"
+    cloudflare_zone_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    """The zone's id (Cloudflare dashboard, Overview): 32 hex digits."""
+    cloudflare_ipv4_ranges: tuple[Annotated[str, AfterValidator(_cloudflare_range)], ...] = (
+        CLOUDFLARE_IPV4
+    )
+    cloudflare_ipv6_ranges: tuple[Annotated[str, AfterValidator(_cloudflare_range)], ...] = (
+        CLOUDFLARE_IPV6
+    )
+    alb_deletion_protection: bool = True
+    access_log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    auth_requests_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 60
+    """Per client IP, at Cloudflare, for `/auth`."""
+
+    @property
+    def api_hostname(self) -> str:
+        """The API's public host name."""
+        return f"{self.api_subdomain}.{self.domain}"
 
 
 class DatabaseConfig(Section):
@@ -166,3 +212,12 @@ class KafkaConfig(Section):
                 f"volumeSizeGb ({self.volume_size_gb})"
             )
         return self
+
+
+class AiConfig(Section):
+    """`eduscale:ai`: the LLM provider the AI tier calls."""
+
+    openai_base_url: Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(:\d+)?(/[\w./-]*)?$")] = (
+        "https://api.openai.com/v1"
+    )
+    """An OpenAI-compatible API (OpenAI itself, Azure OpenAI, a gateway); HTTPS only."""

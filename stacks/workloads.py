@@ -100,6 +100,10 @@ def build_workloads(
         "REDIS_PORT": cache.port.apply(str),
         "REDIS_TLS": "true",
     }
+    ai_env: dict[str, pulumi.Input[str]] = {
+        "QDRANT_URL": vector_store.url,
+        "OPENAI_BASE_URL": config.ai.openai_base_url,
+    }
     redis_secret: dict[str, pulumi.Input[str]] = {"REDIS_PASSWORD": cache.auth_token}
     ai_secrets = dict(redis_secret)
     ai_secrets["QDRANT_API_KEY"] = vector_store.api_key
@@ -145,10 +149,7 @@ def build_workloads(
     ai_orchestrator = service(
         "ai-orchestrator",
         services.ai_orchestrator,
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": event_bus.bootstrap_brokers_iam,
-            "QDRANT_URL": vector_store.url,
-        },
+        {"KAFKA_BOOTSTRAP_SERVERS": event_bus.bootstrap_brokers_iam, **ai_env},
         secret_env=ai_secrets,
         egress_to=[data_stores, kafka, _HTTPS_OUT],
         egress_peers=[qdrant],
@@ -178,7 +179,7 @@ def build_workloads(
                 "lag_threshold": settings.lag_threshold,
                 "termination_grace_seconds": settings.termination_grace_seconds,
                 "resources": _resources(settings),
-                "env": {**common, "QDRANT_URL": vector_store.url, **extra_env},
+                "env": {**common, **ai_env, **extra_env},
                 "secret_env": ai_secrets,
                 "egress_to": [data_stores, kafka, _HTTPS_OUT],
                 "egress_peers": [qdrant],

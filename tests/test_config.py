@@ -8,10 +8,11 @@ from conftest import run_program
 from infra.graph import SECRET_MASK
 from stacks.config import ConfigError, load_secrets, load_stack_config, parse_stack_config
 
+ZONE = "0" * 32
 VALID: dict[str, Any] = {
     "aws:region": "eu-west-1",
     "eduscale:network": {"cidr": "10.20.0.0/16", "azCount": 3},
-    "eduscale:edge": {"domain": "learn.example.com"},
+    "eduscale:edge": {"domain": "learn.example.com", "cloudflareZoneId": "0" * 32},
 }
 
 
@@ -47,8 +48,13 @@ def test_structured_values_may_arrive_as_json_strings_as_the_engine_sends_them()
         ({"eduscale__network": {"natPerAz": "sometimes"}}, "eduscale:network.natPerAz = sometimes"),
         ({"eduscale__network": {"flowLogRetentionDays": 10}}, "accepts only these retention"),
         ({"eduscale__network": {"azcount": 3}}, "eduscale:network.azcount = 3: unknown field; known: azCount"),
-        ({"eduscale__edge": {"domain": "Not A Host"}}, "eduscale:edge.domain = Not A Host: must be a"),
-        ({"eduscale__edge": {}}, "eduscale:edge.domain = (not set): required"),
+        ({"eduscale__edge": {"domain": "Not A Host", "cloudflareZoneId": ZONE}}, "eduscale:edge.domain = Not A Host: must be a"),
+        ({"eduscale__edge": {"cloudflareZoneId": ZONE}}, "eduscale:edge.domain = (not set): required"),
+        ({"eduscale__edge": {"domain": "a.example.com"}}, "eduscale:edge.cloudflareZoneId = (not set): required"),
+        ({"eduscale__edge": {"domain": "a.example.com", "cloudflareZoneId": "zone"}}, "eduscale:edge.cloudflareZoneId = zone"),
+        ({"eduscale__edge": {"domain": "a.example.com", "cloudflareZoneId": ZONE, "cloudflareIpv4Ranges": ["0.0.0.0/0"]}}, "too wide to be a Cloudflare range"),
+        ({"eduscale__ai": {"openaiBaseUrl": "http://api.openai.com/v1"}}, "eduscale:ai.openaiBaseUrl = http://api.openai.com/v1"),
+        ({"eduscale__gateway": {"image": "kong"}}, "eduscale:gateway.image = kong"),
         ({"eduscale__services": {"auth": {"minReplicas": 5, "maxReplicas": 2}}}, "minReplicas (5) must not exceed maxReplicas (2)"),
         ({"eduscale__services": {"course": {"cpuTargetPercent": 99}}}, "eduscale:services.course.cpuTargetPercent = 99"),
         ({"eduscale__database": {"replicaCount": -1}}, "eduscale:database.replicaCount = -1"),
@@ -67,7 +73,7 @@ def test_structured_values_may_arrive_as_json_strings_as_the_engine_sends_them()
         ({"eduscale__kafka": {"volumeSizeGb": 500, "maxVolumeSizeGb": 100}}, "maxVolumeSizeGb (100) must be at least volumeSizeGb (500)"),
         ({"eduscale__kafka": {"kafkaVersion": "latest"}}, "eduscale:kafka.kafkaVersion = latest"),
         ({"eduscale__network": "not json"}, "eduscale:network = not json: not an object"),
-        ({"eduscale__netwrk": {}}, "eduscale:netwrk = {}: unknown key; known: eduscale:cache"),
+        ({"eduscale__netwrk": {}}, "eduscale:netwrk = {}: unknown key; known: eduscale:ai, eduscale:cache"),
     ],
 )  # fmt: skip
 def test_each_bad_value_is_named_with_its_value_and_what_is_allowed(
@@ -88,7 +94,7 @@ def test_several_bad_values_are_all_reported_at_once():
     issues = issues_for(
         aws__region="nowhere",
         eduscale__network={"azCount": 9, "cidr": "1.2.3.0/24"},
-        eduscale__edge={"domain": "x"},
+        eduscale__edge={"domain": "x", "cloudflareZoneId": ZONE},
     )
     keys = sorted(issue.split(" = ")[0] for issue in issues)
     assert keys == [

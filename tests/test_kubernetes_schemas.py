@@ -2,7 +2,7 @@
 
 The recorded inputs of a Kubernetes resource are its manifest. Built-in kinds are
 validated offline with `kubernetes-validate` against the cluster's Kubernetes version, in
-strict mode (unknown fields fail). KEDA's kinds have no schema there; their required
+strict mode (unknown fields fail). KEDA's and the Load Balancer Controller's kinds have no schema there; their required
 structure is checked by hand. Helm releases are third-party charts and not ours to check.
 """
 
@@ -16,7 +16,8 @@ from infra.graph import Graph
 from infra.stack_files import load_stack
 from stacks.config import parse_stack_config
 
-KEDA_KINDS = {
+CUSTOM_KINDS = {
+    "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding",
     "kubernetes:keda.sh/v1alpha1:ScaledObject",
     "kubernetes:keda.sh/v1alpha1:TriggerAuthentication",
 }
@@ -29,7 +30,7 @@ def manifests(graph: Graph) -> list[tuple[str, dict[str, Any]]]:
         if r.custom
         and r.type.startswith("kubernetes:")
         and not r.type.startswith("kubernetes:helm.sh")
-        and r.type not in KEDA_KINDS
+        and r.type not in CUSTOM_KINDS
     ]
 
 
@@ -55,7 +56,7 @@ def test_the_validation_catches_a_misspelt_field(prod_graph: Graph):
         kubernetes_validate.validate(broken, "1.33", strict=True)
 
 
-def test_keda_objects_have_the_structure_keda_requires(stack_graph: Graph):
+def test_custom_objects_have_the_structure_their_controllers_require(stack_graph: Graph):
     for resource in stack_graph:
         if resource.type == "kubernetes:keda.sh/v1alpha1:ScaledObject":
             spec = resource.inputs["spec"]
@@ -64,3 +65,8 @@ def test_keda_objects_have_the_structure_keda_requires(stack_graph: Graph):
             assert 0 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
         elif resource.type == "kubernetes:keda.sh/v1alpha1:TriggerAuthentication":
             assert resource.inputs["spec"]["podIdentity"]["provider"] == "aws"
+        elif resource.type == "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding":
+            spec = resource.inputs["spec"]
+            assert spec["targetType"] == "ip"
+            assert spec["targetGroupARN"].startswith("arn:aws:elasticloadbalancing:")
+            assert {"name", "port"} <= spec["serviceRef"].keys()

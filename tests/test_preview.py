@@ -6,7 +6,6 @@ import pulumi
 import pulumi_aws as aws
 from conftest import STANDARD_TAG_KEYS, aws_resources, is_taggable, run_program
 
-from infra.diagram import render_mermaid
 from infra.graph import SECRET_MASK, Graph
 from infra.summary import render_summary
 
@@ -109,21 +108,8 @@ def test_the_summary_shows_the_component_tree_and_counts(prod_graph: Graph):
     assert "pulumi:pulumi:Stack eduscale-prod (prod)" in summary
     assert "├─ eduscale:network:Network network (31 resources)" in summary
     assert "├─ eduscale:data:EventBus event-bus" in summary
-    assert "└─ eduscale:compute:Worker indexer-worker" in summary
+    assert "└─ eduscale:edge:LoadBalancer alb" in summary
     subnets = len(prod_graph.of_type("aws:ec2/subnet:Subnet"))
     assert any(
         line.split() == ["aws:ec2/subnet:Subnet", str(subnets)] for line in summary.splitlines()
     )
-
-
-def test_the_diagram_draws_components_and_their_dependencies():
-    def body() -> None:
-        from components.network import Network  # noqa: PLC0415
-
-        network = Network("net", {"cidr_block": "10.0.0.0/16", "az_count": 2})
-        aws.ec2.SecurityGroup("app", vpc_id=network.vpc_id)
-
-    diagram = render_mermaid(run_program(body))
-    assert diagram.startswith("flowchart LR\n")
-    assert 'net["net<br/><small>Network</small>"]' in diagram
-    assert "app --> net" in diagram

@@ -31,7 +31,7 @@ def pod(graph: Graph, name: str) -> dict[str, Any]:
 
 
 def test_one_deployment_per_service_and_worker(stack_graph: Graph):
-    assert set(by_name(stack_graph, DEPLOYMENT)) == {*SERVICES, *WORKERS}
+    assert set(by_name(stack_graph, DEPLOYMENT)) == {*SERVICES, *WORKERS, "api-gateway"}
     assert {c.name for c in stack_graph.of_type("eduscale:compute:Microservice")} == set(SERVICES)
     assert {c.name for c in stack_graph.of_type("eduscale:compute:Worker")} == set(WORKERS)
 
@@ -175,8 +175,9 @@ def test_prod_workers_never_outnumber_their_partitions(prod_graph: Graph):
         assert scaler.inputs["spec"]["maxReplicaCount"] <= partitions[kafka["metadata"]["topic"]]
 
 
-def test_the_app_namespace_enforces_the_restricted_pod_security_standard(stack_graph: Graph):
-    namespace = stack_graph.one("kubernetes:core/v1:Namespace")
-    assert (
-        namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    )
+def test_namespaces_enforce_the_restricted_pod_security_standard(stack_graph: Graph):
+    namespaces = stack_graph.of_type("kubernetes:core/v1:Namespace")
+    assert {n.inputs["metadata"]["name"] for n in namespaces} == {"eduscale", "gateway"}
+    for namespace in namespaces:
+        labels = namespace.inputs["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
