@@ -13,8 +13,6 @@ enough: the ALB encrypts to targets but does not verify their certificates; iden
 enforced by the security groups and NetworkPolicy that let only the ALB reach Kong.
 """
 
-from __future__ import annotations
-
 import json
 from typing import NotRequired, TypedDict
 

@@ -13,8 +13,6 @@ Multi-AZ whenever there are replicas, only the private subnets, 6379 reachable o
 the given security groups, and the slow log shipped to an encrypted CloudWatch log group.
 """
 
-from __future__ import annotations
-
 from typing import NotRequired, TypedDict
 
 import pulumi

@@ -17,8 +17,6 @@ Filtering: the auth endpoints are rate limited per client IP at the edge (creden
 stuffing never reaches the origin) and accept only the methods they serve.
 """
 
-from __future__ import annotations
-
 from typing import Any, NotRequired, TypedDict
 
 import pulumi

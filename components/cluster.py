@@ -12,8 +12,6 @@ cluster's kubeconfig, never through whatever kubeconfig happens to be on the dep
 machine. The add-ons the platform depends on are installed by `install_addons`.
 """
 
-from __future__ import annotations
-
 import json
 from typing import NotRequired, TypedDict
 

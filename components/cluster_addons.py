@@ -15,8 +15,6 @@ IRSA role. The charts are Helm releases (`helm.sh/v3:Release`): third-party soft
 configure, not objects we design, which is why the policy pack does not look inside them.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Sequence
 from typing import Any, TypedDict

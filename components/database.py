@@ -17,8 +17,6 @@ log groups we declare first (encrypted, with a retention);
 enhanced monitoring; a final snapshot and deletion protection unless turned off.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Callable
 from typing import NotRequired, TypedDict

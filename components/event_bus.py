@@ -15,8 +15,6 @@ that grows by itself up to a ceiling; and `min.insync.replicas` below the replic
 factor, so one broker can be down without stopping writes.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Callable
 from typing import NotRequired, TypedDict

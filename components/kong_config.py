@@ -6,8 +6,6 @@ the Redis password is a Kong vault reference (`{vault://env/...}`) resolved from
 environment, which comes from a Kubernetes Secret. Pure data, no Pulumi: unit-testable.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 

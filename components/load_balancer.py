@@ -10,8 +10,6 @@ an `ip` target group that the AWS Load Balancer Controller keeps in step with Ko
 (`TargetGroupBinding`), with health checks on Kong's status endpoint.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Callable, Sequence
 from typing import NotRequired, TypedDict

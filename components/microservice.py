@@ -7,8 +7,6 @@ goes below the PodDisruptionBudget. Pods, config, identity and network fences co
 `components.workload`.
 """
 
-from __future__ import annotations
-
 from typing import NotRequired, TypedDict
 
 import pulumi

@@ -10,8 +10,6 @@ VPC flow logs in a KMS-encrypted log group, and the VPC's default security group
 emptied so nothing can be attached to a permissive default by accident.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import NotRequired, TypedDict
 

@@ -10,8 +10,6 @@ API key from a Pulumi secret; CORS is off and telemetry is disabled. The collect
 layout the indexer must create is exported as `collection`.
 """
 
-from __future__ import annotations
-
 import json
 from typing import NotRequired, TypedDict
 

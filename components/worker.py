@@ -9,8 +9,6 @@ in-flight job and commit its offset before it is killed; otherwise the job would
 twice. Pods, config, identity and network fences come from `components.workload`.
 """
 
-from __future__ import annotations
-
 from typing import NotRequired, TypedDict
 
 import pulumi

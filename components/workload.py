@@ -16,8 +16,6 @@ is built here once, so the two cannot drift apart on security:
   the pod reach only DNS and the destinations it declares.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypedDict

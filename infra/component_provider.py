@@ -23,10 +23,13 @@ from typing import Final
 import pulumi
 from pulumi.provider.experimental import component_provider_host
 
+from components.api_gateway import ApiGateway
 from components.cache import Cache
+from components.cdn import Cdn
 from components.cluster import Cluster
 from components.database import Database
 from components.event_bus import EventBus
+from components.load_balancer import LoadBalancer
 from components.microservice import Microservice
 from components.network import Network
 from components.vector_store import VectorStore
@@ -46,6 +49,9 @@ PUBLISHED_COMPONENTS: Final[tuple[type[pulumi.ComponentResource], ...]] = (
     Microservice,
     Worker,
     VectorStore,
+    ApiGateway,
+    LoadBalancer,
+    Cdn,
 )
 """Every component other languages can create; the schema has one resource per entry."""
 

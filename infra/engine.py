@@ -100,6 +100,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=sorted(set(request.dependencies)),
                     custom=bool(request.custom),
                     provider=request.provider or None,
+                    property_dependencies={
+                        key: sorted(set(value.urns))
+                        for key, value in request.propertyDependencies.items()
+                        if value.urns
+                    },
                 )
             )
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]

@@ -33,6 +33,8 @@ class RecordedResource:
     dependencies: list[str]
     custom: bool
     provider: str | None = None
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Which input properties depend on which resources (e.g. a rule's security group)."""
 
     @property
     def is_component(self) -> bool:
@@ -50,6 +52,7 @@ class RecordedResource:
             "dependencies": self.dependencies,
             "custom": self.custom,
             "provider": self.provider,
+            "property_dependencies": self.property_dependencies,
         }
 
     @classmethod
@@ -64,6 +67,9 @@ class RecordedResource:
             dependencies=list(data.get("dependencies") or []),
             custom=bool(data.get("custom", True)),
             provider=data.get("provider"),
+            property_dependencies={
+                key: list(urns) for key, urns in (data.get("property_dependencies") or {}).items()
+            },
         )
 
 

@@ -13,15 +13,22 @@ fast. Points are spread over `shard_number` shards by id, and each shard is kept
 `replication_factor` nodes. This module imports nothing from Pulumi.
 """
 
-from __future__ import annotations
-
 import json
-from typing import Literal, TypedDict
+from enum import StrEnum
+from typing import TypedDict
 
-__all__ = ["PARTITION_KEY", "CollectionLayout", "layout_from_json", "layout_to_json"]
+__all__ = ["PARTITION_KEY", "CollectionLayout", "Distance", "layout_from_json", "layout_to_json"]
 
 PARTITION_KEY = "course_id"
 """The payload field every point carries and every search filters on."""
+
+
+class Distance(StrEnum):
+    """Similarity measures Qdrant supports."""
+
+    COSINE = "Cosine"
+    DOT = "Dot"
+    EUCLID = "Euclid"
 
 
 class CollectionLayout(TypedDict):
@@ -31,7 +38,7 @@ class CollectionLayout(TypedDict):
     """Collection name."""
     vector_size: int
     """Embedding dimensions (1536 for text-embedding-3-small)."""
-    distance: Literal["Cosine", "Dot", "Euclid"]
+    distance: Distance
     """Similarity measure."""
     shard_number: int
     """Shards the points are spread over."""

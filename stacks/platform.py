@@ -24,7 +24,7 @@ from components.load_balancer import LoadBalancer
 from components.network import Network
 from components.vector_store import VectorStore
 from services.topics import WORK_TOPICS
-from services.vector_layout import PARTITION_KEY
+from services.vector_layout import PARTITION_KEY, Distance
 from stacks.config import StackConfig, StackSecrets
 from stacks.workloads import APP_NAMESPACE, GATEWAY, HTTP_PORT, Workloads, build_workloads
 
@@ -328,7 +328,7 @@ def _vector_store(
             "collection": {
                 "name": "course_chunks",
                 "vector_size": settings.vector_size,
-                "distance": "Cosine",
+                "distance": Distance.COSINE,
                 "shard_number": settings.shards,
                 "replication_factor": settings.replication_factor,
                 "hnsw_m": settings.hnsw_m,

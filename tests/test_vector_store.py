@@ -8,7 +8,7 @@ from conftest import PROJECT_DIR, run_program
 from components.vector_store import VectorStore
 from infra.graph import Graph
 from infra.stack_files import load_stack
-from services.vector_layout import CollectionLayout, layout_from_json, layout_to_json
+from services.vector_layout import CollectionLayout, Distance, layout_from_json, layout_to_json
 from stacks.config import parse_stack_config
 
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
@@ -121,7 +121,7 @@ def test_the_indexer_receives_the_same_layout(stack_graph: Graph):
 
 
 LAYOUT: CollectionLayout = {
-    "name": "c", "vector_size": 8, "distance": "Cosine", "shard_number": 2,
+    "name": "c", "vector_size": 8, "distance": Distance.COSINE, "shard_number": 2,
     "replication_factor": 3, "hnsw_m": 16, "hnsw_ef_construct": 100, "hnsw_payload_m": 16,
     "partition_key": "course_id",
 }  # fmt: skip
