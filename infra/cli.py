@@ -9,11 +9,14 @@ CI can review (and later policy-check) the whole topology on every change.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from infra.graph import Graph
+from infra.policy_check import PolicyConfigError
 from infra.stack_files import StackFileError, find_project_dir, load_stack
 from stacks.config import ConfigError, parse_stack_config
 
@@ -46,7 +49,76 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory holding Pulumi.yaml (default: the nearest one at or above .)",
     )
+    policy = commands.add_parser(
+        "policy",
+        help="check a stack's resource graph against the policy pack, offline",
+        description="Run the CrossGuard pack in policies/ on the recorded graph of a stack "
+        "(or on a graph saved with `eduscale preview --json`). Exits 1 when a mandatory rule "
+        "is broken.",
+    )
+    source = policy.add_mutually_exclusive_group(required=True)
+    source.add_argument("--stack", "-s", help="record this stack first, e.g. dev or prod")
+    source.add_argument("--graph", type=Path, metavar="FILE", help="a saved `--json` graph")
+    policy.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="policy config (`--policy-pack-config` format; default: policies/config/<stack>.json)",
+    )
+    policy.add_argument("--json", type=Path, metavar="FILE", help="write the violations as JSON")
+    policy.add_argument("--project-dir", type=Path, metavar="DIR", help=argparse.SUPPRESS)
     return parser
+
+
+def _record(stack: str, project_dir: Path | None) -> Graph:
+    from infra.engine import run_offline  # noqa: PLC0415
+    from infra.program import program  # noqa: PLC0415
+
+    directory = project_dir or find_project_dir(Path.cwd())
+    files = load_stack(directory, stack)
+    config = parse_stack_config(files.config)  # fail fast, before any resource
+    print(f"Previewing stack {files.stack} of {files.project} offline ...", file=sys.stderr)
+    return run_offline(
+        program,
+        project=files.project,
+        stack=files.stack,
+        config=files.config,
+        secret_keys=files.secret_keys,
+        region=config.region,
+    )
+
+
+def _policy(args: argparse.Namespace) -> int:
+    from infra.policy_check import check_graph, load_policy_config  # noqa: PLC0415
+    from infra.policy_report import render_report  # noqa: PLC0415
+    from policies.catalogue import ALL_POLICIES  # noqa: PLC0415
+    from policies.waivers import WAIVERS  # noqa: PLC0415
+
+    if args.json is not None and not args.json.parent.is_dir():
+        raise StackFileError(f"cannot write {args.json}: {args.json.parent} is not a directory")
+    if args.graph is not None:
+        if not args.graph.is_file():
+            raise StackFileError(
+                f"no graph file {args.graph}; write one with eduscale preview --json"
+            )
+        try:
+            graph = Graph.read_json(args.graph)
+        except (ValueError, KeyError) as exc:
+            raise StackFileError(
+                f"{args.graph} is not a graph written by eduscale preview --json ({exc})"
+            ) from None
+    else:
+        graph = _record(args.stack, args.project_dir)
+    config_path = (
+        args.config
+        or Path(__file__).resolve().parent.parent / "policies" / "config" / f"{graph.stack}.json"
+    )
+    config = load_policy_config(config_path, ALL_POLICIES)
+    violations = check_graph(graph, ALL_POLICIES, config, WAIVERS)
+    print(render_report(graph.stack, violations, rules=len(ALL_POLICIES), waived=len(WAIVERS)))
+    if args.json is not None:
+        args.json.write_text(json.dumps([v.to_json() for v in violations], indent=2) + "\n")
+    return EXIT_PROGRAM_FAILED if any(v.mandatory for v in violations) else EXIT_OK
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -89,8 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     args = _parser().parse_args(argv)
     try:
-        return _preview(args)
-    except (StackFileError, ConfigError) as exc:
+        return _policy(args) if args.command == "policy" else _preview(args)
+    except (StackFileError, ConfigError, PolicyConfigError) as exc:
         print(f"eduscale: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:
