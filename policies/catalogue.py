@@ -2,10 +2,17 @@
 
 from pulumi_policy import Policy
 
-from policies import database
+from policies import cache, cluster, database, edge, kubernetes, messaging, network, topology
 
 __all__ = ["ALL_POLICIES"]
 
 ALL_POLICIES: list[Policy] = [
     *database.POLICIES,
+    *cache.POLICIES,
+    *messaging.POLICIES,
+    *network.POLICIES,
+    *edge.POLICIES,
+    *cluster.POLICIES,
+    *kubernetes.POLICIES,
+    *topology.POLICIES,
 ]

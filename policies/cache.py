@@ -1,0 +1,7 @@
+"""Rules for the cache tier (being written)."""
+
+from pulumi_policy import Policy
+
+__all__ = ["POLICIES"]
+
+POLICIES: list[Policy] = []
