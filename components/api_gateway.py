@@ -29,6 +29,8 @@ from components.workload import (
     PeerArgs,
     ResourcesArgs,
     check_pinned,
+    cpu_autoscaler,
+    disruption_budget,
     dns_egress,
     restricted_container_context,
     restricted_pod_context,
@@ -175,39 +177,16 @@ class ApiGateway(pulumi.ComponentResource):
             },
             opts=child,
         )
-        k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            f"{name}-hpa",
-            metadata={"name": name, "namespace": namespace, "labels": labels},
-            spec={
-                "scale_target_ref": {
-                    "api_version": "apps/v1",
-                    "kind": "Deployment",
-                    "name": deployment.metadata.name,
-                },
-                "min_replicas": minimum,
-                "max_replicas": maximum,
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {
-                            "name": "cpu",
-                            "target": {
-                                "type": "Utilization",
-                                "average_utilization": int(args.get("cpu_target_percent", 70)),
-                            },
-                        },
-                    }
-                ],
-                "behavior": {"scale_down": {"stabilization_window_seconds": 300}},
-            },
-            opts=child,
+        cpu_autoscaler(
+            name,
+            namespace=namespace,
+            labels=labels,
+            deployment=deployment,
+            replicas=(minimum, maximum),
+            cpu_target_percent=int(args.get("cpu_target_percent", 70)),
+            parent=self,
         )
-        k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-pdb",
-            metadata={"name": name, "namespace": namespace, "labels": labels},
-            spec={"max_unavailable": 1, "selector": {"match_labels": labels}},
-            opts=child,
-        )
+        disruption_budget(name, namespace, labels, self)
         self._network_policy(name, args, labels)
         self.proxy_service_name = service.metadata.name
         self.proxy_service_namespace = service.metadata.namespace

@@ -18,6 +18,7 @@ from components.workload import (
     Fences,
     PeerArgs,
     ResourcesArgs,
+    cpu_autoscaler,
     labels_for,
     workload_parts,
 )
@@ -124,20 +125,9 @@ class Microservice(pulumi.ComponentResource):
             },
             opts=child,
         )
-        metrics: list[MetricSpecArgsDict] = [
-            {
-                "type": "Resource",
-                "resource": {
-                    "name": "cpu",
-                    "target": {
-                        "type": "Utilization",
-                        "average_utilization": int(args.get("cpu_target_percent", 70)),
-                    },
-                },
-            }
-        ]
+        extra: list[MetricSpecArgsDict] = []
         if "queue_depth_metric" in args:
-            metrics.append(
+            extra.append(
                 {
                     "type": "Pods",
                     "pods": {
@@ -149,22 +139,15 @@ class Microservice(pulumi.ComponentResource):
                     },
                 }
             )
-        k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            f"{name}-hpa",
-            metadata={"name": name, "namespace": args["namespace"], "labels": labels},
-            spec={
-                "scale_target_ref": {
-                    "api_version": "apps/v1",
-                    "kind": "Deployment",
-                    "name": deployment.metadata.name,
-                },
-                "min_replicas": minimum,
-                "max_replicas": maximum,
-                "metrics": metrics,
-                # Scale out at once, scale in slowly: a dip is not the end of a peak.
-                "behavior": {"scale_down": {"stabilization_window_seconds": 300}},
-            },
-            opts=child,
+        cpu_autoscaler(
+            name,
+            namespace=args["namespace"],
+            labels=labels,
+            deployment=deployment,
+            replicas=(minimum, maximum),
+            cpu_target_percent=int(args.get("cpu_target_percent", 70)),
+            extra_metrics=extra,
+            parent=self,
         )
         self.service_name = pulumi.Output.concat(
             service.metadata.name, ".", service.metadata.namespace, ".svc.cluster.local"

@@ -16,7 +16,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.workload import PeerArgs
+from components.workload import PeerArgs, disruption_budget
 from services.vector_layout import CollectionLayout
 
 __all__ = ["HTTP_PORT", "VectorStore", "VectorStoreArgs"]
@@ -142,12 +142,7 @@ class VectorStore(pulumi.ComponentResource):
             },
             opts=child,
         )
-        k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-pdb",
-            metadata={"name": name, "namespace": namespace, "labels": labels},
-            spec={"max_unavailable": 1, "selector": {"match_labels": labels}},
-            opts=child,
-        )
+        disruption_budget(name, namespace, labels, self)
         _network_policy(name, namespace, labels, args["allowed_clients"], parent=self)
 
         self.url = pulumi.Output.concat(

@@ -22,6 +22,7 @@ from typing import TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi_kubernetes.autoscaling.v2 import MetricSpecArgsDict
 from pulumi_kubernetes.core.v1 import (
     ContainerArgsDict,
     PodSecurityContextArgsDict,
@@ -44,6 +45,8 @@ __all__ = [
     "ResourcesArgs",
     "WorkloadParts",
     "check_pinned",
+    "cpu_autoscaler",
+    "disruption_budget",
     "dns_egress",
     "labels_for",
     "restricted_container_context",
@@ -166,12 +169,7 @@ def workload_parts(
         automount_service_account_token=False,
         opts=child,
     )
-    k8s.policy.v1.PodDisruptionBudget(
-        f"{name}-pdb",
-        metadata={"name": name, "namespace": namespace, "labels": labels},
-        spec={"max_unavailable": 1, "selector": {"match_labels": labels}},
-        opts=child,
-    )
+    disruption_budget(name, namespace, labels, parent)
     _network_policy(name, namespace, labels, fences, parent)
     container: ContainerArgsDict = {
         "name": name,
@@ -252,6 +250,56 @@ def dns_egress() -> NetworkPolicyEgressRuleArgsDict:
         ],
         "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
     }
+
+
+def disruption_budget(
+    name: str, namespace: pulumi.Input[str], labels: dict[str, str], parent: pulumi.Resource
+) -> k8s.policy.v1.PodDisruptionBudget:
+    """A budget that lets one pod of the workload go at a time (node drains, upgrades)."""
+    return k8s.policy.v1.PodDisruptionBudget(
+        f"{name}-pdb",
+        metadata={"name": name, "namespace": namespace, "labels": labels},
+        spec={"max_unavailable": 1, "selector": {"match_labels": labels}},
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def cpu_autoscaler(
+    name: str,
+    *,
+    namespace: pulumi.Input[str],
+    labels: dict[str, str],
+    deployment: k8s.apps.v1.Deployment,
+    replicas: tuple[int, int],
+    cpu_target_percent: int,
+    extra_metrics: Sequence[MetricSpecArgsDict] = (),
+    parent: pulumi.Resource,
+) -> k8s.autoscaling.v2.HorizontalPodAutoscaler:
+    """An HPA between `replicas` (min, max) on CPU, plus any `extra_metrics`."""
+    cpu: MetricSpecArgsDict = {
+        "type": "Resource",
+        "resource": {
+            "name": "cpu",
+            "target": {"type": "Utilization", "average_utilization": cpu_target_percent},
+        },
+    }
+    return k8s.autoscaling.v2.HorizontalPodAutoscaler(
+        f"{name}-hpa",
+        metadata={"name": name, "namespace": namespace, "labels": labels},
+        spec={
+            "scale_target_ref": {
+                "api_version": "apps/v1",
+                "kind": "Deployment",
+                "name": deployment.metadata.name,
+            },
+            "min_replicas": replicas[0],
+            "max_replicas": replicas[1],
+            "metrics": [cpu, *extra_metrics],
+            # Scale out at once, scale in slowly: a dip is not the end of a peak.
+            "behavior": {"scale_down": {"stabilization_window_seconds": 300}},
+        },
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 def check_pinned(image: str) -> None:
