@@ -7,17 +7,16 @@ goes below the PodDisruptionBudget. Pods, config, identity and network fences co
 `components.workload`.
 """
 
-from typing import NotRequired, TypedDict
+from typing import NotRequired
 
 import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.autoscaling.v2 import MetricSpecArgsDict
 
 from components.workload import (
-    EgressRuleArgs,
     Fences,
     PeerArgs,
-    ResourcesArgs,
+    WorkloadArgs,
     cpu_autoscaler,
     labels_for,
     workload_parts,
@@ -26,39 +25,17 @@ from components.workload import (
 __all__ = ["Microservice", "MicroserviceArgs"]
 
 
-class MicroserviceArgs(TypedDict):
-    """Inputs of `Microservice`."""
+class MicroserviceArgs(WorkloadArgs):
+    """Inputs of `Microservice`: a workload, plus how it is reached and scaled."""
 
-    namespace: pulumi.Input[str]
-    """Namespace to run in."""
-    image: str
-    """Container image pinned to a version tag or digest (never `latest`)."""
     port: int
     """Port the service listens on; it serves `/health/live` and `/health/ready` there."""
-    min_replicas: int
-    """Fewest pods (the HPA's floor)."""
-    max_replicas: int
-    """Most pods (the HPA's ceiling)."""
-    resources: ResourcesArgs
-    """Container requests and limits."""
     ingress_from: list[PeerArgs]
     """The only pods that may connect (the API gateway)."""
-    cpu_target_percent: NotRequired[int]
-    """Average CPU utilisation the HPA aims for (default 70)."""
     queue_depth_metric: NotRequired[str]
     """Optional per-pod metric of queued requests, as a second HPA metric."""
     queue_depth_target: NotRequired[int]
     """Average value of `queue_depth_metric` per pod to aim for (default 10)."""
-    env: NotRequired[dict[str, pulumi.Input[str]]]
-    """Plain configuration, as environment variables (via a ConfigMap)."""
-    secret_env: NotRequired[dict[str, pulumi.Input[str]]]
-    """Secret configuration, as environment variables (via a Secret)."""
-    egress_to: NotRequired[list[EgressRuleArgs]]
-    """Destinations outside the cluster the pods may reach (DNS is always allowed)."""
-    egress_peers: NotRequired[list[PeerArgs]]
-    """Pods inside the cluster the pods may reach."""
-    service_account_role_arn: NotRequired[pulumi.Input[str]]
-    """IAM role for the pods (IRSA)."""
 
 
 class Microservice(pulumi.ComponentResource):

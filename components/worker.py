@@ -9,16 +9,14 @@ in-flight job and commit its offset before it is killed; otherwise the job would
 twice. Pods, config, identity and network fences come from `components.workload`.
 """
 
-from typing import NotRequired, TypedDict
+from typing import NotRequired
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.workload import (
-    EgressRuleArgs,
     Fences,
-    PeerArgs,
-    ResourcesArgs,
+    WorkloadArgs,
     labels_for,
     workload_parts,
 )
@@ -29,13 +27,9 @@ HEALTH_PORT = 8081
 """Port of the worker's `/health/live` and `/health/ready` endpoints."""
 
 
-class WorkerArgs(TypedDict):
-    """Inputs of `Worker`."""
+class WorkerArgs(WorkloadArgs):
+    """Inputs of `Worker`: a workload, plus the topic it consumes and how it scales."""
 
-    namespace: pulumi.Input[str]
-    """Namespace to run in."""
-    image: str
-    """Container image pinned to a version tag or digest (never `latest`)."""
     topic: str
     """The topic it consumes."""
     consumer_group: str
@@ -44,28 +38,10 @@ class WorkerArgs(TypedDict):
     """Kafka bootstrap servers (SASL/IAM over TLS)."""
     aws_region: pulumi.Input[str]
     """Region of the MSK cluster, for the IAM token KEDA signs."""
-    min_replicas: int
-    """Fewest pods."""
-    max_replicas: int
-    """Most pods (at most the topic's partitions)."""
-    resources: ResourcesArgs
-    """Container requests and limits."""
     lag_threshold: NotRequired[int]
     """Pending messages per pod KEDA aims for (default 10)."""
-    cpu_target_percent: NotRequired[int]
-    """Average CPU utilisation of the second trigger (default 70)."""
     termination_grace_seconds: NotRequired[int]
     """Time to finish and commit the in-flight message (default 300)."""
-    env: NotRequired[dict[str, pulumi.Input[str]]]
-    """Plain configuration, as environment variables (via a ConfigMap)."""
-    secret_env: NotRequired[dict[str, pulumi.Input[str]]]
-    """Secret configuration, as environment variables (via a Secret)."""
-    egress_to: NotRequired[list[EgressRuleArgs]]
-    """Destinations outside the cluster the pods may reach (DNS is always allowed)."""
-    egress_peers: NotRequired[list[PeerArgs]]
-    """Pods inside the cluster the pods may reach (e.g. Qdrant)."""
-    service_account_role_arn: NotRequired[pulumi.Input[str]]
-    """IAM role for the pods (IRSA): MSK access, object storage."""
 
 
 class Worker(pulumi.ComponentResource):

@@ -18,7 +18,7 @@ is built here once, so the two cannot drift apart on security:
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -43,6 +43,7 @@ __all__ = [
     "Fences",
     "PeerArgs",
     "ResourcesArgs",
+    "WorkloadArgs",
     "WorkloadParts",
     "check_pinned",
     "cpu_autoscaler",
@@ -89,6 +90,33 @@ class EgressRuleArgs(TypedDict):
     """Address range, e.g. the VPC's for data stores or `0.0.0.0/0` for HTTPS APIs."""
     ports: list[int]
     """TCP ports allowed to that range."""
+
+
+class WorkloadArgs(TypedDict):
+    """What every workload on the cluster is given (`Microservice` and `Worker` add to it)."""
+
+    namespace: pulumi.Input[str]
+    """Namespace to run in."""
+    image: str
+    """Container image pinned to a version tag or digest (never `latest`)."""
+    min_replicas: int
+    """Fewest pods."""
+    max_replicas: int
+    """Most pods."""
+    resources: ResourcesArgs
+    """Container requests and limits."""
+    cpu_target_percent: NotRequired[int]
+    """Average CPU utilisation the autoscaler aims for (default 70)."""
+    env: NotRequired[dict[str, pulumi.Input[str]]]
+    """Plain configuration, as environment variables (via a ConfigMap)."""
+    secret_env: NotRequired[dict[str, pulumi.Input[str]]]
+    """Secret configuration, as environment variables (via a Secret)."""
+    egress_to: NotRequired[list[EgressRuleArgs]]
+    """Destinations outside the cluster the pods may reach (DNS is always allowed)."""
+    egress_peers: NotRequired[list[PeerArgs]]
+    """Pods inside the cluster the pods may reach (e.g. Qdrant)."""
+    service_account_role_arn: NotRequired[pulumi.Input[str]]
+    """IAM role for the pods (IRSA)."""
 
 
 class WorkloadParts(TypedDict):
