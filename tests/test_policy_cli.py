@@ -97,3 +97,13 @@ def test_only_advisory_rules_are_waived():
         assert name in by_name
         assert by_name[name].enforcement_level.value == "advisory"  # type: ignore[union-attr]
         assert reason
+
+
+def test_the_policy_readme_lists_every_rule_as_the_rules_say():
+    from conftest import PROJECT_DIR  # noqa: PLC0415
+
+    from scripts.policy_readme import table  # noqa: PLC0415
+
+    readme = (PROJECT_DIR / "policies" / "README.md").read_text()
+    assert table() in readme
+    assert len(ALL_POLICIES) >= 40

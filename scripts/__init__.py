@@ -1,0 +1,1 @@
+"""Developer scripts (not shipped in the wheel)."""
