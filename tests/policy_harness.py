@@ -97,3 +97,18 @@ def mutated_graph_file(graph: Graph, path: Path, mutate: Callable[[dict[str, Any
 def resources_of(document: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
     """The resources of `resource_type` in a graph document, for mutations."""
     return [r for r in document["resources"] if r["type"] == resource_type]
+
+
+def policy_cli_on(
+    graph: Graph, directory: Path, mutate: Callable[[dict[str, Any]], None]
+) -> tuple[int, set[str]]:
+    """Run `eduscale policy --graph` on a mutated copy of `graph`.
+
+    Returns the exit status and the mandatory rules the `--json` report names.
+    """
+    from infra.cli import main  # noqa: PLC0415
+
+    path = mutated_graph_file(graph, directory / "graph.json", mutate)
+    report = directory / "violations.json"
+    status = main(["policy", "--graph", str(path), "--json", str(report)])
+    return status, {v["rule"] for v in json.loads(report.read_text()) if v["mandatory"]}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from policy_harness import (
-    mutated_graph_file,
+    policy_cli_on,
     policy_resource,
     resource_violations,
     resources_of,
@@ -18,7 +18,6 @@ from policy_harness import (
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE, UnknownValueError
 
-from infra.cli import main
 from infra.graph import Graph
 from infra.policy_check import check_graph
 from policies import kubernetes
@@ -654,9 +653,7 @@ def test_a_broken_prod_graph_fails_naming_the_rule(
     case: tuple[str, Callable[[dict[str, Any]], None], str],
 ):
     what, mutate, rule = case
-    path = mutated_graph_file(prod_graph, tmp_path / "graph.json", mutate)
-    report = tmp_path / "violations.json"
-    assert main(["policy", "--graph", str(path), "--json", str(report)]) == 1, what
+    status, broken = policy_cli_on(prod_graph, tmp_path, mutate)
+    assert status == 1, what
     assert f"[mandatory] {rule}" in capsys.readouterr().out
-    broken = {v["rule"] for v in json.loads(report.read_text()) if v["mandatory"]}
     assert broken & KUBERNETES_RULES == {rule}

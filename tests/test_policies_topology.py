@@ -9,11 +9,15 @@ from typing import Any
 
 import pytest
 from conftest import STANDARD_TAG_KEYS, aws_resources, is_taggable
-from policy_harness import mutated_graph_file, policy_resource, resources_of, stack_violations
+from policy_harness import (
+    policy_cli_on,
+    policy_resource,
+    resources_of,
+    stack_violations,
+)
 from pulumi_policy import PolicyResource
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
-from infra.cli import main
 from infra.graph import Graph
 from infra.policy_check import check_graph
 from policies import topology
@@ -369,9 +373,7 @@ def test_a_broken_prod_graph_fails_naming_the_rule(
     case: tuple[str, Callable[[dict[str, Any]], None], str],
 ):
     what, mutate, rule = case
-    path = mutated_graph_file(prod_graph, tmp_path / "graph.json", mutate)
-    report = tmp_path / "violations.json"
-    assert main(["policy", "--graph", str(path), "--json", str(report)]) == 1, what
+    status, broken = policy_cli_on(prod_graph, tmp_path, mutate)
+    assert status == 1, what
     assert f"[mandatory] {rule}" in capsys.readouterr().out
-    broken = {v["rule"] for v in json.loads(report.read_text()) if v["mandatory"]}
     assert broken & {p.name for p in topology.POLICIES} == {rule}
