@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 
 import pytest
+import redis
+from service_harness import flushed_redis, fresh_database
 
 from infra.engine import run_offline
 from infra.graph import Graph, RecordedResource
@@ -87,3 +89,34 @@ def is_taggable(type_token: str) -> bool:
 
 def aws_resources(graph: Graph) -> list[RecordedResource]:
     return [r for r in graph if r.custom and r.type.startswith("aws:")]
+
+
+# --- services: real PostgreSQL and Redis --------------------------------------------
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def core_db() -> Iterator[str]:
+    """A fresh, migrated database standing for the writer."""
+    with fresh_database("writer") as url:
+        yield url
+
+
+@pytest.fixture
+def replica_db() -> Iterator[str]:
+    """A second fresh, migrated database standing for a read replica."""
+    with fresh_database("replica") as url:
+        yield url
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    """The test Redis database, empty at the start and the end of the test."""
+    client = flushed_redis()
+    yield client
+    client.flushdb()
+    client.close()

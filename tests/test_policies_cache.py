@@ -14,7 +14,7 @@ from infra.policy_check import check_graph
 from policies import cache
 
 GROUP_TYPE = "aws:elasticache/replicationGroup:ReplicationGroup"
-TOKEN = "do-not-print-this-token-0123456789"  # noqa: S105 (a fixture value that must not leak)
+TOKEN = "do-not-print-this-token-0123456789"
 GROUP: dict[str, Any] = {
     "replicationGroupId": "eduscale-test-cache",
     "engine": "redis",

@@ -1,0 +1,1 @@
+"""The Auth service: accounts, logins and profiles (`services.auth.app:app`)."""

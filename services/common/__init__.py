@@ -1,0 +1,1 @@
+"""What every service shares: settings, pools, errors, tokens, logs, health, migrations."""

@@ -1,0 +1,1 @@
+"""The Course service: catalogue, lessons, quizzes and reports (`services.course.app:app`)."""

@@ -1,0 +1,302 @@
+"""The Auth service end to end over HTTP, against the machine's PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import jwt
+import psycopg
+import pytest
+from litestar.testing import AsyncTestClient
+from service_harness import JWT_SECRET, settings_for
+
+from services.auth.app import create_app
+from services.auth.profiles import profile_key
+from services.common.settings import ServiceSettings
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("redis_client")]
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def settings(core_db: str) -> ServiceSettings:
+    return settings_for(core_db, login_max_failures=3, login_lockout_seconds=60)
+
+
+@pytest.fixture
+async def client(settings: ServiceSettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with AsyncTestClient(create_app(settings)) as client:
+        yield client
+
+
+async def register(client, email="ann@example.com", role="student", name="Ann") -> Any:
+    response = await client.post(
+        "/auth/register",
+        json={"email": email, "password": PASSWORD, "display_name": name, "role": role},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def login(client, email="ann@example.com", password=PASSWORD) -> Any:
+    return await client.post("/auth/login", json={"email": email, "password": password})
+
+
+async def token_for(client, email="ann@example.com") -> Any:
+    response = await login(client, email)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_register_login_me_journey(client) -> None:
+    created = await register(client, email="Ann@Example.com")
+    assert created["email"] == "Ann@example.com"  # domain normalised, local part kept
+    assert created["role"] == "student"
+    assert set(created) == {"id", "email", "display_name", "role", "bio", "avatar_url"}
+
+    response = await login(client, "ANN@example.com")  # any letter case logs in
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 3600
+
+    me = await client.get("/auth/me", headers=bearer(body["access_token"]))
+    assert me.status_code == 200
+    assert me.json() == created
+
+
+async def test_instructors_register_as_such(client) -> None:
+    created = await register(client, email="ivy@example.com", role="instructor")
+    assert created["role"] == "instructor"
+    claims = jwt.decode(
+        await token_for(client, "ivy@example.com"),
+        JWT_SECRET,
+        algorithms=["HS256"],
+        audience="eduscale",
+    )
+    assert claims["role"] == "instructor"
+    assert claims["sub"] == created["id"]
+
+
+async def test_duplicate_email_in_any_case_is_a_conflict(client) -> None:
+    await register(client, email="bob@example.com")
+    response = await client.post(
+        "/auth/register",
+        json={"email": "BOB@EXAMPLE.COM", "password": PASSWORD, "display_name": "Bob"},
+    )
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["title"] == "Conflict"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "not-an-email", "password": PASSWORD, "display_name": "A"}, "email"),
+        ({"email": "a@example.com", "password": "short", "display_name": "A"}, "password"),
+        ({"email": "a@example.com", "password": PASSWORD, "display_name": ""}, "display_name"),
+        (
+            {"email": "a@example.com", "password": PASSWORD, "display_name": "A", "role": "admin"},
+            "role",
+        ),
+        (
+            {"email": "a@example.com", "password": PASSWORD, "display_name": "A", "admin": True},
+            "admin",
+        ),
+        ({"email": 7, "password": PASSWORD, "display_name": "A"}, "email"),
+    ],
+)
+async def test_bad_registrations_are_422_naming_the_field(client, body, field) -> None:
+    response = await client.post("/auth/register", json=body)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["status"] == 422
+    assert [error["field"] for error in problem["errors"]] == [field]
+
+
+async def test_unknown_email_and_wrong_password_look_the_same(client) -> None:
+    await register(client)
+    unknown = await login(client, "nobody@example.com")
+    wrong = await login(client, password="wrong password here")
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json()["detail"] == wrong.json()["detail"]
+    assert unknown.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_repeated_failures_throttle_the_account(client) -> None:
+    await register(client)
+    for _ in range(3):  # login_max_failures=3
+        assert (await login(client, password="wrong password here")).status_code == 401
+    locked = await login(client)  # even the right password, while locked
+    assert locked.status_code == 429
+    assert 0 < int(locked.headers["retry-after"]) <= 60
+    # Another account is not affected.
+    await register(client, email="other@example.com")
+    assert (await login(client, "other@example.com")).status_code == 200
+
+
+async def test_a_success_clears_earlier_failures(client) -> None:
+    await register(client)
+    for _ in range(2):
+        await login(client, password="wrong password here")
+    assert (await login(client)).status_code == 200
+    for _ in range(2):
+        await login(client, password="wrong password here")
+    assert (await login(client)).status_code == 200
+
+
+async def test_passwords_are_hashed_and_never_returned_or_logged(
+    client, core_db: str, capsys
+) -> None:
+    created = await register(client)
+    await login(client)
+    await login(client, password="another wrong guess")
+    with psycopg.connect(core_db) as conn:
+        row = conn.execute(
+            "SELECT password_hash FROM users WHERE id = %s", (created["id"],)
+        ).fetchone()
+    assert row is not None
+    (stored,) = row
+    assert stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
+    captured = capsys.readouterr()
+    assert PASSWORD not in captured.out + captured.err
+    assert "another wrong guess" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer not.a.token"},
+    ],
+)
+async def test_me_needs_a_valid_token(client, headers) -> None:
+    response = await client.get("/auth/me", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_expired_and_tampered_tokens_are_refused(client) -> None:
+    created = await register(client)
+    token = await token_for(client)
+    header, payload, signature = token.split(".")
+    tampered = f"{header}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
+    assert (await client.get("/auth/me", headers=bearer(tampered))).status_code == 401
+    forged = jwt.encode(
+        {
+            "sub": created["id"],
+            "role": "instructor",
+            "aud": "eduscale",
+            "iss": "eduscale-auth",
+            "iat": int(time.time()),
+            "exp": int(time.time()) + 60,
+        },
+        "some other secret of enough length, 32+",
+        algorithm="HS256",
+    )
+    assert (await client.get("/auth/me", headers=bearer(forged))).status_code == 401
+    expired = jwt.encode(
+        {
+            "sub": created["id"],
+            "role": "student",
+            "aud": "eduscale",
+            "iss": "eduscale-auth",
+            "iat": int(time.time()) - 7200,
+            "exp": int(time.time()) - 3600,
+        },
+        JWT_SECRET,
+        algorithm="HS256",
+    )
+    response = await client.get("/auth/me", headers=bearer(expired))
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
+
+
+async def test_profile_update(client) -> None:
+    await register(client)
+    token = await token_for(client)
+    response = await client.patch(
+        "/auth/me",
+        json={
+            "display_name": "Ann B.",
+            "bio": "Teaches maths",
+            "avatar_url": "https://cdn.example.com/a.png",
+        },
+        headers=bearer(token),
+    )
+    assert response.status_code == 200
+    assert response.json()["display_name"] == "Ann B."
+    me = (await client.get("/auth/me", headers=bearer(token))).json()
+    assert (me["bio"], me["avatar_url"]) == ("Teaches maths", "https://cdn.example.com/a.png")
+    cleared = await client.patch("/auth/me", json={"avatar_url": ""}, headers=bearer(token))
+    assert cleared.json()["avatar_url"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "body"),
+        ({"display_name": "   "}, "display_name"),
+        ({"avatar_url": "javascript:alert(1)"}, "avatar_url"),
+        ({"bio": "x" * 2001}, "bio"),
+        ({"email": "new@example.com"}, "email"),
+    ],
+)
+async def test_bad_profile_updates_are_422(client, body, field) -> None:
+    await register(client)
+    response = await client.patch("/auth/me", json=body, headers=bearer(await token_for(client)))
+    assert response.status_code == 422, response.text
+    assert [error["field"] for error in response.json()["errors"]] == [field]
+
+
+async def test_profile_reads_come_from_the_cache(client, core_db: str, redis_client) -> None:
+    created = await register(client)
+    token = await token_for(client)
+    assert redis_client.exists(profile_key(uuid.UUID(created["id"])))  # written through
+    with psycopg.connect(core_db) as conn:  # a change behind the service's back
+        conn.execute(
+            "UPDATE users SET display_name = 'Changed in SQL' WHERE id = %s", (created["id"],)
+        )
+    assert (await client.get("/auth/me", headers=bearer(token))).json()["display_name"] == "Ann"
+    # A write through the API is visible at once: the cache is never stale after it.
+    await client.patch("/auth/me", json={"bio": "new bio"}, headers=bearer(token))
+    me = (await client.get("/auth/me", headers=bearer(token))).json()
+    assert me["bio"] == "new bio"
+    assert me["display_name"] == "Changed in SQL"  # the update returned the committed row
+
+
+async def test_a_cache_miss_refills_from_the_database(client, core_db: str, redis_client) -> None:
+    created = await register(client)
+    token = await token_for(client)
+    key = profile_key(uuid.UUID(created["id"]))
+    redis_client.delete(key)
+    with psycopg.connect(core_db) as conn:
+        conn.execute("UPDATE users SET bio = 'from the database' WHERE id = %s", (created["id"],))
+    assert (await client.get("/auth/me", headers=bearer(token))).json()[
+        "bio"
+    ] == "from the database"
+    assert b"from the database" in redis_client.get(key)
+
+
+async def test_with_redis_down_profiles_are_served_from_the_database(settings) -> None:
+    down = replace(settings, redis_url="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    async with AsyncTestClient(create_app(down)) as client:
+        assert (await client.get("/health/ready")).status_code == 503
+        await register(client)
+        token = await token_for(client)
+        await client.patch("/auth/me", json={"bio": "still saved"}, headers=bearer(token))
+        me = await client.get("/auth/me", headers=bearer(token))
+    assert me.status_code == 200
+    assert me.json()["bio"] == "still saved"
