@@ -15,9 +15,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import psycopg
+
 from infra.graph import Graph
 from infra.policy_check import PolicyConfigError
+from infra.service_commands import add_service_commands, migrate, serve
 from infra.stack_files import StackFileError, find_project_dir, load_stack
+from services.common.migrations import MigrationError
+from services.common.settings import SettingsError
 from stacks.config import ConfigError, parse_stack_config
 
 __all__ = ["main"]
@@ -67,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     policy.add_argument("--json", type=Path, metavar="FILE", help="write the violations as JSON")
     policy.add_argument("--project-dir", type=Path, metavar="DIR", help=argparse.SUPPRESS)
+    add_service_commands(commands)
     return parser
 
 
@@ -160,11 +166,15 @@ def _preview(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     args = _parser().parse_args(argv)
+    commands = {"policy": _policy, "preview": _preview, "serve": serve, "migrate": migrate}
     try:
-        return _policy(args) if args.command == "policy" else _preview(args)
-    except (StackFileError, ConfigError, PolicyConfigError) as exc:
+        return commands[args.command](args)
+    except (StackFileError, ConfigError, PolicyConfigError, SettingsError, MigrationError) as exc:
         print(f"eduscale: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except psycopg.OperationalError as exc:
+        print(f"eduscale: cannot reach the database: {exc}".rstrip(), file=sys.stderr)
+        return EXIT_PROGRAM_FAILED
     except OSError as exc:
         print(f"eduscale: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return EXIT_BAD_INPUT

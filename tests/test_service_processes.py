@@ -1,0 +1,141 @@
+"""The services as a user starts them: uvicorn processes configured only by environment."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from service_harness import JWT_SECRET, REDIS_URL
+
+pytestmark = pytest.mark.usefixtures("redis_client")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def wait_ready(port: int, process: subprocess.Popen[str]) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            pytest.fail(f"the service exited with {process.returncode}:\n{output}")
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1)
+        except httpx.TransportError:
+            time.sleep(0.1)
+            continue
+        if response.status_code == 200:
+            return response
+        time.sleep(0.1)
+    pytest.fail("the service did not become ready within 30 s")
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    """SIGTERM, as Kubernetes sends; the server drains, shuts the app down and exits.
+
+    uvicorn re-raises the signal after its graceful shutdown, so the status is -SIGTERM.
+    """
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=25) in {0, -signal.SIGTERM}
+    output = process.stdout.read() if process.stdout else ""
+    assert "Application shutdown complete" in output, output
+    return output
+
+
+def environment(database_url: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "JWT_SECRET": JWT_SECRET,
+        "LOG_LEVEL": "INFO",
+    }
+
+
+def test_eduscale_serve_runs_auth_and_stops_cleanly_on_sigterm(core_db: str) -> None:
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "infra.cli",
+        "serve",
+        "auth",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with running(command, environment(core_db)) as process:
+        wait_ready(port, process)
+        registered = httpx.post(
+            f"http://127.0.0.1:{port}/auth/register",
+            json={
+                "email": "proc@example.com",
+                "password": "long enough password",
+                "display_name": "P",
+            },
+            headers={"X-Request-ID": "req-from-test-1"},
+            timeout=10,
+        )
+        assert registered.status_code == 201
+        assert registered.headers["x-request-id"] == "req-from-test-1"
+        output = stop(process)
+    access = [line for line in output.splitlines() if '"req-from-test-1"' in line]
+    assert len(access) == 1, output
+    assert access, output  # one JSON access line carries the caller's request id
+    assert '"path": "/auth/register"' in access[0]
+    assert "long enough password" not in output
+
+
+def test_uvicorn_runs_the_course_app_from_the_environment(core_db: str) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "services.course.app:app", "--port", str(port)]
+    with running(command, environment(core_db)) as process:
+        ready = wait_ready(port, process)
+        assert ready.json()["checks"] == {"writer": True, "redis": True}
+        assert httpx.get(f"http://127.0.0.1:{port}/courses", timeout=5).json()["items"] == []
+        stop(process)
+
+
+@pytest.mark.parametrize("module", ["services.auth.app:app", "services.course.app:app"])
+def test_a_missing_variable_stops_start_up_with_one_line(core_db: str, module: str) -> None:
+    env = environment(core_db)
+    del env["JWT_SECRET"]
+    result = subprocess.run(
+        [sys.executable, "-m", "uvicorn", module, "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "JWT_SECRET" in line]
+    assert errors == [
+        "eduscale: configuration error: JWT_SECRET is not set: expected a random string of at least 32 characters"
+    ]
+    assert "Traceback" not in result.stderr
