@@ -29,7 +29,13 @@ from components.encryption import customer_managed_key
 from components.log_groups import encrypted_log_group
 from components.security import data_store_security_group
 
-__all__ = ["Database", "DatabaseArgs"]
+APP_USER = "eduscale_app"
+"""The services' database user: IAM-token logins only (created by migration 0003)."""
+
+__all__ = ["APP_USER", "Database", "DatabaseArgs"]
+
+APP_USER = "eduscale_app"
+"""The services' database user: IAM-token logins only (created by migration 0003)."""
 
 PORT = 5432
 _LOG_EXPORTS = ["postgresql", "upgrade"]
@@ -88,6 +94,9 @@ class Database(pulumi.ComponentResource):
     """Secrets Manager secret holding the master credentials (managed and rotated by RDS)."""
     security_group_id: pulumi.Output[str]
     """The database's security group."""
+    app_user_arns: pulumi.Output[list[str]]
+    """`rds-db:connect` resources for APP_USER on the writer and each replica: what a
+    workload's IAM role is granted to log in with IAM tokens."""
 
     def __init__(
         self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None
@@ -217,6 +226,9 @@ class Database(pulumi.ComponentResource):
             lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
         )
         self.security_group_id = security_group.id
+        self.app_user_arns = pulumi.Output.all(
+            *[pulumi.Output.all(i.arn, i.resource_id) for i in (writer, *replicas)]
+        ).apply(lambda pairs: [_connect_arn(arn, resource_id) for arn, resource_id in pairs])
         self.register_outputs(
             {
                 "writer_endpoint": self.writer_endpoint,
@@ -225,6 +237,7 @@ class Database(pulumi.ComponentResource):
                 "port": self.port,
                 "master_secret_arn": self.master_secret_arn,
                 "security_group_id": self.security_group_id,
+                "app_user_arns": self.app_user_arns,
             }
         )
 
@@ -307,3 +320,9 @@ class Database(pulumi.ComponentResource):
 
 def _spread(index: int) -> Callable[[list[str]], str]:
     return lambda zones: zones[(index + 1) % len(zones)]
+
+
+def _connect_arn(instance_arn: str, resource_id: str) -> str:
+    """`arn:aws:rds:R:A:db:id` -> `arn:aws:rds-db:R:A:dbuser:<DbiResourceId>/APP_USER`."""
+    partition, region, account = instance_arn.split(":")[1], *instance_arn.split(":")[3:5]
+    return f"arn:{partition}:rds-db:{region}:{account}:dbuser:{resource_id}/{APP_USER}"

@@ -62,6 +62,7 @@ class Microservice(pulumi.ComponentResource):
             role="service",
             namespace=args["namespace"],
             image=args["image"],
+            args=args.get("args"),
             health_port=port,
             resources=args["resources"],
             env=args.get("env", {}),

@@ -74,6 +74,7 @@ class Worker(pulumi.ComponentResource):
             role="worker",
             namespace=args["namespace"],
             image=args["image"],
+            args=args.get("args"),
             health_port=HEALTH_PORT,
             resources=args["resources"],
             env=env,

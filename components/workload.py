@@ -99,6 +99,9 @@ class WorkloadArgs(TypedDict):
     """Namespace to run in."""
     image: str
     """Container image pinned to a version tag or digest (never `latest`)."""
+    args: NotRequired[list[str]]
+    """Arguments to the image's entry point, e.g. `["serve", "auth"]`: one image runs every
+    service and worker by name."""
     min_replicas: int
     """Fewest pods."""
     max_replicas: int
@@ -151,6 +154,7 @@ def workload_parts(
     role: str,
     namespace: pulumi.Input[str],
     image: str,
+    args: Sequence[str] | None = None,
     health_port: int,
     resources: ResourcesArgs,
     env: Mapping[str, pulumi.Input[str]],
@@ -217,6 +221,8 @@ def workload_parts(
         "security_context": restricted_container_context(),
         "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}],  # noqa: S108 (an emptyDir)
     }
+    if args:
+        container["args"] = list(args)
     if pre_stop_sleep_seconds is not None:
         # Let endpoints stop routing to a pod before it is told to stop.
         container["lifecycle"] = {"pre_stop": {"sleep": {"seconds": pre_stop_sleep_seconds}}}

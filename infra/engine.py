@@ -10,6 +10,7 @@ recording happens in the monitor.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -125,6 +126,7 @@ def run_offline(
     unknown and `apply` callbacks never run, so half of the program would go unchecked.
     Exceptions from the program propagate unchanged.
     """
+    _ensure_event_loop()
     mocks = OfflineMocks(region)
     monitor = RecordingMonitor(mocks)
     settings.reset_options(project=project, stack=stack, preview=False)
@@ -137,6 +139,20 @@ def run_offline(
         for key, value in getattr(root, "outputs", {}).items():
             outputs[key] = _sync_await(_resolve(value))
     return Graph(stack=stack, resources=list(monitor.recorded), outputs=outputs)
+
+
+def _ensure_event_loop() -> None:
+    """Give the SDK the current event loop it fetches.
+
+    `asyncio.run` elsewhere in the same process (a service test, say) leaves none behind.
+    """
+    policy = asyncio.get_event_loop_policy()
+    try:
+        loop: asyncio.AbstractEventLoop | None = policy.get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        policy.set_event_loop(policy.new_event_loop())
 
 
 async def _resolve(value: Any) -> Any:

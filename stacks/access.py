@@ -1,4 +1,6 @@
-"""IAM policies of the workloads: each may touch only the Kafka topics its job needs.
+"""IAM policies of the workloads: only the Kafka topics and database login each job needs.
+
+Databases are reached only as the application user, with IAM database authentication.
 
 MSK IAM authorisation names topics and groups by ARNs derived from the cluster's ARN
 (`...:cluster/<name>/<uuid>` -> `...:topic/<name>/<uuid>/<topic>`).
@@ -10,7 +12,7 @@ import json
 
 from services.topics import WORK_TOPICS, dlq_name
 
-__all__ = ["kafka_client_policy"]
+__all__ = ["database_login_policy", "kafka_client_policy", "with_database_login"]
 
 
 def _arn(cluster_arn: str, kind: str, name: str) -> str:
@@ -56,3 +58,19 @@ def kafka_client_policy(cluster_arn: str, *, produce: bool, consume: str | None,
             }
         )
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def _login_statement(user_arns: list[str]) -> dict[str, object]:
+    return {"Effect": "Allow", "Action": "rds-db:connect", "Resource": user_arns}
+
+
+def database_login_policy(user_arns: list[str]) -> str:
+    """Policy to log in as the application user on the writer and each replica, nothing more."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [_login_statement(user_arns)]})
+
+
+def with_database_login(policy: str, user_arns: list[str]) -> str:
+    """`policy` plus the database login statement."""
+    document = json.loads(policy)
+    document["Statement"].append(_login_statement(user_arns))
+    return json.dumps(document)

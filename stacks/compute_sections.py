@@ -87,6 +87,10 @@ class ServicesConfig(Section):
     image_tag: Annotated[
         str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"), AfterValidator(_pinned)
     ] = "0.1.0"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """LOG_LEVEL of every service and worker."""
+    jwt_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
+    """Lifetime of the access tokens Auth issues."""
     auth: ServiceSettings = ServiceSettings()
     course: ServiceSettings = ServiceSettings()
     ai_orchestrator: ServiceSettings = ServiceSettings()

@@ -25,14 +25,17 @@ from components.worker import Worker
 from components.workload import EgressRuleArgs, PeerArgs, ResourcesArgs
 from services.topics import DOCUMENT_UPLOADED, GENERATION_REQUESTED
 from services.vector_layout import layout_to_json
-from stacks.access import kafka_client_policy
+from stacks.access import database_login_policy, kafka_client_policy, with_database_login
 from stacks.compute_sections import Scaling
 from stacks.config import StackConfig, StackSecrets
+from stacks.service_env import ServiceEnvironment, core_environment, token_key
 
-__all__ = ["APP_NAMESPACE", "GATEWAY", "HTTP_PORT", "Workloads", "build_workloads"]
+__all__ = ["APP_NAMESPACE", "GATEWAY", "HTTP_PORT", "IMAGE_NAME", "Workloads", "build_workloads"]
 
 APP_NAMESPACE = "eduscale"
 HTTP_PORT = 8000
+IMAGE_NAME = "eduscale"
+"""The one image (built from the Dockerfile) that runs every service and worker by name."""
 GATEWAY: PeerArgs = {"namespace": "gateway", "labels": {"app.kubernetes.io/name": "api-gateway"}}
 """The API gateway's pods: the only callers of the HTTP services."""
 _HTTPS_OUT: EgressRuleArgs = {"cidr": "0.0.0.0/0", "ports": [443]}
@@ -91,41 +94,48 @@ def build_workloads(
     }
     kafka: EgressRuleArgs = {"cidr": config.network.cidr, "ports": [9098]}
     qdrant: PeerArgs = {"namespace": APP_NAMESPACE, "labels": {"app.kubernetes.io/name": "qdrant"}}
-    common: dict[str, pulumi.Input[str]] = {
-        "APP_ENV": pulumi.get_stack(),
-        "DATABASE_HOST": database.writer_endpoint,
-        "DATABASE_PORT": database.port.apply(str),
-        "DATABASE_NAME": "eduscale",
-        "REDIS_HOST": cache.configuration_endpoint,
-        "REDIS_PORT": cache.port.apply(str),
-        "REDIS_TLS": "true",
-    }
+    token_secret = token_key(opts)
+
+    def core(*, reads_replicas: bool = False) -> ServiceEnvironment:
+        return core_environment(
+            config,
+            database=database,
+            cache=cache,
+            token_secret=token_secret,
+            reads_replicas=reads_replicas,
+        )
+
     ai_env: dict[str, pulumi.Input[str]] = {
         "QDRANT_URL": vector_store.url,
         "OPENAI_BASE_URL": config.ai.openai_base_url,
     }
-    redis_secret: dict[str, pulumi.Input[str]] = {"REDIS_PASSWORD": cache.auth_token}
-    ai_secrets = dict(redis_secret)
-    ai_secrets["QDRANT_API_KEY"] = vector_store.api_key
+    ai_secrets: dict[str, pulumi.Input[str]] = {"QDRANT_API_KEY": vector_store.api_key}
     if secrets.openai_api_key is not None:
         ai_secrets["OPENAI_API_KEY"] = secrets.openai_api_key
-    image = f"{services.image_registry}/{{}}:{services.image_tag}"
+    image = f"{services.image_registry}/{IMAGE_NAME}:{services.image_tag}"
 
     def service(
-        name: str, scaling: Scaling, env: dict[str, pulumi.Input[str]], **extra: object
+        name: str,
+        scaling: Scaling,
+        environment: ServiceEnvironment,
+        role: aws.iam.Role,
+        **extra: object,
     ) -> Microservice:
         return Microservice(
             name,
             {
                 "namespace": namespace,
-                "image": image.format(name),
+                "image": image,
+                "args": ["serve", name],
                 "port": HTTP_PORT,
                 "min_replicas": scaling.min_replicas,
                 "max_replicas": scaling.max_replicas,
                 "cpu_target_percent": scaling.cpu_target_percent,
                 "resources": _resources(scaling),
                 "ingress_from": [GATEWAY],
-                "env": {**common, **env},
+                "env": environment.plain,
+                "secret_env": environment.secret,
+                "service_account_role_arn": role.arn,
                 **extra,  # type: ignore[typeddict-item]
             },
             opts=opts,
@@ -134,27 +144,36 @@ def build_workloads(
     auth = service(
         "auth",
         services.auth,
-        {},
-        secret_env=redis_secret,
+        core(),
+        _role(tiers, "auth", kafka=None),
         egress_to=[data_stores, _HTTPS_OUT],
     )
     course = service(
         "course",
         services.course,
-        {"DATABASE_READER_HOST": database.reader_endpoint},
-        secret_env=redis_secret,
+        core(reads_replicas=True),
+        _role(tiers, "course", kafka=None),
         egress_to=[data_stores, _HTTPS_OUT],
     )
-    orchestrator_role = _kafka_role(tiers, "ai-orchestrator", produce=True, consume=None)
+    orchestrator = core()
     ai_orchestrator = service(
         "ai-orchestrator",
         services.ai_orchestrator,
-        {"KAFKA_BOOTSTRAP_SERVERS": event_bus.bootstrap_brokers_iam, **ai_env},
-        secret_env=ai_secrets,
+        ServiceEnvironment(
+            plain={
+                **orchestrator.plain,
+                "KAFKA_BOOTSTRAP_SERVERS": event_bus.bootstrap_brokers_iam,
+                **ai_env,
+            },
+            secret={**orchestrator.secret, **ai_secrets},
+        ),
+        _role(tiers, "ai-orchestrator", kafka=(True, None)),
         egress_to=[data_stores, kafka, _HTTPS_OUT],
         egress_peers=[qdrant],
-        service_account_role_arn=orchestrator_role.arn,
     )
+    worker_env = core(reads_replicas=True)
+    worker_plain = {k: v for k, v in worker_env.plain.items() if k != "CORS_ORIGINS"}
+    worker_secret = {k: v for k, v in worker_env.secret.items() if k != "JWT_SECRET"}
     workers = {}
     layout: dict[str, pulumi.Input[str]] = {
         "QDRANT_COLLECTION_LAYOUT": vector_store.collection.apply(layout_to_json)
@@ -163,12 +182,13 @@ def build_workloads(
         ("generation-worker", GENERATION_REQUESTED, services.generation_worker, {}),
         ("indexer-worker", DOCUMENT_UPLOADED, services.indexer_worker, layout),
     ):
-        role = _kafka_role(tiers, name, produce=False, consume=topic.name)
+        role = _role(tiers, name, kafka=(False, topic.name))
         workers[name] = Worker(
             name,
             {
                 "namespace": namespace,
-                "image": image.format(name),
+                "image": image,
+                "args": ["worker", name.removesuffix("-worker")],
                 "topic": topic.name,
                 "consumer_group": name,
                 "bootstrap_servers": event_bus.bootstrap_brokers_iam,
@@ -179,8 +199,8 @@ def build_workloads(
                 "lag_threshold": settings.lag_threshold,
                 "termination_grace_seconds": settings.termination_grace_seconds,
                 "resources": _resources(settings),
-                "env": {**common, **ai_env, **extra_env},
-                "secret_env": ai_secrets,
+                "env": {**worker_plain, **ai_env, **extra_env},
+                "secret_env": {**worker_secret, **ai_secrets},
                 "egress_to": [data_stores, kafka, _HTTPS_OUT],
                 "egress_peers": [qdrant],
                 "service_account_role_arn": role.arn,
@@ -196,8 +216,21 @@ def build_workloads(
     )
 
 
-def _kafka_role(tiers: _Tiers, name: str, *, produce: bool, consume: str | None) -> aws.iam.Role:
-    """An IRSA role for `name` that may use exactly the topics its job needs."""
+def _role(tiers: _Tiers, name: str, *, kafka: tuple[bool, str | None] | None) -> aws.iam.Role:
+    """An IRSA role for `name`: database login as the app user, and topics if it uses Kafka.
+
+    `kafka` is (produces work, topic it consumes): exactly the topics its job needs.
+    """
+    if kafka is None:
+        policy = tiers.database.app_user_arns.apply(database_login_policy)
+    else:
+        produce, consume = kafka
+        policy = pulumi.Output.all(tiers.event_bus.cluster_arn, tiers.database.app_user_arns).apply(
+            lambda values: with_database_login(
+                kafka_client_policy(values[0], produce=produce, consume=consume, group=name),
+                values[1],
+            )
+        )
     return service_account_role(
         name,
         "pods",
@@ -205,8 +238,6 @@ def _kafka_role(tiers: _Tiers, name: str, *, produce: bool, consume: str | None)
         oidc_issuer=tiers.cluster.oidc_issuer,
         namespace=APP_NAMESPACE,
         service_account=name,
-        policy=tiers.event_bus.cluster_arn.apply(
-            lambda arn: kafka_client_policy(arn, produce=produce, consume=consume, group=name)
-        ),
+        policy=policy,
         parent=None,
     )

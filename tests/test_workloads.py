@@ -102,8 +102,10 @@ def test_images_are_pinned_and_config_comes_from_a_configmap_and_a_secret(
 ):
     (container,) = pod(stack_graph, name)["containers"]
     repository, _, tag = container["image"].rpartition(":")
-    assert repository.endswith(f"/{name}")
+    assert repository.endswith("/eduscale")  # one image runs each workload by name
     assert tag not in {"", "latest"}
+    command = name.removesuffix("-worker")
+    assert container["args"] == (["serve", name] if name in SERVICES else ["worker", command])
     sources = [next(iter(source)) for source in container["envFrom"]]
     assert sources == ["configMapRef", "secretRef"]
 
@@ -121,9 +123,14 @@ def test_secrets_reach_pods_only_through_kubernetes_secrets(stack_graph: Graph):
 def test_course_reads_from_the_replicas_and_auth_does_not_know_them(stack_graph: Graph):
     maps = {c.inputs["metadata"]["labels"]["app.kubernetes.io/name"]: c.inputs["data"]
             for c in stack_graph.of_type("kubernetes:core/v1:ConfigMap")
-            if "DATABASE_HOST" in c.inputs.get("data", {})}  # fmt: skip
-    assert maps["course"]["DATABASE_READER_HOST"] == stack_graph.outputs["databaseReaderEndpoint"]
-    assert "DATABASE_READER_HOST" not in maps["auth"]
+            if "DATABASE_URL" in c.inputs.get("data", {})}  # fmt: skip
+    reader = stack_graph.outputs["databaseReaderEndpoint"]
+    assert f"@{reader}:5432/" in maps["course"]["DATABASE_REPLICA_URLS"]
+    assert "DATABASE_REPLICA_URLS" not in maps["auth"]
+    writer = stack_graph.outputs["databaseWriterEndpoint"]
+    for name in ("auth", "course"):
+        assert maps[name]["DATABASE_URL"].startswith(f"postgresql://eduscale_app@{writer}:5432/")
+        assert "sslmode=verify-full" in maps[name]["DATABASE_URL"]
 
 
 @pytest.mark.parametrize("name", SERVICES)

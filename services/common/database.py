@@ -22,8 +22,10 @@ import psycopg
 import structlog
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool.abc import AsyncKwargsParam
 
 from services.common.errors import Unavailable
+from services.common.iam_auth import iam_token_kwargs
 from services.common.settings import ServiceSettings
 
 __all__ = ["Connection", "Databases"]
@@ -34,6 +36,10 @@ _log = structlog.get_logger("eduscale.database")
 
 
 def _pool(url: str, name: str, settings: ServiceSettings) -> AsyncConnectionPool[Connection]:
+    base: dict[str, Any] = {"autocommit": True, "row_factory": dict_row, "connect_timeout": 5}
+    kwargs: AsyncKwargsParam = base
+    if settings.database_iam_auth and settings.aws_region:
+        kwargs = iam_token_kwargs(url, settings.aws_region, base)
     return AsyncConnectionPool(
         url,
         name=name,
@@ -42,7 +48,7 @@ def _pool(url: str, name: str, settings: ServiceSettings) -> AsyncConnectionPool
         max_size=settings.pool_max_size,
         timeout=settings.pool_timeout_seconds,
         check=AsyncConnectionPool.check_connection,
-        kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 5},
+        kwargs=kwargs,
         connection_class=psycopg.AsyncConnection[dict[str, Any]],
     )
 

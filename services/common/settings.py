@@ -19,6 +19,7 @@ __all__ = ["LOG_LEVELS", "ServiceSettings", "SettingsError"]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _MIN_JWT_SECRET = 32
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _T = TypeVar("_T")
 
 
@@ -34,6 +35,10 @@ class ServiceSettings:
     """DATABASE_URL: the writer, as a libpq URL (`postgresql://user@host:5432/db`)."""
     database_replica_urls: tuple[str, ...] = ()
     """DATABASE_REPLICA_URLS: comma-separated read replicas; empty means reads use the writer."""
+    database_iam_auth: bool = False
+    """DATABASE_IAM_AUTH: sign an RDS IAM token as each connection's password (in AWS)."""
+    aws_region: str | None = None
+    """AWS_REGION: where the database is; required with DATABASE_IAM_AUTH."""
     redis_url: str
     """REDIS_URL: `redis://` or `rediss://` (TLS), password in the URL when AUTH is on."""
     redis_cluster: bool = False
@@ -70,9 +75,12 @@ class ServiceSettings:
     def from_env(cls, environ: Mapping[str, str]) -> "ServiceSettings":
         """Read and check every variable; raise `SettingsError` on the first bad one."""
         env = _Environment(environ)
+        iam_auth = env.flag("DATABASE_IAM_AUTH", default=False)
         return cls(
             database_url=env.url("DATABASE_URL", ("postgresql", "postgres")),
             database_replica_urls=env.urls("DATABASE_REPLICA_URLS", ("postgresql", "postgres")),
+            database_iam_auth=iam_auth,
+            aws_region=env.region("AWS_REGION", required=iam_auth),
             redis_url=env.url("REDIS_URL", ("redis", "rediss")),
             redis_cluster=env.flag("REDIS_CLUSTER", default=False),
             jwt_secret=env.secret("JWT_SECRET", min_length=_MIN_JWT_SECRET),
@@ -177,6 +185,16 @@ class _Environment:
                 f"{name}={value!r} is out of range: use {kind} from {low} to {high}"
             )
         return parsed
+
+    def region(self, name: str, *, required: bool) -> str | None:
+        value = self._raw(name)
+        if value is None:
+            if required:
+                raise SettingsError(f"{name} is not set: DATABASE_IAM_AUTH needs the AWS region")
+            return None
+        if not _REGION.match(value):
+            raise SettingsError(f"{name}={value!r} is not an AWS region: use e.g. eu-west-1")
+        return value
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
         value = self._raw(name)
