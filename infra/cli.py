@@ -14,16 +14,19 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
-from infra.graph import Graph
-from infra.policy_check import PolicyConfigError
-from infra.service_commands import add_service_commands, migrate, serve
-from infra.stack_files import StackFileError, find_project_dir, load_stack
+from infra.service_commands import add_service_commands, dlq, migrate, serve, worker
 from services.common.migrations import MigrationError
 from services.common.settings import SettingsError
-from stacks.config import ConfigError, parse_stack_config
+
+if TYPE_CHECKING:
+    from infra.graph import Graph
+
+# The deploy-time modules (stacks, the Pulumi SDKs) load lazily, inside the commands that
+# use them: `eduscale serve` starts every pod and should not pay a second for them.
 
 __all__ = ["main"]
 
@@ -79,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
 def _record(stack: str, project_dir: Path | None) -> Graph:
     from infra.engine import run_offline  # noqa: PLC0415
     from infra.program import program  # noqa: PLC0415
+    from infra.stack_files import find_project_dir, load_stack  # noqa: PLC0415
+    from stacks.config import parse_stack_config  # noqa: PLC0415
 
     directory = project_dir or find_project_dir(Path.cwd())
     files = load_stack(directory, stack)
@@ -95,8 +100,10 @@ def _record(stack: str, project_dir: Path | None) -> Graph:
 
 
 def _policy(args: argparse.Namespace) -> int:
+    from infra.graph import Graph  # noqa: PLC0415
     from infra.policy_check import check_graph, load_policy_config  # noqa: PLC0415
     from infra.policy_report import render_report  # noqa: PLC0415
+    from infra.stack_files import StackFileError  # noqa: PLC0415
     from policies.catalogue import ALL_POLICIES  # noqa: PLC0415
     from policies.waivers import WAIVERS  # noqa: PLC0415
 
@@ -132,7 +139,9 @@ def _preview(args: argparse.Namespace) -> int:
     from infra.diagram import render_mermaid  # noqa: PLC0415
     from infra.engine import run_offline  # noqa: PLC0415
     from infra.program import program  # noqa: PLC0415
+    from infra.stack_files import StackFileError, find_project_dir, load_stack  # noqa: PLC0415
     from infra.summary import render_summary  # noqa: PLC0415
+    from stacks.config import parse_stack_config  # noqa: PLC0415
 
     for target in (args.json, args.diagram):
         if target is not None and not target.parent.is_dir():
@@ -163,13 +172,36 @@ def _preview(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _deploy_errors(command: str) -> tuple[type[Exception], ...]:
+    """Bad-input errors of the deploy-time commands (imported only for them)."""
+    if command not in {"preview", "policy"}:
+        return ()
+    from infra.policy_check import PolicyConfigError  # noqa: PLC0415
+    from infra.stack_files import StackFileError  # noqa: PLC0415
+    from stacks.config import ConfigError  # noqa: PLC0415
+
+    return (StackFileError, ConfigError, PolicyConfigError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     args = _parser().parse_args(argv)
-    commands = {"policy": _policy, "preview": _preview, "serve": serve, "migrate": migrate}
+    commands = {
+        "policy": _policy,
+        "preview": _preview,
+        "serve": serve,
+        "migrate": migrate,
+        "worker": worker,
+        "dlq": dlq,
+    }
+    bad_input: tuple[type[Exception], ...] = (
+        SettingsError,
+        MigrationError,
+        *_deploy_errors(args.command),
+    )
     try:
         return commands[args.command](args)
-    except (StackFileError, ConfigError, PolicyConfigError, SettingsError, MigrationError) as exc:
+    except bad_input as exc:
         print(f"eduscale: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except psycopg.OperationalError as exc:

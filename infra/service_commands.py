@@ -17,15 +17,19 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from litestar import Litestar
 
-    from services.common.settings import ServiceSettings
+    from services.messaging.dlq_tool import DeadLetter
 
-__all__ = ["HTTP_SERVICES", "add_service_commands", "migrate", "serve"]
+
+__all__ = ["HTTP_SERVICES", "WORKERS", "add_service_commands", "dlq", "migrate", "serve", "worker"]
 
 HTTP_SERVICES = {
     "auth": "services.auth.app",
     "course": "services.course.app",
+    "ai-orchestrator": "services.ai.app",
 }
-"""Service name (as deployed) -> module with `create_app(settings)`."""
+"""Service name (as deployed) -> module with `from_environment(environ)`."""
+WORKERS = {"generation": "services.ai.worker_process"}
+"""Worker name -> module with `main()`."""
 _GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
@@ -56,22 +60,46 @@ def add_service_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         default=None,
         help="writer database (default: $DATABASE_URL)",
     )
+    worker_parser = commands.add_parser(
+        "worker",
+        help="run a Kafka worker (generation) from its environment variables",
+        description="Consume the worker's topic until SIGTERM, serving health probes on "
+        "HEALTH_PORT (default 8081).",
+    )
+    worker_parser.add_argument("worker", choices=sorted(WORKERS), help="which worker")
+    dlq_parser = commands.add_parser(
+        "dlq",
+        help="inspect and replay a dead-letter topic (KAFKA_BOOTSTRAP_SERVERS)",
+        description="List the records of TOPIC.dlq with why they failed, show one, or "
+        "replay one or all back to the original topic.",
+    )
+    dlq_actions = dlq_parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = dlq_actions.add_parser("list", help="one line per dead-lettered message")
+    listing.add_argument("topic", help="the dead-letter topic, e.g. generation.requested.dlq")
+    show = dlq_actions.add_parser("show", help="one message with all its headers")
+    show.add_argument("topic")
+    show.add_argument("position", help="PARTITION:OFFSET, as `list` prints it")
+    replay_parser = dlq_actions.add_parser("replay", help="send messages back to their topic")
+    replay_parser.add_argument("topic")
+    which = replay_parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--position", help="PARTITION:OFFSET of one message")
+    which.add_argument("--all", action="store_true", help="every message not replayed before")
+    replay_parser.add_argument(
+        "--dry-run", action="store_true", help="say what would be replayed, send nothing"
+    )
 
 
 def _factory(service: str) -> object:
-    return importlib.import_module(HTTP_SERVICES[service]).create_app
+    return importlib.import_module(HTTP_SERVICES[service]).from_environment
 
 
 def serve(args: argparse.Namespace) -> int:
     """Build the app from the environment and run it until SIGTERM/SIGINT."""
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
-    from services.common.settings import ServiceSettings  # noqa: PLC0415
-
-    settings = ServiceSettings.from_env(os.environ)
-    create_app: Callable[[ServiceSettings], Litestar] = _factory(args.service)  # type: ignore[assignment]
+    build: Callable[[Mapping[str, str]], Litestar] = _factory(args.service)  # type: ignore[assignment]
     uvicorn.run(
-        create_app(settings),
+        build(os.environ),
         host=args.host,
         port=args.port,
         log_config=None,  # our JSON logging is already configured by the app
@@ -82,6 +110,71 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS,
     )
     return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Run a worker until SIGTERM."""
+    module = importlib.import_module(WORKERS[args.worker])
+    module.main()
+    return 0
+
+
+def dlq(args: argparse.Namespace) -> int:
+    """List, show or replay dead-lettered messages."""
+    from services.common.settings import SettingsError  # noqa: PLC0415
+    from services.messaging import dlq_tool  # noqa: PLC0415
+    from services.messaging.settings import KafkaSettings  # noqa: PLC0415
+
+    if not args.topic.endswith(".dlq"):
+        raise SettingsError(f"{args.topic} is not a dead-letter topic: name one ending in .dlq")
+    settings = KafkaSettings.from_env(os.environ)
+    records = dlq_tool.read_dead_letters(settings, args.topic)
+    if args.action == "list":
+        _print_list(args.topic, records)
+        return 0
+    if args.action == "show":
+        _print_show(_at(records, args.topic, args.position))
+        return 0
+    if args.all:
+        done = dlq_tool.replayed_up_to(settings, args.topic, sorted({r.partition for r in records}))
+        chosen = [r for r in records if r.offset >= done.get(r.partition, 0)]
+    else:
+        chosen = [_at(records, args.topic, args.position)]
+    verb = "would replay" if args.dry_run else "replayed"
+    if not args.dry_run:
+        dlq_tool.replay(settings, chosen)
+    for record in chosen:
+        print(f"{verb} {record.position} -> {record.original_topic}")
+    print(f"{len(chosen)} message(s) {verb}")
+    return 0
+
+
+def _at(records: list[DeadLetter], topic: str, position: str) -> DeadLetter:
+    from services.common.settings import SettingsError  # noqa: PLC0415
+
+    for record in records:
+        if record.position == position:
+            return record
+    raise SettingsError(f"no message at {position} on {topic}: see eduscale dlq list {topic}")
+
+
+def _print_list(topic: str, records: list[DeadLetter]) -> None:
+    print(f"{len(records)} dead-lettered message(s) on {topic}")
+    for record in records:
+        h = record.headers
+        print(
+            f"{record.position}\t{(record.key or b'').decode(errors='replace')}\t"
+            f"{h.get('dlq.error.class', '?')}\tattempts={h.get('dlq.attempts', '?')}\t"
+            f"{h.get('dlq.last.failure', '?')}\t{h.get('dlq.error.message', '')[:120]}"
+        )
+
+
+def _print_show(record: DeadLetter) -> None:
+    print(f"topic: {record.topic}\nposition: {record.position}")
+    print(f"key: {(record.key or b'').decode(errors='replace')}")
+    for name, value in sorted(record.headers.items()):
+        print(f"header {name}: {value}")
+    print(f"value: {(record.value or b'').decode(errors='replace')}")
 
 
 def migrate(args: argparse.Namespace) -> int:
@@ -101,4 +194,4 @@ def migrate(args: argparse.Namespace) -> int:
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping

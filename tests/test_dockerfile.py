@@ -735,8 +735,8 @@ NOT_WRITTEN_YET = pytest.mark.xfail(
 WORKLOADS = [
     "auth",
     "course",
-    pytest.param("ai-orchestrator", marks=NOT_WRITTEN_YET),
-    pytest.param("generation-worker", marks=NOT_WRITTEN_YET),
+    "ai-orchestrator",
+    "generation-worker",
     pytest.param("indexer-worker", marks=NOT_WRITTEN_YET),
 ]
 

@@ -12,7 +12,9 @@ import json
 import pytest
 
 from infra.graph import Graph, RecordedResource
+from services.ai.settings import AISettings
 from services.common.settings import ServiceSettings
+from services.messaging.settings import KafkaSettings
 from stacks.service_env import RDS_CA_BUNDLE
 
 HTTP_SERVICES = ["auth", "course", "ai-orchestrator"]
@@ -44,6 +46,20 @@ def test_every_http_service_starts_from_what_the_stack_gives_it(stack_graph: Gra
     assert settings.redis_cluster
     assert settings.cors_origins == (stack_graph.outputs["webUrl"],)
     assert f"sslrootcert={RDS_CA_BUNDLE}" in settings.database_url
+
+
+@pytest.mark.parametrize("name", ["ai-orchestrator", "generation-worker", "indexer-worker"])
+def test_the_ai_tier_reads_kafka_and_provider_settings_from_the_stack(
+    stack_graph: Graph, name: str
+):
+    environ = environment_of(stack_graph, name)
+    kafka = KafkaSettings.from_env(environ)
+    assert kafka.security_protocol == "SASL_SSL"
+    assert kafka.aws_region == "eu-west-1"
+    ai = AISettings.from_env(environ)
+    assert ai.qdrant_url is not None
+    assert ai.qdrant_url.startswith("http")
+    assert ai.openai_base_url == "https://api.openai.com/v1"
 
 
 @pytest.mark.parametrize("name", [*HTTP_SERVICES, "generation-worker", "indexer-worker"])

@@ -4,6 +4,7 @@
 `services.common.settings`); tests call `create_app(settings)` with their own settings.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import Litestar
@@ -14,7 +15,7 @@ from services.auth.routes import AuthController
 from services.common.app import app_from_environment, build_app
 from services.common.settings import ServiceSettings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "from_environment"]
 
 
 def create_app(settings: ServiceSettings) -> Litestar:
@@ -29,7 +30,12 @@ def create_app(settings: ServiceSettings) -> Litestar:
     )
 
 
+def from_environment(environ: Mapping[str, str]) -> Litestar:
+    """The app for `environ`; `SettingsError` names a missing or malformed variable."""
+    return create_app(ServiceSettings.from_env(environ))
+
+
 def __getattr__(name: str) -> Any:
     if name == "app":
-        return app_from_environment(create_app)
+        return app_from_environment(from_environment)
     raise AttributeError(name)

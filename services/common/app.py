@@ -9,7 +9,7 @@ size limit, the health endpoints and an OpenAPI document at `/schema`.
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Request
@@ -38,8 +38,12 @@ def build_app(
     *,
     description: str,
     dependencies: Mapping[str, Provide] | None = None,
+    lifespans: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
 ) -> Litestar:
-    """A Litestar app for `service` with the shared foundation around `handlers`."""
+    """A Litestar app for `service` with the shared foundation around `handlers`.
+
+    `lifespans` run inside the shared one, so they find `app.state.resources` open.
+    """
     configure_logging(settings.log_level, service)
 
     @asynccontextmanager
@@ -69,7 +73,7 @@ def build_app(
     )
     return Litestar(
         route_handlers=[*health_handlers, *handlers],
-        lifespan=[lifespan],
+        lifespan=[lifespan, *lifespans],
         dependencies={
             "resources": Provide(provide_resources, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
@@ -89,15 +93,14 @@ def build_app(
     )
 
 
-def app_from_environment(factory: Callable[[ServiceSettings], Litestar]) -> Litestar:
+def app_from_environment(factory: Callable[[Mapping[str, str]], Litestar]) -> Litestar:
     """Build an app from `os.environ`, or stop with one line naming the bad variable.
 
     Used by each service's module `__getattr__`, so `uvicorn services.auth.app:app` reads
     the environment when it starts the app, not when a test imports the module.
     """
     try:
-        settings = ServiceSettings.from_env(os.environ)
+        return factory(os.environ)
     except SettingsError as error:
         print(f"eduscale: configuration error: {error}", file=sys.stderr)  # noqa: T201
         raise SystemExit(2) from None
-    return factory(settings)

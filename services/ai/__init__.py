@@ -1,0 +1,1 @@
+"""The AI side: orchestrator service, generation worker, breaker and semantic cache."""

@@ -1,0 +1,1 @@
+"""Kafka plumbing shared by the AI orchestrator and the workers."""
