@@ -26,7 +26,7 @@ from policies.network import (
     parse_cidr,
 )
 from policies.support import config_value, get, is_true, resource_rule, stack_rule
-from stacks.sections import CLOUDFLARE_IPV4, CLOUDFLARE_IPV6
+from stacks.cloudflare_ranges import CLOUDFLARE_IPV4, CLOUDFLARE_IPV6
 
 __all__ = ["POLICIES"]
 

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic.alias_generators import to_camel
 
 from components.network_layout import MAX_AZ_COUNT, MIN_AZ_COUNT, validate_vpc_cidr
+from stacks.cloudflare_ranges import CLOUDFLARE_IPV4, CLOUDFLARE_IPV6
 
 __all__ = [
     "CLOUDFLARE_IPV4",
@@ -92,20 +93,6 @@ class NetworkConfig(Section):
     az_count: Annotated[int, Field(ge=MIN_AZ_COUNT, le=MAX_AZ_COUNT)] = 3
     nat_per_az: bool = True
     flow_log_retention_days: Annotated[int, AfterValidator(log_retention)] = 365
-
-
-CLOUDFLARE_IPV4 = (
-    "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22",
-    "141.101.64.0/18", "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20",
-    "197.234.240.0/22", "198.41.128.0/17", "162.158.0.0/15", "104.16.0.0/13",
-    "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
-)  # fmt: skip
-"""Cloudflare's IPv4 ranges, from https://www.cloudflare.com/ips-v4 (checked 2026-11)."""
-CLOUDFLARE_IPV6 = (
-    "2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32",
-    "2405:8100::/32", "2a06:98c0::/29", "2c0f:f248::/32",
-)  # fmt: skip
-"""Cloudflare's IPv6 ranges, from https://www.cloudflare.com/ips-v6 (checked 2026-11)."""
 
 
 def _cloudflare_range(cidr: str) -> str:

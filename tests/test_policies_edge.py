@@ -19,7 +19,7 @@ from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE, Unk
 from infra.cli import main
 from infra.graph import Graph
 from policies.catalogue import ALL_POLICIES
-from stacks.sections import CLOUDFLARE_IPV4, CLOUDFLARE_IPV6
+from stacks.cloudflare_ranges import CLOUDFLARE_IPV4, CLOUDFLARE_IPV6
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"
 LISTENER = "aws:lb/listener:Listener"
