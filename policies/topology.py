@@ -7,10 +7,11 @@ ARN, a replica's address) are followed through the recorded graph: a resource th
 output of another depends on it. Values that are plain inputs on both sides (a Service's
 name in `kong.json`, a Route 53 record's name in a ConfigMap) are compared as strings.
 
-Readers: `DATABASE_READER_HOST` cannot be compared with the writer's address (an output). In
-the design it is the name of the weighted Route 53 record set whose records are the replicas'
-addresses, so a ConfigMap passes when its reader host is the name of records that all point
-at read replicas (each depends only on replicas) and is not any ConfigMap's `DATABASE_HOST`.
+Readers: the hosts of `DATABASE_REPLICA_URLS` cannot be compared with the writer's address (an
+output). In the design each is the name of the weighted Route 53 record set whose records are
+the replicas' addresses, so a ConfigMap passes when every replica host is the name of records
+that all point at read replicas (each depends only on replicas) and is not the host of any
+ConfigMap's `DATABASE_URL`.
 """
 
 import json
@@ -210,10 +211,18 @@ def _services_reach_data(args: StackValidationArgs) -> Iterable[tuple[str, str |
         return  # the database lives in another stack; nothing here to check against
     writer_records = [r for r in records if any(_is_writer(i) for i in _instances(r, rds))]
     for config in _of(args, [CONFIG_MAP]):
-        if _key(get(config.props, "data"), "DATABASE_HOST") is None:
+        if _key(get(config.props, "data"), "DATABASE_URL") is None:
             continue
         if not any(depends_on(config, w) for w in [*writers, *writer_records]):
-            yield "DATABASE_HOST is not wired from the database writer's address", config.urn
+            yield "DATABASE_URL is not wired from the database writer's address", config.urn
+
+
+def _url_hosts(data: Any, key: str) -> list[str]:
+    """The hosts of a comma-separated list of connection URLs (empty when unset or unknown)."""
+    value = _key(data, key)
+    if not isinstance(value, str):
+        return []
+    return [_fqdn(urlsplit(url.strip()).hostname) for url in value.split(",") if url.strip()]
 
 
 def _fqdn(name: Any, zone: str = "") -> str:
@@ -234,26 +243,26 @@ def _readers(args: StackValidationArgs) -> Iterable[tuple[str, str | None]]:
         instances = _instances(record, rds)
         replica_only = bool(instances) and all(_is_replica(i) for i in instances)
         (reader_names if replica_only else other_names).add(_record_name(record, zones))
-    writer_hosts = {_fqdn(_key(get(c.props, "data"), "DATABASE_HOST")) for c in configs} - {""}
+    writer_hosts = {h for c in configs for h in _url_hosts(get(c.props, "data"), "DATABASE_URL")}
     for config in configs:
-        host = _fqdn(_key(get(config.props, "data"), "DATABASE_READER_HOST"))
-        if not host:
-            continue
-        if host in writer_hosts:
-            yield (
-                "DATABASE_READER_HOST is the writer's address: reports would load the primary",
-                config.urn,
-            )
-        elif host in other_names:
-            yield (
-                "DATABASE_READER_HOST names DNS records that do not all point at replicas",
-                config.urn,
-            )
-        elif host not in reader_names:
-            yield (
-                "DATABASE_READER_HOST is not the name of the replicas' Route 53 records",
-                config.urn,
-            )
+        for host in _url_hosts(get(config.props, "data"), "DATABASE_REPLICA_URLS"):
+            if not host:
+                continue
+            if host in writer_hosts:
+                yield (
+                    "DATABASE_REPLICA_URLS names the writer's address: reports load the primary",
+                    config.urn,
+                )
+            elif host in other_names:
+                yield (
+                    "DATABASE_REPLICA_URLS names DNS records that do not all point at replicas",
+                    config.urn,
+                )
+            elif host not in reader_names:
+                yield (
+                    "DATABASE_REPLICA_URLS is not on the replicas' Route 53 records",
+                    config.urn,
+                )
 
 
 def _standard_tags(args: StackValidationArgs) -> Iterable[tuple[str, str | None]]:
@@ -292,7 +301,7 @@ POLICIES = [
     ),
     stack_rule(
         "topology-services-reach-data",
-        "A service's DATABASE_HOST must come from the database writer itself, not a typed "
+        "A service's DATABASE_URL must come from the database writer itself, not a typed "
         "address that silently points at another (or a deleted) database.",
         severity=Severity.HIGH, mandatory=True, check=_services_reach_data,
         fix="Pass the Database component's writer address into the service's config.",
@@ -303,7 +312,7 @@ POLICIES = [
         "Analytics and report readers must read replicas only: pointed at the writer, heavy "
         "reports compete with every write for the primary's CPU and I/O.",
         severity=Severity.HIGH, mandatory=True, check=_readers,
-        fix="Set DATABASE_READER_HOST to the Database component's reader endpoint (the "
+        fix="Build DATABASE_REPLICA_URLS on the Database component's reader endpoint (the "
         "weighted Route 53 records of the replicas).",
         scanners=["derived"],
     ),

@@ -23,7 +23,8 @@ from services.common.settings import ServiceSettings
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 JWT_SECRET = "test-secret-" + "x" * 40
-REPLICATED_TABLES = ("courses", "lessons", "quizzes", "quiz_attempts")
+# Parents before children, so every foreign key holds as rows arrive.
+REPLICATED_TABLES = ("courses", "lessons", "ai_jobs", "quizzes", "quiz_attempts")
 
 
 def database_url(name: str) -> str:
@@ -51,7 +52,7 @@ def fresh_database(label: str, *, migrate: bool = True) -> Iterator[str]:
 def replicate(writer_url: str, replica_url: str) -> None:
     """Make the replica's course tables equal to the writer's, as replication would."""
     with psycopg.connect(writer_url) as source, psycopg.connect(replica_url) as target:
-        target.execute(f"TRUNCATE {', '.join(REPLICATED_TABLES)}")
+        target.execute(f"TRUNCATE {', '.join(REPLICATED_TABLES)} CASCADE")
         for table in REPLICATED_TABLES:
             with (
                 source.cursor().copy(f"COPY {table} TO STDOUT (FORMAT BINARY)") as out,

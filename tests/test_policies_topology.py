@@ -202,6 +202,10 @@ def test_an_unknown_kong_config_is_not_a_pass():
 # Data ----------------------------------------------------------------------------------------
 
 
+def database_url(host: str) -> str:
+    return f"postgresql://eduscale_app@{host}:5432/eduscale?sslmode=verify-full"
+
+
 def data_graph(
     *,
     reader_host: str | None = READER_HOST,
@@ -218,8 +222,8 @@ def data_graph(
     record = policy_resource(RECORD, {"name": record_name, "type": "CNAME", "records": ["replica.rds"]}, "urn:record",
                              [writer if record_to_writer else replica, *zones])  # fmt: skip
     data = {
-        "DATABASE_HOST": WRITER_HOST,
-        **({"DATABASE_READER_HOST": reader_host} if reader_host else {}),
+        "DATABASE_URL": database_url(WRITER_HOST),
+        **({"DATABASE_REPLICA_URLS": database_url(reader_host)} if reader_host else {}),
     }
     config = policy_resource(CONFIG_MAP, k8s(None, "eduscale", data=data), "urn:config",
                              [writer, record] if config_depends_on_writer else [record])  # fmt: skip
@@ -236,7 +240,7 @@ def test_services_wired_to_the_writer_reach_data():
 def test_a_typed_database_host_fails():
     assert stack_violations(
         "topology-services-reach-data", data_graph(config_depends_on_writer=False)
-    ) == [("DATABASE_HOST is not wired from the database writer's address", "urn:config")]
+    ) == [("DATABASE_URL is not wired from the database writer's address", "urn:config")]
 
 
 def test_a_database_in_another_stack_is_not_checked():
@@ -259,10 +263,10 @@ def test_a_relative_record_name_is_resolved_in_its_zone():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"reader_host": WRITER_HOST}, "DATABASE_READER_HOST is the writer's address"),
+        ({"reader_host": WRITER_HOST}, "DATABASE_REPLICA_URLS names the writer's address"),
         ({"reader_host": WRITER_HOST.upper() + "."}, "the writer's address"),
         ({"record_to_writer": True}, "names DNS records that do not all point at replicas"),
-        ({"reader_host": "analytics.db.internal"}, "is not the name of the replicas' Route 53 records"),
+        ({"reader_host": "analytics.db.internal"}, "is not on the replicas' Route 53 records"),
     ],
 )  # fmt: skip
 def test_readers_not_on_replicas_fail(kwargs: dict[str, Any], message: str):
@@ -331,12 +335,12 @@ def test_the_shipped_stacks_pass_every_topology_rule(stack: str, request: pytest
 
 def reader_config(document: dict[str, Any]) -> dict[str, Any]:
     return next(c["inputs"]["data"] for c in resources_of(document, CONFIG_MAP)
-                if "DATABASE_READER_HOST" in c["inputs"].get("data", {}))  # fmt: skip
+                if "DATABASE_REPLICA_URLS" in c["inputs"].get("data", {}))  # fmt: skip
 
 
 def reader_on_writer(document: dict[str, Any]) -> None:
     data = reader_config(document)
-    data["DATABASE_READER_HOST"] = data["DATABASE_HOST"]
+    data["DATABASE_REPLICA_URLS"] = data["DATABASE_URL"]
 
 
 def route_to_missing_service(document: dict[str, Any]) -> None:
