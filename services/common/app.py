@@ -15,6 +15,7 @@ from typing import Any
 from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
+from litestar.exceptions import SerializationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ControllerRouterHandler
@@ -29,6 +30,21 @@ from services.common.tokens import Principal
 __all__ = ["app_from_environment", "build_app"]
 
 VERSION = "0.1.0"
+
+
+class _JSONRequest(Request[Any, Any, Any]):
+    """Litestar's request, with every undecodable JSON body a 400 like other malformed JSON.
+
+    msgspec raises `UnicodeDecodeError` for invalid UTF-8 inside a string and
+    `RecursionError` for deep nesting, not `msgspec.DecodeError`, so Litestar lets
+    them through and a client's bytes would be a 500.
+    """
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except (UnicodeDecodeError, RecursionError) as error:
+            raise SerializationException(f"The body is not valid JSON: {error}") from None
 
 
 def build_app(
@@ -83,6 +99,7 @@ def build_app(
         middleware=[request_context],
         cors_config=cors,
         request_max_body_size=settings.max_body_bytes,
+        request_class=_JSONRequest,
         openapi_config=OpenAPIConfig(
             title=f"eduscale {service}",
             version=VERSION,

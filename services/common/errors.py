@@ -13,8 +13,9 @@ The tree (raise these from handlers and repositories; the handlers below render 
     └── Unavailable             503  a dependency is down; with Retry-After
 
 Framework errors (routing 404/405, 413, malformed JSON, validation) and driver errors
-(PostgreSQL or Redis unreachable) are mapped onto the same shape, so a client parses one
-format whatever failed, and nothing a client sends can produce a 500.
+(PostgreSQL or Redis unreachable; a value PostgreSQL cannot store, such as text with NUL,
+is a 422) are mapped onto the same shape, so a client parses one format whatever failed,
+and nothing a client sends can produce a 500.
 """
 
 import re
@@ -219,6 +220,20 @@ def _dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Respons
     return _service_error(request, Unavailable("A backing service is unavailable; retry shortly"))
 
 
+def _unstorable_value(
+    request: Request[Any, Any, Any], exc: psycopg.DataError
+) -> Response[dict[str, Any]]:
+    # A value passed validation but PostgreSQL cannot hold it: text with NUL (U+0000).
+    _log.warning("unstorable_value", error=type(exc).__name__, sqlstate=exc.sqlstate)
+    return problem_response(
+        request,
+        status=InvalidInput.status,
+        title=InvalidInput.title,
+        detail="The request contains a value that cannot be stored "
+        "(for example text with a NUL character)",
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     _log.exception("unhandled_error", exc_info=exc)
     return _service_error(request, ServiceError("An unexpected error occurred"))
@@ -240,6 +255,7 @@ def exception_handlers() -> ExceptionHandlersMap:
         ValidationException: _validation_error,
         HTTPException: _http_error,
         psycopg.OperationalError: _dependency_down,
+        psycopg.DataError: _unstorable_value,
         psycopg_pool.PoolTimeout: _dependency_down,
         redis.exceptions.ConnectionError: _dependency_down,
         redis.exceptions.TimeoutError: _dependency_down,
