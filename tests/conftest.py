@@ -18,6 +18,8 @@ from infra.graph import Graph, RecordedResource
 from infra.program import program
 from infra.stack_files import load_stack
 
+pytest_plugins = ["fake_openai"]  # the local OpenAI-compatible server, as a fixture
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STANDARD_TAG_KEYS = {"project", "stack", "component", "managed-by"}
 
