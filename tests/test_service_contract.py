@@ -13,6 +13,7 @@ import pytest
 
 from infra.graph import Graph, RecordedResource
 from services.ai.settings import AISettings
+from services.ai.worker_process import worker_settings
 from services.common.settings import ServiceSettings
 from services.messaging.settings import KafkaSettings
 from stacks.service_env import RDS_CA_BUNDLE
@@ -60,6 +61,14 @@ def test_the_ai_tier_reads_kafka_and_provider_settings_from_the_stack(
     assert ai.qdrant_url is not None
     assert ai.qdrant_url.startswith("http")
     assert ai.openai_base_url == "https://api.openai.com/v1"
+
+
+def test_the_generation_worker_starts_from_what_the_stack_gives_it(stack_graph: Graph):
+    service, ai, kafka = worker_settings(environment_of(stack_graph, "generation-worker"))
+    assert service.database_iam_auth
+    assert service.jwt_secret == ""  # it serves no clients, so it holds no token key
+    assert kafka.security_protocol == "SASL_SSL"
+    assert ai.openai_model
 
 
 @pytest.mark.parametrize("name", [*HTTP_SERVICES, "generation-worker", "indexer-worker"])

@@ -43,8 +43,9 @@ class ServiceSettings:
     """REDIS_URL: `redis://` or `rediss://` (TLS), password in the URL when AUTH is on."""
     redis_cluster: bool = False
     """REDIS_CLUSTER: true for a cluster-mode endpoint (ElastiCache with shards)."""
-    jwt_secret: str
-    """JWT_SECRET: the HS256 key shared by the services that issue and verify tokens."""
+    jwt_secret: str = ""
+    """JWT_SECRET: the HS256 key shared by the services that issue and verify tokens
+    (required for them; workers, which handle no tokens, are not given it)."""
     jwt_ttl_seconds: int = 3600
     """JWT_TTL_SECONDS: lifetime of an access token."""
     cors_origins: tuple[str, ...] = ()
@@ -72,8 +73,14 @@ class ServiceSettings:
     """PROFILE_CACHE_TTL_SECONDS: safety TTL of write-through profile entries."""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> "ServiceSettings":
-        """Read and check every variable; raise `SettingsError` on the first bad one."""
+    def from_env(
+        cls, environ: Mapping[str, str], *, verifies_tokens: bool = True
+    ) -> "ServiceSettings":
+        """Read and check every variable; raise `SettingsError` on the first bad one.
+
+        `verifies_tokens=False` is for workers: no key is read, so none need be deployed
+        to pods that never see a client's token.
+        """
         env = _Environment(environ)
         iam_auth = env.flag("DATABASE_IAM_AUTH", default=False)
         return cls(
@@ -83,7 +90,9 @@ class ServiceSettings:
             aws_region=env.region("AWS_REGION", required=iam_auth),
             redis_url=env.url("REDIS_URL", ("redis", "rediss")),
             redis_cluster=env.flag("REDIS_CLUSTER", default=False),
-            jwt_secret=env.secret("JWT_SECRET", min_length=_MIN_JWT_SECRET),
+            jwt_secret=(
+                env.secret("JWT_SECRET", min_length=_MIN_JWT_SECRET) if verifies_tokens else ""
+            ),
             jwt_ttl_seconds=env.integer("JWT_TTL_SECONDS", 3600, low=60, high=86400),
             cors_origins=env.origins("CORS_ORIGINS"),
             log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),

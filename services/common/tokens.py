@@ -36,8 +36,15 @@ class TokenIssuer:
     """Issues and verifies access tokens with one key."""
 
     def __init__(self, settings: ServiceSettings) -> None:
-        self._secret = settings.jwt_secret
+        self._configured_secret = settings.jwt_secret
         self.ttl_seconds = settings.jwt_ttl_seconds
+
+    @property
+    def _secret(self) -> str:
+        # Workers read their settings without JWT_SECRET; signing with "" must never happen.
+        if not self._configured_secret:
+            raise RuntimeError("no JWT_SECRET: these settings were read for a worker")
+        return self._configured_secret
 
     def issue(self, principal: Principal, *, now: float | None = None) -> str:
         """A signed token for `principal`, valid for the configured TTL."""

@@ -1,0 +1,175 @@
+"""The generation worker's handler: one `generation.requested` message, one job done.
+
+Idempotent: a job already succeeded or failed is skipped, so a redelivery or a DLQ
+replay never generates twice, and the draft quiz is keyed by its job. The lesson comes
+from a replica (a miss is treated as replication lag: retried). The semantic cache is
+asked first; the provider is called through the circuit breaker only on a miss. What is
+transient (provider failures, a database or cache hiccup, the lesson not yet on the
+replica) is retried by the consumer loop; an unusable model answer is permanent.
+"""
+
+import uuid
+from typing import Any
+
+import msgspec
+import psycopg
+import structlog
+from confluent_kafka import Message
+from openai import AsyncOpenAI
+from psycopg.types.json import Jsonb
+
+from services.ai.breaker import CircuitBreaker, is_provider_failure
+from services.ai.generation import (
+    build_messages,
+    call_model,
+    lesson_hash,
+    parse_answer,
+    request_text,
+)
+from services.ai.jobs import finish_job, mark_job
+from services.ai.semantic_cache import CacheScope, SemanticCache
+from services.ai.settings import PROMPT_VERSION, AISettings
+from services.common.database import Databases
+from services.messaging.dead_letters import Failure
+from services.messaging.envelope import PoisonMessage, decode_generation
+
+__all__ = ["GenerationHandler", "LessonNotReplicated", "is_transient"]
+
+_log = structlog.get_logger("eduscale.ai.worker")
+_DONE = ("succeeded", "failed")
+
+
+class LessonNotReplicated(RuntimeError):
+    """The job's lesson is not on the replica yet (or was deleted); retried."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a retry may succeed: provider failures, database trouble, replication lag."""
+    return is_provider_failure(error) or isinstance(
+        error, psycopg.OperationalError | LessonNotReplicated | TimeoutError | ConnectionError
+    )
+
+
+class GenerationHandler:
+    """Turns a job message into a finished job."""
+
+    def __init__(
+        self,
+        databases: Databases,
+        client: AsyncOpenAI,
+        breaker: CircuitBreaker,
+        cache: SemanticCache | None,
+        settings: AISettings,
+    ) -> None:
+        self._databases = databases
+        self._client = client
+        self._breaker = breaker
+        self._cache = cache
+        self._settings = settings
+        self.model_calls = 0
+
+    async def __call__(self, message: Message) -> None:
+        """Handle one message (raise to let the consumer loop retry or dead-letter)."""
+        request = decode_generation(message.value())
+        job = await self._job(request.job_id)
+        if job is None:
+            _log.warning("job_missing", job_id=str(request.job_id))
+            return
+        if job["status"] in _DONE:
+            _log.info("job_already_done", job_id=str(request.job_id), status=job["status"])
+            return
+        async with self._databases.writer() as conn:
+            await mark_job(conn, request.job_id, "running")
+        async with self._databases.reader() as conn:
+            cursor = await conn.execute(
+                "SELECT title, body FROM lessons WHERE id = %s AND course_id = %s",
+                (job["lesson_id"], job["course_id"]),
+            )
+            lesson = await cursor.fetchone()
+        if lesson is None:
+            raise LessonNotReplicated(f"lesson {job['lesson_id']} is not on the replica")
+        result = await self._answer(job, lesson["title"], lesson["body"])
+        await self._save(job, result)
+
+    async def _job(self, job_id: uuid.UUID) -> dict[str, Any] | None:
+        async with self._databases.writer() as conn:
+            cursor = await conn.execute(
+                "SELECT id, owner_id, course_id, lesson_id, kind, instructions, status"
+                " FROM ai_jobs WHERE id = %s",
+                (job_id,),
+            )
+            return await cursor.fetchone()
+
+    async def _answer(self, job: dict[str, Any], title: str, body: str) -> Any:
+        kind, instructions = job["kind"], job["instructions"]
+        scope = CacheScope(
+            course_id=str(job["course_id"]),
+            lesson_id=str(job["lesson_id"]),
+            lesson_hash=lesson_hash(title, body),
+            kind=kind,
+            prompt_version=PROMPT_VERSION,
+            model=self._settings.openai_model,
+        )
+        text = request_text(kind, instructions)
+        if self._cache is not None:
+            cached = await self._cache.lookup(scope, text)
+            if cached is not None:
+                try:
+                    return parse_answer(kind, cached)
+                except ValueError:
+                    # Written by an older parser or damaged: drop the scope's entries so the
+                    # next request does not meet it again, and ask the model instead.
+                    _log.warning("semantic_cache_entry_unusable", job_id=str(job["id"]))
+                    await self._cache.invalidate(scope)
+        messages = build_messages(kind, title, body, instructions)
+
+        async def call() -> str:
+            self.model_calls += 1
+            return await call_model(self._client, self._settings.openai_model, kind, messages)
+
+        content = await self._breaker.call(call)
+        result = parse_answer(kind, content)  # InvalidModelOutput: permanent
+        if self._cache is not None:
+            await self._cache.store(scope, text, content)
+        return result
+
+    async def _save(self, job: dict[str, Any], result: Any) -> None:
+        async with self._databases.writer() as conn, conn.transaction():
+            await finish_job(conn, job["id"], result)
+            if job["kind"] == "quiz":
+                await conn.execute(
+                    "INSERT INTO quizzes (id, course_id, lesson_id, title, questions, status,"
+                    " source_job_id) VALUES (%s, %s, %s, %s, %s, 'draft', %s)"
+                    " ON CONFLICT (source_job_id) DO NOTHING",
+                    (
+                        uuid.uuid4(),
+                        job["course_id"],
+                        job["lesson_id"],
+                        "Generated quiz (draft)",
+                        Jsonb(result["questions"]),
+                        job["id"],
+                    ),
+                )
+        _log.info("job_succeeded", job_id=str(job["id"]), kind=job["kind"])
+
+    async def dead_lettered(self, message: Message, failure: Failure) -> None:
+        """Record on the job that it is on the DLQ, and why."""
+        try:
+            job_id = decode_generation(message.value()).job_id
+        except PoisonMessage:
+            return  # not ours to mark: no job can be read from it
+        async with self._databases.writer() as conn:
+            await mark_job(
+                conn,
+                job_id,
+                "dead_lettered",
+                error=f"{failure.error_class}: {failure.message}",
+            )
+
+
+def decode_job_id(value: bytes | None) -> uuid.UUID | None:
+    """The job id of a message value, if it has one."""
+    try:
+        return decode_generation(value).job_id
+    except (PoisonMessage, msgspec.DecodeError):
+        return None

@@ -1,0 +1,76 @@
+"""HTTP handlers of the AI orchestrator."""
+
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, JSONBody
+
+from services.ai.jobs import GenerationRequest, Job, create_job, load_job_for
+from services.ai.runtime import AIRuntime
+from services.ai.status import GenerationStatus, generation_status
+from services.common.errors import Unavailable
+from services.common.resources import Resources
+from services.common.tokens import Principal
+
+__all__ = ["AIController", "Accepted"]
+
+
+class Accepted(msgspec.Struct, kw_only=True):
+    """A generation request was accepted; poll the job."""
+
+    job_id: uuid.UUID
+    status: Literal["queued", "running", "succeeded", "failed", "dead_lettered"]
+
+
+class AIController(Controller):
+    """Generation status, requests and jobs."""
+
+    path = "/ai"
+    tags = ["ai"]  # noqa: RUF012 - Litestar reads this class attribute
+
+    @get("/status", operation_id="ai_status", summary="Whether generation is available")
+    async def status(
+        self, resources: NamedDependency[Resources], ai: NamedDependency[AIRuntime]
+    ) -> GenerationStatus:
+        """The UI disables "Generate" while this says degraded."""
+        return await generation_status(ai.settings, resources.redis, ai.relay.health)
+
+    @post(
+        "/generations",
+        operation_id="request_generation",
+        summary="Ask for a quiz, summary or explanation of a lesson",
+        status_code=202,
+    )
+    async def generate(
+        self,
+        data: JSONBody[GenerationRequest],
+        principal: NamedDependency[Principal],
+        resources: NamedDependency[Resources],
+        ai: NamedDependency[AIRuntime],
+        idempotency_key: Annotated[
+            str | None, HeaderParameter(name="Idempotency-Key", max_length=200)
+        ] = None,
+    ) -> Accepted:
+        """202 with the job; the same Idempotency-Key returns the same job; 503 if degraded."""
+        status = await generation_status(ai.settings, resources.redis, ai.relay.health)
+        if status.generation == "degraded":
+            raise Unavailable(
+                status.reason or "Generation is unavailable", retry_after=status.retry_after_s or 30
+            )
+        async with resources.databases.writer() as conn:
+            job = await create_job(conn, principal, data, idempotency_key)
+        return Accepted(job_id=job.job_id, status=job.status)
+
+    @get("/jobs/{job_id:uuid}", operation_id="get_job", summary="A generation job")
+    async def job(
+        self,
+        job_id: FromPath[uuid.UUID],
+        principal: NamedDependency[Principal],
+        resources: NamedDependency[Resources],
+    ) -> Job:
+        """Only the job's owner or the course's instructor may read it."""
+        async with resources.databases.writer() as conn:
+            return await load_job_for(conn, job_id, principal)

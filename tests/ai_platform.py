@@ -1,0 +1,158 @@
+"""The AI pipeline assembled for tests: orchestrator, course app, worker, broker, fakes.
+
+Everything is real except the LLM provider, which is the local OpenAI-compatible test
+server (`fake_openai.py`), reached by the real `openai` client through `base_url`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from kafka_broker import Broker
+from litestar.testing import AsyncTestClient
+from service_harness import REDIS_URL, settings_for
+
+from services.ai.app import create_app as create_ai_app
+from services.ai.settings import AISettings
+from services.ai.worker_process import run_generation_worker
+from services.common.settings import ServiceSettings
+from services.common.tokens import Principal, TokenIssuer
+from services.course.app import create_app as create_course_app
+
+BREAKER = {
+    "BREAKER_MINIMUM_CALLS": "2",
+    "BREAKER_FAILURE_RATE": "0.5",
+    "BREAKER_WINDOW_SECONDS": "30",
+    "BREAKER_OPEN_SECONDS": "1",
+    "GENERATION_MAX_ATTEMPTS": "3",
+    "GENERATION_RETRY_BASE_SECONDS": "0.05",
+    "OPENAI_TIMEOUT_SECONDS": "2",
+}
+
+
+def worker_environ(
+    database_url: str, broker: Broker, openai_url: str, **extra: str
+) -> dict[str, str]:
+    """What the Worker component gives the pod, pointed at the test's services."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "LOG_LEVEL": "WARNING",
+        "OPENAI_API_KEY": "test-key",
+        "OPENAI_BASE_URL": openai_url,
+        "HEALTH_PORT": "0",
+        **broker.environ(),
+        **BREAKER,
+        **extra,
+    }
+
+
+@dataclass
+class Platform:
+    """HTTP clients for the course and AI apps, and a running worker."""
+
+    settings: ServiceSettings
+    course: httpx.AsyncClient
+    ai: httpx.AsyncClient
+    instructor: dict[str, str]
+    student: dict[str, str]
+    environ: dict[str, str]
+    worker: asyncio.Task[None] | None = None
+    worker_stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start_worker(self) -> None:
+        self.worker_stop = asyncio.Event()
+        self.worker = asyncio.create_task(run_generation_worker(self.environ, self.worker_stop))
+
+    async def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker_stop.set()
+            await asyncio.wait_for(self.worker, 30)
+            self.worker = None
+
+    async def lesson(
+        self, title: str = "Fractions", body: str = "A fraction is a part of a whole."
+    ) -> tuple[str, str]:
+        course = await self.course.post(
+            "/courses", json={"title": f"Maths {title}"}, headers=self.instructor
+        )
+        assert course.status_code == 201, course.text
+        course_id = course.json()["id"]
+        lesson = await self.course.post(
+            f"/courses/{course_id}/lessons",
+            json={"title": title, "body": body},
+            headers=self.instructor,
+        )
+        assert lesson.status_code == 201, lesson.text
+        return course_id, lesson.json()["id"]
+
+    async def request(
+        self,
+        course_id: str,
+        lesson_id: str,
+        kind: str = "quiz",
+        instructions: str = "",
+        **headers: str,
+    ) -> httpx.Response:
+        return await self.ai.post(
+            "/ai/generations",
+            json={
+                "course_id": course_id,
+                "lesson_id": lesson_id,
+                "kind": kind,
+                "instructions": instructions,
+            },
+            headers={**self.instructor, **headers},
+        )
+
+    async def wait_for(self, job_id: str, *statuses: str, within: float = 40) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        body: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            response = await self.ai.get(f"/ai/jobs/{job_id}", headers=self.instructor)
+            body = response.json()
+            if body.get("status") in statuses:
+                return body
+            if self.worker is not None and self.worker.done():
+                self.worker.result()  # surface the worker's crash
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"job {job_id} did not reach {statuses}; last seen {body}")
+
+    async def status(self) -> dict[str, Any]:
+        response = await self.ai.get("/ai/status")
+        assert response.status_code == 200
+        return dict(response.json())
+
+
+@asynccontextmanager
+async def running_platform(
+    database_url: str, broker: Broker, openai_url: str, *, environ: Mapping[str, str] | None = None
+) -> AsyncIterator[Platform]:
+    """The course app, the orchestrator and one worker, all on the test's services."""
+    settings = settings_for(database_url)
+    env = worker_environ(database_url, broker, openai_url, **(environ or {}))
+    ai = AISettings.from_env(env)
+    issuer = TokenIssuer(settings)
+    instructor = {
+        "Authorization": f"Bearer {issuer.issue(Principal(user_id=uuid.uuid4(), role='instructor'))}"
+    }
+    student = {
+        "Authorization": f"Bearer {issuer.issue(Principal(user_id=uuid.uuid4(), role='student'))}"
+    }
+    async with (
+        AsyncTestClient(create_course_app(settings)) as course,
+        AsyncTestClient(create_ai_app(settings, ai, broker.settings())) as ai_client,
+    ):
+        platform = Platform(settings, course, ai_client, instructor, student, env)
+        await platform.start_worker()
+        try:
+            yield platform
+        finally:
+            await platform.stop_worker()
