@@ -125,6 +125,17 @@ class Platform:
             await asyncio.sleep(0.1)
         raise AssertionError(f"job {job_id} did not reach {statuses}; last seen {body}")
 
+    async def status_becomes(self, generation: str, within: float = 30) -> dict[str, Any]:
+        """Poll `/ai/status` until it reports `generation`; the last status seen."""
+        deadline = time.monotonic() + within
+        status = await self.status()
+        while status["generation"] != generation:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"/ai/status did not become {generation}: {status}")
+            await asyncio.sleep(0.2)
+            status = await self.status()
+        return status
+
     async def status(self) -> dict[str, Any]:
         response = await self.ai.get("/ai/status")
         assert response.status_code == 200

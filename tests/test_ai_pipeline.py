@@ -200,6 +200,26 @@ async def test_requests_while_the_broker_is_down_wait_in_the_outbox(
             await platform.wait_for(response.json()["job_id"], "succeeded", within=90)
 
 
+async def test_a_broker_outage_longer_than_the_grace_period_degrades_generation(
+    core_db, kafka_broker: Broker, fake_openai: FakeOpenAI
+) -> None:
+    async with running_platform(
+        core_db, kafka_broker, fake_openai.base_url, environ={"BROKER_GRACE_SECONDS": "1"}
+    ) as platform:
+        course_id, lesson_id = await platform.lesson()
+        kafka_broker.stop()
+        waiting = await platform.request(course_id, lesson_id)
+        assert waiting.status_code == 202  # the outage has just begun: absorbed
+        status = await platform.status_becomes("degraded")
+        assert "broker" in status["reason"]
+        refused = await platform.request(course_id, lesson_id)
+        assert refused.status_code == 503
+        assert int(refused.headers["retry-after"]) >= 1
+        kafka_broker.start()
+        await platform.wait_for(waiting.json()["job_id"], "succeeded", within=90)
+        await platform.status_becomes("available", within=10)
+
+
 async def test_a_worker_killed_mid_message_does_not_lose_or_repeat_the_job(
     core_db, kafka_broker: Broker, fake_openai: FakeOpenAI
 ) -> None:
