@@ -23,6 +23,7 @@ stack knows what it gets:
 
 from components.cache import Cache, CacheArgs
 from components.database import Database, DatabaseArgs
+from components.document_store import DocumentStore, DocumentStoreArgs
 from components.event_bus import EventBus, EventBusArgs, TopicArgs
 from components.network import Network, NetworkArgs
 
@@ -31,6 +32,8 @@ __all__ = [
     "CacheArgs",
     "Database",
     "DatabaseArgs",
+    "DocumentStore",
+    "DocumentStoreArgs",
     "EventBus",
     "EventBusArgs",
     "Network",

@@ -28,6 +28,7 @@ from components.cache import Cache
 from components.cdn import Cdn
 from components.cluster import Cluster
 from components.database import Database
+from components.document_store import DocumentStore
 from components.event_bus import EventBus
 from components.load_balancer import LoadBalancer
 from components.microservice import Microservice
@@ -45,6 +46,7 @@ PUBLISHED_COMPONENTS: Final[tuple[type[pulumi.ComponentResource], ...]] = (
     Database,
     Cache,
     EventBus,
+    DocumentStore,
     Cluster,
     Microservice,
     Worker,

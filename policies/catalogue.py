@@ -2,7 +2,17 @@
 
 from pulumi_policy import Policy
 
-from policies import cache, cluster, database, edge, kubernetes, messaging, network, topology
+from policies import (
+    cache,
+    cluster,
+    database,
+    edge,
+    kubernetes,
+    messaging,
+    network,
+    storage,
+    topology,
+)
 
 __all__ = ["ALL_POLICIES"]
 
@@ -10,6 +20,7 @@ ALL_POLICIES: list[Policy] = [
     *database.POLICIES,
     *cache.POLICIES,
     *messaging.POLICIES,
+    *storage.POLICIES,
     *network.POLICIES,
     *edge.POLICIES,
     *cluster.POLICIES,

@@ -1,6 +1,11 @@
-"""IAM policies of the workloads: only the Kafka topics and database login each job needs.
+"""IAM policies of the workloads: only the topics, database login and documents each needs.
 
 Databases are reached only as the application user, with IAM database authentication.
+
+Uploaded documents: the object actions a job needs, on the `documents/` prefix of the
+bucket only (no listing, no bucket settings), and the bucket's KMS key for exactly the
+operations those actions imply (GenerateDataKey to write, Decrypt to read), only through
+S3 (`kms:ViaService`).
 
 MSK IAM authorisation names topics and groups by ARNs derived from the cluster's ARN
 (`...:cluster/<name>/<uuid>` -> `...:topic/<name>/<uuid>/<topic>`).
@@ -12,7 +17,19 @@ import json
 
 from services.topics import WORK_TOPICS, dlq_name
 
-__all__ = ["database_login_policy", "kafka_client_policy", "with_database_login"]
+__all__ = [
+    "DOCUMENT_READ",
+    "DOCUMENT_WRITE",
+    "database_login_policy",
+    "kafka_client_policy",
+    "with_database_login",
+    "with_document_access",
+]
+
+DOCUMENT_READ = ("s3:GetObject", "s3:DeleteObject")
+"""What a consumer of uploaded documents may do: read a file, and remove it."""
+DOCUMENT_WRITE = ("s3:PutObject", "s3:GetObject", "s3:DeleteObject")
+"""What the service that takes uploads may do: store, read back and delete files."""
 
 
 def _arn(cluster_arn: str, kind: str, name: str) -> str:
@@ -73,4 +90,41 @@ def with_database_login(policy: str, user_arns: list[str]) -> str:
     """`policy` plus the database login statement."""
     document = json.loads(policy)
     document["Statement"].append(_login_statement(user_arns))
+    return json.dumps(document)
+
+
+def with_document_access(
+    policy: str,
+    *,
+    bucket_arn: str,
+    key_arn: str,
+    prefix: str,
+    actions: tuple[str, ...],
+    region: str,
+) -> str:
+    """`policy` plus `actions` on the objects under `prefix`, and the key uses they need."""
+    key_actions = []
+    if "s3:PutObject" in actions:
+        key_actions.append("kms:GenerateDataKey")
+    if {"s3:PutObject", "s3:GetObject"} & set(actions):
+        key_actions.append("kms:Decrypt")
+    document = json.loads(policy)
+    document["Statement"].append(
+        {
+            "Sid": "DocumentObjects",
+            "Effect": "Allow",
+            "Action": list(actions),
+            "Resource": f"{bucket_arn}/{prefix}*",
+        }
+    )
+    if key_actions:
+        document["Statement"].append(
+            {
+                "Sid": "DocumentKey",
+                "Effect": "Allow",
+                "Action": key_actions,
+                "Resource": key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            }
+        )
     return json.dumps(document)

@@ -37,6 +37,7 @@ from stacks.sections import (
     AiConfig,
     CacheConfig,
     DatabaseConfig,
+    DocumentsConfig,
     EdgeConfig,
     KafkaConfig,
     NetworkConfig,
@@ -100,6 +101,7 @@ class StackConfig(Section):
     cache: CacheConfig = CacheConfig()
     kafka: KafkaConfig = KafkaConfig()
     vector_store: VectorStoreConfig = VectorStoreConfig()
+    documents: DocumentsConfig = DocumentsConfig()
 
 
 def _cross_section_issues(config: StackConfig) -> list[ConfigIssue]:
@@ -112,6 +114,16 @@ def _cross_section_issues(config: StackConfig) -> list[ConfigIssue]:
                 value=str(config.kafka.brokers),
                 message=f"must be a multiple of network.azCount ({config.network.az_count}): "
                 "MSK spreads brokers evenly across the AZs",
+            )
+        )
+    if config.documents.max_upload_mb >= config.gateway.max_body_mb:
+        issues.append(
+            ConfigIssue(
+                key=f"{NAMESPACE}:documents.maxUploadMb",
+                value=str(config.documents.max_upload_mb),
+                message=f"must be below gateway.maxBodyMb ({config.gateway.max_body_mb}): "
+                "Kong refuses larger request bodies, and an upload also carries its "
+                "multipart envelope",
             )
         )
     return issues

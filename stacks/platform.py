@@ -19,6 +19,7 @@ from components.cdn import Cdn
 from components.cluster import Cluster, NodeGroupArgs
 from components.conventions import physical_name, standard_tags
 from components.database import Database
+from components.document_store import DocumentStore
 from components.event_bus import EventBus, TopicArgs
 from components.load_balancer import LoadBalancer
 from components.network import Network
@@ -40,6 +41,7 @@ class Platform:
     database: Database
     cache: Cache
     event_bus: EventBus
+    documents: DocumentStore
     cluster: Cluster
     vector_store: VectorStore
     workloads: Workloads
@@ -134,6 +136,13 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
             "topics": topics,
         },
     )
+    documents = DocumentStore(
+        "documents",
+        {
+            "noncurrent_version_days": config.documents.noncurrent_version_days,
+            "access_log_retention_days": config.documents.access_log_retention_days,
+        },
+    )
     cluster = _cluster(config, network, allowed)
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
     namespace = _restricted_namespace("app-namespace", APP_NAMESPACE, cluster)
@@ -147,6 +156,7 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
         cache=cache,
         event_bus=event_bus,
         vector_store=vector_store,
+        documents=documents,
         namespace=namespace.metadata.name,
         opts=on_cluster,
     )
@@ -187,6 +197,7 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
         database=database,
         cache=cache,
         event_bus=event_bus,
+        documents=documents,
         cluster=cluster,
         vector_store=vector_store,
         workloads=workloads,
@@ -361,6 +372,7 @@ def export_outputs(platform: Platform) -> None:
     pulumi.export("kafkaBootstrapBrokers", platform.event_bus.bootstrap_brokers_iam)
     pulumi.export("kafkaTopics", platform.event_bus.topics)
     pulumi.export("kafkaDeadLetterTopics", platform.event_bus.dlq_topics)
+    pulumi.export("documentsBucket", platform.documents.bucket_name)
     pulumi.export("clusterName", platform.cluster.name)
     pulumi.export("kubeconfig", platform.cluster.kubeconfig)
     pulumi.export("vectorStoreUrl", platform.vector_store.url)

@@ -25,6 +25,7 @@ __all__ = [
     "AiConfig",
     "CacheConfig",
     "DatabaseConfig",
+    "DocumentsConfig",
     "EdgeConfig",
     "KafkaConfig",
     "NetworkConfig",
@@ -199,6 +200,23 @@ class KafkaConfig(Section):
                 f"volumeSizeGb ({self.volume_size_gb})"
             )
         return self
+
+
+class DocumentsConfig(Section):
+    """`eduscale:documents`: the S3 bucket of uploaded course PDFs, and the upload limit."""
+
+    noncurrent_version_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    """How long a replaced or deleted PDF can still be restored."""
+    access_log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    """How long the bucket's server access logs (who read or wrote what) are kept."""
+    max_upload_mb: Annotated[int, Field(ge=1, le=512)] = 20
+    """Largest PDF the AI orchestrator accepts, in MiB (larger uploads get 413); below
+    `gateway.maxBodyMb`, which also has to carry the multipart envelope."""
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """`max_upload_mb` in bytes: the services' `DOCUMENT_MAX_BYTES`."""
+        return self.max_upload_mb * 1024 * 1024
 
 
 class AiConfig(Section):

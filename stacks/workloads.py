@@ -3,7 +3,9 @@
 Each workload gets exactly the configuration and network access its job needs: the
 Course service reads from the replicas (reports never touch the writer), only the AI
 orchestrator and the workers talk to Kafka, only the AI tier reaches the internet (HTTPS
-to the OpenAI API) and Qdrant. Secrets arrive as Kubernetes Secrets from Pulumi secrets.
+to the OpenAI API) and Qdrant, and only the AI orchestrator (which stores uploads) and the
+indexer worker (which reads them) reach the documents bucket. Secrets arrive as
+Kubernetes Secrets from Pulumi secrets.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pulumi_aws as aws
 from components.cache import Cache
 from components.cluster import Cluster
 from components.database import Database
+from components.document_store import DOCUMENTS_PREFIX, DocumentStore
 from components.event_bus import EventBus
 from components.irsa import service_account_role
 from components.microservice import Microservice
@@ -25,7 +28,14 @@ from components.worker import Worker
 from components.workload import EgressRuleArgs, PeerArgs, ResourcesArgs
 from services.topics import DOCUMENT_UPLOADED, GENERATION_REQUESTED
 from services.vector_layout import layout_to_json
-from stacks.access import database_login_policy, kafka_client_policy, with_database_login
+from stacks.access import (
+    DOCUMENT_READ,
+    DOCUMENT_WRITE,
+    database_login_policy,
+    kafka_client_policy,
+    with_database_login,
+    with_document_access,
+)
 from stacks.compute_sections import Scaling
 from stacks.config import StackConfig, StackSecrets
 from stacks.service_env import ServiceEnvironment, core_environment, token_key
@@ -61,6 +71,8 @@ class _Tiers:
     cache: Cache
     event_bus: EventBus
     vector_store: VectorStore
+    documents: DocumentStore
+    region: str
 
 
 def _resources(scaling: Scaling) -> ResourcesArgs:
@@ -82,11 +94,14 @@ def build_workloads(
     cache: Cache,
     event_bus: EventBus,
     vector_store: VectorStore,
+    documents: DocumentStore,
     namespace: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
 ) -> Workloads:
     """Declare every service and worker, wired to the data tier."""
-    tiers = _Tiers(network, cluster, database, cache, event_bus, vector_store)
+    tiers = _Tiers(
+        network, cluster, database, cache, event_bus, vector_store, documents, config.region
+    )
     services = config.services
     data_stores: EgressRuleArgs = {
         "cidr": config.network.cidr,
@@ -110,6 +125,12 @@ def build_workloads(
         "OPENAI_BASE_URL": config.ai.openai_base_url,
         # MSK takes IAM identities only: SASL/OAUTHBEARER over TLS, signed per pod role.
         "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+    }
+    # The bucket where uploaded PDFs are kept: written by the orchestrator, read by the
+    # indexer; the generation worker never sees a file, so it is not told the bucket.
+    documents_env: dict[str, pulumi.Input[str]] = {
+        "DOCUMENTS_BUCKET": documents.bucket_name,
+        "DOCUMENT_MAX_BYTES": str(config.documents.max_upload_bytes),
     }
     ai_secrets: dict[str, pulumi.Input[str]] = {"QDRANT_API_KEY": vector_store.api_key}
     if secrets.openai_api_key is not None:
@@ -166,10 +187,11 @@ def build_workloads(
                 **orchestrator.plain,
                 "KAFKA_BOOTSTRAP_SERVERS": event_bus.bootstrap_brokers_iam,
                 **ai_env,
+                **documents_env,
             },
             secret={**orchestrator.secret, **ai_secrets},
         ),
-        _role(tiers, "ai-orchestrator", kafka=(True, None)),
+        _role(tiers, "ai-orchestrator", kafka=(True, None), documents=DOCUMENT_WRITE),
         egress_to=[data_stores, kafka, _HTTPS_OUT],
         egress_peers=[qdrant],
     )
@@ -180,11 +202,17 @@ def build_workloads(
     layout: dict[str, pulumi.Input[str]] = {
         "QDRANT_COLLECTION_LAYOUT": vector_store.collection.apply(layout_to_json)
     }
-    for name, topic, settings, extra_env in (
-        ("generation-worker", GENERATION_REQUESTED, services.generation_worker, {}),
-        ("indexer-worker", DOCUMENT_UPLOADED, services.indexer_worker, layout),
+    for name, topic, settings, extra_env, files in (
+        ("generation-worker", GENERATION_REQUESTED, services.generation_worker, {}, None),
+        (
+            "indexer-worker",
+            DOCUMENT_UPLOADED,
+            services.indexer_worker,
+            {**layout, **documents_env},
+            DOCUMENT_READ,
+        ),
     ):
-        role = _role(tiers, name, kafka=(False, topic.name))
+        role = _role(tiers, name, kafka=(False, topic.name), documents=files)
         workers[name] = Worker(
             name,
             {
@@ -218,10 +246,17 @@ def build_workloads(
     )
 
 
-def _role(tiers: _Tiers, name: str, *, kafka: tuple[bool, str | None] | None) -> aws.iam.Role:
-    """An IRSA role for `name`: database login as the app user, and topics if it uses Kafka.
+def _role(
+    tiers: _Tiers,
+    name: str,
+    *,
+    kafka: tuple[bool, str | None] | None,
+    documents: tuple[str, ...] | None = None,
+) -> aws.iam.Role:
+    """An IRSA role for `name`: database login, and topics and documents if its job uses them.
 
     `kafka` is (produces work, topic it consumes): exactly the topics its job needs.
+    `documents` is the S3 actions it needs on the objects under `documents/`.
     """
     if kafka is None:
         policy = tiers.database.app_user_arns.apply(database_login_policy)
@@ -231,6 +266,18 @@ def _role(tiers: _Tiers, name: str, *, kafka: tuple[bool, str | None] | None) ->
             lambda values: with_database_login(
                 kafka_client_policy(values[0], produce=produce, consume=consume, group=name),
                 values[1],
+            )
+        )
+    if documents is not None:
+        actions, store = documents, tiers.documents
+        policy = pulumi.Output.all(policy, store.bucket_arn, store.kms_key_arn).apply(
+            lambda values: with_document_access(
+                values[0],
+                bucket_arn=values[1],
+                key_arn=values[2],
+                prefix=DOCUMENTS_PREFIX,
+                actions=actions,
+                region=tiers.region,
             )
         )
     return service_account_role(

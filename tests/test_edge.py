@@ -146,8 +146,16 @@ def test_prod_alb_is_protected_from_deletion(prod_graph: Graph):
     )
 
 
+def alb_log_bucket_setting(graph: Graph, type_token: str) -> RecordedResource:
+    """The ALB access-log bucket's setting of `type_token` (other buckets have theirs)."""
+    (found,) = [r for r in graph.of_type(type_token) if r.name == "alb-access-logs"]
+    return found
+
+
 def test_access_logs_bucket_is_private_encrypted_and_expiring(stack_graph: Graph):
-    block = stack_graph.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    block = alb_log_bucket_setting(
+        stack_graph, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+    ).inputs
     assert all(
         block[k] is True
         for k in (
@@ -157,19 +165,24 @@ def test_access_logs_bucket_is_private_encrypted_and_expiring(stack_graph: Graph
             "restrictPublicBuckets",
         )
     )
-    encryption = stack_graph.one(
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    encryption = alb_log_bucket_setting(
+        stack_graph,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
     )
     assert (
         encryption.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"]
         == "AES256"
     )
-    lifecycle = stack_graph.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    lifecycle = alb_log_bucket_setting(
+        stack_graph, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+    )
     assert (
         lifecycle.inputs["rules"][0]["expiration"]["days"]
         == config_of(stack_graph.stack).edge.access_log_retention_days
     )
-    policy = json.loads(stack_graph.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    policy = json.loads(
+        alb_log_bucket_setting(stack_graph, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"]
+    )
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         for s in policy["Statement"]

@@ -8,10 +8,13 @@ parser must accept the result, exactly as it would at start-up in the pod.
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
+from components.document_store import DOCUMENTS_PREFIX
 from infra.graph import Graph, RecordedResource
+from services.ai.document_files import storage_key
 from services.ai.settings import AISettings
 from services.ai.worker_process import worker_settings
 from services.common.settings import ServiceSettings
@@ -61,6 +64,24 @@ def test_the_ai_tier_reads_kafka_and_provider_settings_from_the_stack(
     assert ai.qdrant_url is not None
     assert ai.qdrant_url.startswith("http")
     assert ai.openai_base_url == "https://api.openai.com/v1"
+
+
+@pytest.mark.parametrize("name", ["ai-orchestrator", "indexer-worker"])
+def test_the_document_users_read_the_stacks_bucket_and_upload_limit(stack_graph: Graph, name: str):
+    ai = AISettings.from_env(environment_of(stack_graph, name))
+    assert ai.documents_bucket == stack_graph.outputs["documentsBucket"]
+    assert ai.document_max_bytes == 20 * 1024 * 1024
+
+
+def test_the_generation_worker_keeps_no_documents(stack_graph: Graph):
+    assert (
+        AISettings.from_env(environment_of(stack_graph, "generation-worker")).documents_bucket
+        is None
+    )
+
+
+def test_documents_are_stored_where_the_roles_may_reach_them():
+    assert storage_key(uuid.uuid4(), uuid.uuid4()).startswith(DOCUMENTS_PREFIX)
 
 
 def test_the_generation_worker_starts_from_what_the_stack_gives_it(stack_graph: Graph):
