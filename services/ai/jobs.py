@@ -15,6 +15,7 @@ from services.messaging.envelope import GenerationRequested, encode
 from services.topics import GENERATION_REQUESTED
 
 __all__ = [
+    "GenerationKind",
     "GenerationRequest",
     "Job",
     "JobKind",
@@ -24,9 +25,13 @@ __all__ = [
     "mark_job",
 ]
 
-JobKind = Literal["quiz", "summary", "explanation"]
+GenerationKind = Literal["quiz", "summary", "explanation"]
+JobKind = Literal["quiz", "summary", "explanation", "index"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "dead_lettered"]
-_COLUMNS = "id, owner_id, course_id, lesson_id, kind, instructions, status, attempts, result, error"
+_COLUMNS = (
+    "id, owner_id, course_id, lesson_id, document_id, kind, instructions, status, attempts,"
+    " result, error"
+)
 
 
 class GenerationRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -34,7 +39,7 @@ class GenerationRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
 
     course_id: uuid.UUID
     lesson_id: uuid.UUID
-    kind: JobKind
+    kind: GenerationKind
     instructions: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
@@ -45,7 +50,10 @@ class Job(msgspec.Struct, kw_only=True):
     status: JobStatus
     kind: JobKind
     course_id: uuid.UUID
-    lesson_id: uuid.UUID
+    lesson_id: uuid.UUID | None = None
+    """The lesson of a generation."""
+    document_id: uuid.UUID | None = None
+    """The document of an `index` job."""
     attempts: int
     result: Any | None = None
     error: str | None = None
@@ -58,6 +66,7 @@ def _job(row: dict[str, Any]) -> Job:
         kind=row["kind"],
         course_id=row["course_id"],
         lesson_id=row["lesson_id"],
+        document_id=row["document_id"],
         attempts=row["attempts"],
         result=row["result"],
         error=row["error"],

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from services.common.settings import SettingsError
+from services.vector_layout import CollectionLayout, Distance, layout_from_json
 
-__all__ = ["PROMPT_VERSION", "AISettings"]
+__all__ = ["PROMPT_VERSION", "AISettings", "local_layout"]
 
 PROMPT_VERSION = "2026-11-28.1"
 """Bump when the prompts change: cached answers of older prompts are never served."""
@@ -62,6 +63,35 @@ class AISettings:
     broker_grace_seconds: float = 60.0
     """BROKER_GRACE_SECONDS: how long the outbox absorbs a broker outage before the
     status says degraded."""
+    documents_bucket: str | None = None
+    """DOCUMENTS_BUCKET: the S3 bucket of uploaded PDFs; unset means DOCUMENTS_DIR."""
+    documents_dir: str = ".eduscale/documents"
+    """DOCUMENTS_DIR: where uploaded PDFs are kept when there is no bucket."""
+    document_max_bytes: int = 20 * 1024 * 1024
+    """DOCUMENT_MAX_BYTES: larger uploads get 413."""
+    course_layout: CollectionLayout | None = None
+    """QDRANT_COLLECTION_LAYOUT: the course-material collection as the VectorStore
+    component exports it (JSON); unset means `local_layout(embedding_dimensions)`."""
+    chunk_tokens: int = 400
+    """CHUNK_TOKENS: the most tokens of a document chunk (one embedding each)."""
+    chunk_overlap_tokens: int = 60
+    """CHUNK_OVERLAP_TOKENS: tokens repeated between neighbouring chunks."""
+    embedding_batch: int = 64
+    """EMBEDDING_BATCH: chunks embedded per API call."""
+    grounding_chunks: int = 4
+    """GROUNDING_CHUNKS: top chunks of the course added to a generation prompt (0: none)."""
+
+    def __post_init__(self) -> None:
+        if self.chunk_overlap_tokens * 2 >= self.chunk_tokens:
+            raise SettingsError(
+                f"CHUNK_OVERLAP_TOKENS={self.chunk_overlap_tokens} is not allowed: use less "
+                f"than half of CHUNK_TOKENS ({self.chunk_tokens})"
+            )
+
+    @property
+    def layout(self) -> CollectionLayout:
+        """The course-material collection's layout."""
+        return self.course_layout or local_layout(self.embedding_dimensions)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "AISettings":
@@ -88,7 +118,32 @@ class AISettings:
             qdrant_api_key=read.text("QDRANT_API_KEY"),
             qdrant_path=read.text("QDRANT_PATH"),
             broker_grace_seconds=read.number("BROKER_GRACE_SECONDS", 60, 0, 3600),
+            documents_bucket=read.text("DOCUMENTS_BUCKET"),
+            documents_dir=read.text("DOCUMENTS_DIR") or ".eduscale/documents",
+            document_max_bytes=int(
+                read.number("DOCUMENT_MAX_BYTES", 20 * 1024 * 1024, 1024, 512 * 1024 * 1024)
+            ),
+            course_layout=read.layout("QDRANT_COLLECTION_LAYOUT"),
+            chunk_tokens=int(read.number("CHUNK_TOKENS", 400, 16, 8000)),
+            chunk_overlap_tokens=int(read.number("CHUNK_OVERLAP_TOKENS", 60, 0, 4000)),
+            embedding_batch=int(read.number("EMBEDDING_BATCH", 64, 1, 2048)),
+            grounding_chunks=int(read.number("GROUNDING_CHUNKS", 4, 0, 20)),
         )
+
+
+def local_layout(vector_size: int) -> CollectionLayout:
+    """The collection for a single-node (or embedded) Qdrant: one shard, one copy."""
+    return CollectionLayout(
+        name="course_material",
+        vector_size=vector_size,
+        distance=Distance.COSINE,
+        shard_number=1,
+        replication_factor=1,
+        hnsw_m=16,
+        hnsw_ef_construct=100,
+        hnsw_payload_m=16,
+        partition_key="course_id",
+    )
 
 
 class _Reader:
@@ -97,6 +152,15 @@ class _Reader:
 
     def text(self, name: str) -> str | None:
         return self._environ.get(name, "").strip() or None
+
+    def layout(self, name: str) -> CollectionLayout | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        try:
+            return layout_from_json(raw)
+        except ValueError as error:  # json.JSONDecodeError is a ValueError
+            raise SettingsError(f"{name} is not a collection layout: {error}") from None
 
     def number(self, name: str, default: float, low: float, high: float) -> float:
         raw = self.text(name)

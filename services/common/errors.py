@@ -9,6 +9,8 @@ The tree (raise these from handlers and repositories; the handlers below render 
     │   ├── Forbidden           403  the caller may not do this
     │   ├── NotFound            404
     │   ├── Conflict            409
+    │   ├── TooLarge            413  the body is over a limit
+    │   ├── UnsupportedMedia    415  the content is not of an accepted type
     │   └── TooManyRequests     429  with Retry-After
     └── Unavailable             503  a dependency is down; with Retry-After
 
@@ -39,9 +41,11 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "ServiceError",
+    "TooLarge",
     "TooManyRequests",
     "Unauthorized",
     "Unavailable",
+    "UnsupportedMedia",
     "exception_handlers",
     "problem_response",
 ]
@@ -126,6 +130,20 @@ class Conflict(ClientError):
 
     status = 409
     title = "Conflict"
+
+
+class TooLarge(ClientError):
+    """The body (or an uploaded file) is larger than allowed."""
+
+    status = 413
+    title = "Content too large"
+
+
+class UnsupportedMedia(ClientError):
+    """The content is not of a type this endpoint accepts."""
+
+    status = 415
+    title = "Unsupported media type"
 
 
 class TooManyRequests(ClientError):

@@ -6,11 +6,21 @@ rather than being retried forever.
 """
 
 import uuid
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
 
-__all__ = ["GenerationRequested", "PoisonMessage", "decode_generation", "encode"]
+__all__ = [
+    "DocumentUploaded",
+    "GenerationRequested",
+    "PoisonMessage",
+    "decode_document",
+    "decode_generation",
+    "encode",
+]
+
+
+_M = TypeVar("_M", bound=msgspec.Struct)
 
 
 class PoisonMessage(ValueError):
@@ -24,6 +34,18 @@ class GenerationRequested(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     job_id: uuid.UUID
 
 
+class DocumentUploaded(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`document.uploaded` v1: index `document_id` as job `job_id` (the file is in storage).
+
+    `sha256` names the upload: a message for an upload that was since replaced is skipped.
+    """
+
+    schema_version: Literal[1] = 1
+    job_id: uuid.UUID
+    document_id: uuid.UUID
+    sha256: str
+
+
 def encode(message: msgspec.Struct) -> bytes:
     """The wire bytes of a message."""
     return msgspec.json.encode(message)
@@ -31,6 +53,15 @@ def encode(message: msgspec.Struct) -> bytes:
 
 def decode_generation(value: bytes | None) -> GenerationRequested:
     """Decode a `generation.requested` value, or raise `PoisonMessage` saying why not."""
+    return _decode(value, GenerationRequested, "generation.requested")
+
+
+def decode_document(value: bytes | None) -> DocumentUploaded:
+    """Decode a `document.uploaded` value, or raise `PoisonMessage` saying why not."""
+    return _decode(value, DocumentUploaded, "document.uploaded")
+
+
+def _decode(value: bytes | None, kind: type[_M], topic: str) -> _M:
     if not value:
         raise PoisonMessage("empty message value")
     try:
@@ -40,6 +71,6 @@ def decode_generation(value: bytes | None) -> GenerationRequested:
     if version != 1:
         raise PoisonMessage(f"unknown schema_version {version!r}; this consumer reads 1")
     try:
-        return msgspec.json.decode(value, type=GenerationRequested)
+        return msgspec.json.decode(value, type=kind)
     except msgspec.ValidationError as error:
-        raise PoisonMessage(f"invalid generation.requested v1: {error}") from None
+        raise PoisonMessage(f"invalid {topic} v1: {error}") from None

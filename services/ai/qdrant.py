@@ -1,0 +1,53 @@
+"""The process's Qdrant client: a server when QDRANT_URL is set, else embedded local mode.
+
+Local mode keeps its data in this process (in memory, or under QDRANT_PATH, which it
+locks), so a second client on the same location would either see nothing or fail on the
+lock. Every part of one process (orchestrator, indexer, generation worker, as the tests
+and `eduscale dev up` run them) therefore shares one local client per location, opened
+by the first user and closed by the last. Server clients are cheap and independent.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from qdrant_client import AsyncQdrantClient
+
+from services.ai.settings import AISettings
+
+__all__ = ["open_qdrant"]
+
+_shared: dict[str, tuple[AsyncQdrantClient, int]] = {}
+
+
+@asynccontextmanager
+async def open_qdrant(settings: AISettings) -> AsyncIterator[AsyncQdrantClient]:
+    """A client for `settings`, closed when the last user of its location is done."""
+    if settings.qdrant_url:
+        client = AsyncQdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key)
+        try:
+            yield client
+        finally:
+            await client.close()
+        return
+    location = settings.qdrant_path or ":memory:"
+    if location in _shared:
+        client, users = _shared[location]
+    else:
+        client, users = (
+            (
+                AsyncQdrantClient(path=location)
+                if settings.qdrant_path
+                else AsyncQdrantClient(location=":memory:")
+            ),
+            0,
+        )
+    _shared[location] = (client, users + 1)
+    try:
+        yield client
+    finally:
+        client, users = _shared[location]
+        if users == 1:
+            del _shared[location]
+            await client.close()
+        else:
+            _shared[location] = (client, users - 1)
