@@ -28,7 +28,7 @@ HTTP_SERVICES = {
     "ai-orchestrator": "services.ai.app",
 }
 """Service name (as deployed) -> module with `from_environment(environ)`."""
-WORKERS = {"generation": "services.ai.worker_process"}
+WORKERS = {"generation": "services.ai.worker_process", "indexer": "services.indexer.process"}
 """Worker name -> module with `main()`."""
 _GRACEFUL_SHUTDOWN_SECONDS = 20
 

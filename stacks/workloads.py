@@ -125,6 +125,9 @@ def build_workloads(
         "OPENAI_BASE_URL": config.ai.openai_base_url,
         # MSK takes IAM identities only: SASL/OAUTHBEARER over TLS, signed per pod role.
         "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        # The indexer creates the collection from it; the orchestrator (search) and the
+        # generation worker (grounding) embed queries at its vector size.
+        "QDRANT_COLLECTION_LAYOUT": vector_store.collection.apply(layout_to_json),
     }
     # The bucket where uploaded PDFs are kept: written by the orchestrator, read by the
     # indexer; the generation worker never sees a file, so it is not told the bucket.
@@ -199,16 +202,13 @@ def build_workloads(
     worker_plain = {k: v for k, v in worker_env.plain.items() if k != "CORS_ORIGINS"}
     worker_secret = {k: v for k, v in worker_env.secret.items() if k != "JWT_SECRET"}
     workers = {}
-    layout: dict[str, pulumi.Input[str]] = {
-        "QDRANT_COLLECTION_LAYOUT": vector_store.collection.apply(layout_to_json)
-    }
     for name, topic, settings, extra_env, files in (
         ("generation-worker", GENERATION_REQUESTED, services.generation_worker, {}, None),
         (
             "indexer-worker",
             DOCUMENT_UPLOADED,
             services.indexer_worker,
-            {**layout, **documents_env},
+            documents_env,
             DOCUMENT_READ,
         ),
     ):

@@ -7,6 +7,7 @@ server (`fake_openai.py`), reached by the real `openai` client through `base_url
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -14,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import httpx
 from kafka_broker import Broker
 from litestar.testing import AsyncTestClient
@@ -25,6 +27,8 @@ from services.ai.worker_process import run_generation_worker
 from services.common.settings import ServiceSettings
 from services.common.tokens import Principal, TokenIssuer
 from services.course.app import create_app as create_course_app
+from services.indexer.process import run_indexer_worker
+from services.messaging.dlq_tool import DeadLetter, read_dead_letters
 
 BREAKER = {
     "BREAKER_MINIMUM_CALLS": "2",
@@ -42,6 +46,7 @@ def worker_environ(
 ) -> dict[str, str]:
     """What the Worker component gives the pod, pointed at the test's services."""
     return {
+        "DOCUMENTS_DIR": tempfile.mkdtemp(prefix="eduscale-documents-"),
         "DATABASE_URL": database_url,
         "REDIS_URL": REDIS_URL,
         "LOG_LEVEL": "WARNING",
@@ -52,6 +57,16 @@ def worker_environ(
         **BREAKER,
         **extra,
     }
+
+
+async def dead_letters_reach(broker: Broker, topic: str, count: int) -> list[DeadLetter]:
+    """Wait until `topic` holds `count` records (the worker dead-letters asynchronously)."""
+    with anyio.fail_after(30):
+        while True:
+            records = await anyio.to_thread.run_sync(read_dead_letters, broker.settings(), topic)
+            if len(records) >= count:
+                return records
+            await asyncio.sleep(0.2)
 
 
 @dataclass
@@ -66,6 +81,8 @@ class Platform:
     environ: dict[str, str]
     worker: asyncio.Task[None] | None = None
     worker_stop: asyncio.Event = field(default_factory=asyncio.Event)
+    indexer: asyncio.Task[None] | None = None
+    indexer_stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start_worker(self) -> None:
         self.worker_stop = asyncio.Event()
@@ -76,6 +93,53 @@ class Platform:
             self.worker_stop.set()
             await asyncio.wait_for(self.worker, 30)
             self.worker = None
+
+    async def start_indexer(self) -> None:
+        self.indexer_stop = asyncio.Event()
+        self.indexer = asyncio.create_task(run_indexer_worker(self.environ, self.indexer_stop))
+
+    async def stop_indexer(self) -> None:
+        if self.indexer is not None:
+            self.indexer_stop.set()
+            await asyncio.wait_for(self.indexer, 30)
+            self.indexer = None
+
+    async def upload(
+        self,
+        course_id: str,
+        data: bytes,
+        filename: str = "notes.pdf",
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        return await self.ai.post(
+            "/ai/documents",
+            data={"course_id": course_id},
+            files={"file": (filename, data, "application/pdf")},
+            headers=dict(headers or self.instructor),
+        )
+
+    async def document_reaches(
+        self, document_id: str, *statuses: str, within: float = 40
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        body: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            response = await self.ai.get(f"/ai/documents/{document_id}", headers=self.instructor)
+            body = response.json()
+            if body.get("status") in statuses:
+                return body
+            for task in (self.worker, self.indexer):
+                if task is not None and task.done():
+                    task.result()  # surface a worker's crash
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"document {document_id} did not reach {statuses}; last {body}")
+
+    async def search(self, course_id: str, query: str, limit: int = 5) -> httpx.Response:
+        return await self.ai.get(
+            "/ai/search",
+            params={"course_id": course_id, "q": query, "limit": limit},
+            headers=self.student,
+        )
 
     async def lesson(
         self, title: str = "Fractions", body: str = "A fraction is a part of a whole."
@@ -163,7 +227,9 @@ async def running_platform(
     ):
         platform = Platform(settings, course, ai_client, instructor, student, env)
         await platform.start_worker()
+        await platform.start_indexer()
         try:
             yield platform
         finally:
+            await platform.stop_indexer()
             await platform.stop_worker()

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 import anyio
 import psycopg
 import pytest
-from ai_platform import running_platform, worker_environ
+from ai_platform import dead_letters_reach, running_platform, worker_environ
 from confluent_kafka import Producer
 from fake_openai import FakeOpenAI
 from kafka_broker import Broker
 
-from services.messaging.dlq_tool import read_dead_letters
 from services.messaging.settings import producer_config
 from services.topics import GENERATION_REQUESTED
 
@@ -42,16 +41,6 @@ async def eduscale(*args: str, env: Mapping[str, str]) -> Run:
             [sys.executable, "-m", "infra.cli", *args], env=env, check=False
         )
     return Run(done.returncode, done.stdout.decode(), done.stderr.decode())
-
-
-async def dead_letters_reach(broker: Broker, topic: str, count: int) -> None:
-    """Wait until `topic` holds `count` records (the worker dead-letters asynchronously)."""
-    with anyio.fail_after(30):
-        while True:
-            records = await anyio.to_thread.run_sync(read_dead_letters, broker.settings(), topic)
-            if len(records) >= count:
-                return
-            await asyncio.sleep(0.2)
 
 
 def draft_quizzes(database_url: str, job_id: str) -> int:

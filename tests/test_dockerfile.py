@@ -728,17 +728,7 @@ def test_the_dockerignore_check_fails_on_a_broken_dockerignore(
 
 # --- the image as the pods run it --------------------------------------------------------
 
-NOT_WRITTEN_YET = pytest.mark.xfail(
-    reason="the stacks deploy it, but the eduscale command line has no such command yet",
-    strict=True,
-)
-WORKLOADS = [
-    "auth",
-    "course",
-    "ai-orchestrator",
-    "generation-worker",
-    pytest.param("indexer-worker", marks=NOT_WRITTEN_YET),
-]
+WORKLOADS = ["auth", "course", "ai-orchestrator", "generation-worker", "indexer-worker"]
 
 
 @pytest.mark.parametrize("name", WORKLOADS)

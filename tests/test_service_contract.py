@@ -92,6 +92,17 @@ def test_the_generation_worker_starts_from_what_the_stack_gives_it(stack_graph: 
     assert ai.openai_model
 
 
+def test_every_ai_workload_sees_the_same_course_collection(stack_graph: Graph):
+    settings = {
+        name: AISettings.from_env(environment_of(stack_graph, name))
+        for name in ("ai-orchestrator", "generation-worker", "indexer-worker")
+    }
+    # Read from the stack (not the embedded default), and one collection for all three.
+    assert all(s.course_layout is not None for s in settings.values())
+    layouts = [s.layout for s in settings.values()]
+    assert layouts[0] == layouts[1] == layouts[2]
+
+
 @pytest.mark.parametrize("name", [*HTTP_SERVICES, "generation-worker", "indexer-worker"])
 def test_credentials_travel_only_in_secrets(stack_graph: Graph, name: str):
     plain = _named(stack_graph, "kubernetes:core/v1:ConfigMap")[name].inputs["data"]

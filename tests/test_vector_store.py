@@ -110,14 +110,17 @@ def test_the_collection_layout_is_exported_from_config(stack_graph: Graph):
         assert layout["replication_factor"] >= 2
 
 
-def test_the_indexer_receives_the_same_layout(stack_graph: Graph):
-    config_map = next(c for c in stack_graph.of_type("kubernetes:core/v1:ConfigMap")
-                      if "QDRANT_COLLECTION_LAYOUT" in c.inputs.get("data", {}))  # fmt: skip
-    assert config_map.inputs["metadata"]["labels"]["app.kubernetes.io/name"] == "indexer-worker"
-    assert (
-        layout_from_json(config_map.inputs["data"]["QDRANT_COLLECTION_LAYOUT"])
-        == stack_graph.outputs["vectorStoreCollection"]
-    )
+def test_the_ai_tier_receives_the_same_layout(stack_graph: Graph):
+    config_maps = [c for c in stack_graph.of_type("kubernetes:core/v1:ConfigMap")
+                   if "QDRANT_COLLECTION_LAYOUT" in c.inputs.get("data", {})]  # fmt: skip
+    names = {c.inputs["metadata"]["labels"]["app.kubernetes.io/name"] for c in config_maps}
+    # The indexer creates the collection; search and grounding embed at its vector size.
+    assert names == {"indexer-worker", "ai-orchestrator", "generation-worker"}
+    for config_map in config_maps:
+        assert (
+            layout_from_json(config_map.inputs["data"]["QDRANT_COLLECTION_LAYOUT"])
+            == stack_graph.outputs["vectorStoreCollection"]
+        )
 
 
 LAYOUT: CollectionLayout = {

@@ -10,6 +10,7 @@ from typing import Any
 from litestar import Litestar, Request
 from litestar.di import Provide
 
+from services.ai.document_routes import document_controller
 from services.ai.routes import AIController
 from services.ai.runtime import AIRuntime, ai_lifespan
 from services.ai.settings import AISettings
@@ -30,8 +31,9 @@ def create_app(settings: ServiceSettings, ai: AISettings, kafka: KafkaSettings) 
     return build_app(
         "ai-orchestrator",
         settings,
-        [AIController],
-        description="AI generation: status, requests (through the outbox to Kafka), jobs.",
+        [AIController, document_controller(ai.document_max_bytes)],
+        description="AI generation: status, requests (through the outbox to Kafka), jobs;"
+        " course documents (upload, indexing status, removal) and search over them.",
         dependencies={"ai": Provide(provide_ai, sync_to_thread=False)},
         lifespans=[ai_lifespan(ai, kafka)],
     )

@@ -18,7 +18,7 @@ from confluent_kafka import Message
 from openai import AsyncOpenAI
 from psycopg.types.json import Jsonb
 
-from services.ai.breaker import CircuitBreaker, is_provider_failure
+from services.ai.breaker import BreakerOpen, CircuitBreaker, is_provider_failure
 from services.ai.generation import (
     build_messages,
     call_model,
@@ -27,9 +27,10 @@ from services.ai.generation import (
     request_text,
 )
 from services.ai.jobs import finish_job, mark_job
-from services.ai.semantic_cache import CacheScope, SemanticCache
+from services.ai.semantic_cache import CacheScope, Embedder, SemanticCache
 from services.ai.settings import PROMPT_VERSION, AISettings
 from services.common.database import Databases
+from services.indexer.vector_index import CourseIndex
 from services.messaging.dead_letters import Failure
 from services.messaging.envelope import PoisonMessage, decode_generation
 
@@ -37,6 +38,7 @@ __all__ = ["GenerationHandler", "LessonNotReplicated", "is_transient"]
 
 _log = structlog.get_logger("eduscale.ai.worker")
 _DONE = ("succeeded", "failed")
+_GROUNDING_QUERY_CHARS = 4000
 
 
 class LessonNotReplicated(RuntimeError):
@@ -60,13 +62,22 @@ class GenerationHandler:
         breaker: CircuitBreaker,
         cache: SemanticCache | None,
         settings: AISettings,
+        *,
+        index: CourseIndex | None = None,
+        grounding: Embedder | None = None,
     ) -> None:
+        self._index = index
+        self._grounding = grounding
         self._databases = databases
         self._client = client
         self._breaker = breaker
         self._cache = cache
         self._settings = settings
         self.model_calls = 0
+
+    def is_transient(self, error: BaseException) -> bool:
+        """Whether a retry may succeed (see the module's `is_transient`)."""
+        return is_transient(error)
 
     async def __call__(self, message: Message) -> None:
         """Handle one message (raise to let the consumer loop retry or dead-letter)."""
@@ -121,7 +132,8 @@ class GenerationHandler:
                     # next request does not meet it again, and ask the model instead.
                     _log.warning("semantic_cache_entry_unusable", job_id=str(job["id"]))
                     await self._cache.invalidate(scope)
-        messages = build_messages(kind, title, body, instructions)
+        context = await self._context(str(job["course_id"]), f"{title}\n{body}")
+        messages = build_messages(kind, title, body, instructions, context)
 
         async def call() -> str:
             self.model_calls += 1
@@ -132,6 +144,30 @@ class GenerationHandler:
         if self._cache is not None:
             await self._cache.store(scope, text, content)
         return result
+
+    async def _context(self, course_id: str, lesson: str) -> list[str]:
+        """The course documents' passages closest to the lesson; none if search fails.
+
+        Grounding improves an answer but is not needed for one: a failing embeddings call
+        or Qdrant outage costs the context, never the job.
+        """
+        if self._index is None or self._grounding is None or self._settings.grounding_chunks == 0:
+            return []
+        try:
+            (vector,) = await self._breaker.call(lambda: self._grounding_vector(lesson))
+            hits = await self._index.search(
+                course_id=course_id, vector=vector, limit=self._settings.grounding_chunks
+            )
+        except BreakerOpen:
+            raise
+        except Exception as error:  # noqa: BLE001 - see the docstring
+            _log.warning("grounding_unavailable", course_id=course_id, error=repr(error))
+            return []
+        return [hit.text for hit in hits]
+
+    async def _grounding_vector(self, lesson: str) -> list[list[float]]:
+        assert self._grounding is not None  # noqa: S101 - checked by the caller
+        return await self._grounding.embed([lesson[:_GROUNDING_QUERY_CHARS]])
 
     async def _save(self, job: dict[str, Any], result: Any) -> None:
         async with self._databases.writer() as conn, conn.transaction():

@@ -1,4 +1,8 @@
-"""What the orchestrator runs besides HTTP: the Kafka producer and the outbox relay."""
+"""What the orchestrator runs besides HTTP: the outbox relay, and its AI-side clients.
+
+The Kafka producer and the relay publish queued jobs; the document store, Qdrant (the
+course index) and the embeddings client serve uploads, deletions and search.
+"""
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
@@ -6,29 +10,51 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 import anyio.to_thread
+import structlog
 from confluent_kafka import Producer
 from litestar import Litestar
+from openai import AsyncOpenAI
 
+from services.ai.document_files import DocumentFiles, document_files
 from services.ai.outbox import OutboxRelay
+from services.ai.qdrant import open_qdrant
+from services.ai.semantic_cache import OpenAIEmbedder
 from services.ai.settings import AISettings
 from services.common.resources import Resources
+from services.indexer.vector_index import CourseIndex
 from services.messaging.settings import KafkaSettings, producer_config
 
-__all__ = ["AIRuntime", "ai_lifespan"]
+__all__ = ["AIRuntime", "ai_lifespan", "openai_client"]
+
+_log = structlog.get_logger("eduscale.ai.runtime")
 
 
 @dataclass(frozen=True)
 class AIRuntime:
-    """The orchestrator's AI settings and its relay."""
+    """The orchestrator's AI settings, relay and clients."""
 
     settings: AISettings
     relay: OutboxRelay
+    files: DocumentFiles
+    index: CourseIndex
+    embedder: OpenAIEmbedder | None
+    """None without OPENAI_API_KEY: search is then unavailable."""
+
+
+def openai_client(settings: AISettings) -> AsyncOpenAI:
+    """The provider client: tight timeout, our own retries (outside the breaker)."""
+    return AsyncOpenAI(
+        api_key=settings.openai_api_key or "not-configured",
+        base_url=settings.openai_base_url,
+        timeout=settings.openai_timeout_seconds,
+        max_retries=settings.openai_max_retries,
+    )
 
 
 def ai_lifespan(
     ai: AISettings, kafka: KafkaSettings
 ) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
-    """Start the relay with the app; stop it (and flush the producer) with the app."""
+    """Start the relay and open the clients with the app; stop and close them with it."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -39,14 +65,29 @@ def ai_lifespan(
             producer,
             delivery_timeout_seconds=kafka.delivery_timeout_ms / 1000,
         )
-        app.state.ai = AIRuntime(ai, relay)
-        stop = asyncio.Event()
-        task = asyncio.create_task(relay.run(stop), name="outbox-relay")
-        try:
-            yield
-        finally:
-            stop.set()
-            await task
-            await anyio.to_thread.run_sync(lambda: producer.flush(5))
+        client = openai_client(ai)
+        async with open_qdrant(ai) as qdrant:
+            index = CourseIndex(qdrant, ai.layout, on_server=bool(ai.qdrant_url))
+            try:
+                await index.ensure_collection()
+            except Exception as error:  # noqa: BLE001 - Qdrant may come later; search says 503
+                _log.warning("course_index_unavailable", error=repr(error))
+            embedder = (
+                OpenAIEmbedder(
+                    client, model=ai.embedding_model, dimensions=ai.layout["vector_size"]
+                )
+                if ai.openai_api_key
+                else None
+            )
+            app.state.ai = AIRuntime(ai, relay, document_files(ai), index, embedder)
+            stop = asyncio.Event()
+            task = asyncio.create_task(relay.run(stop), name="outbox-relay")
+            try:
+                yield
+            finally:
+                stop.set()
+                await task
+                await anyio.to_thread.run_sync(lambda: producer.flush(5))
+                await client.close()
 
     return lifespan

@@ -1,0 +1,53 @@
+"""`eduscale worker indexer`: the vector indexer as a process.
+
+At start it creates the course-material collection from the layout the VectorStore
+component exports (QDRANT_COLLECTION_LAYOUT), idempotently, then consumes
+`document.uploaded` with the shared worker runtime. Documents are embedded at the
+layout's vector size, the size the collection was created for.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+
+from services.ai.document_files import document_files
+from services.ai.semantic_cache import OpenAIEmbedder
+from services.ai.worker_runtime import WorkerContext, WorkerHandler, run_forever, run_worker
+from services.indexer.handler import IndexHandler
+from services.indexer.vector_index import CourseIndex
+from services.topics import DOCUMENT_UPLOADED
+
+__all__ = ["main", "run_indexer_worker"]
+
+
+@contextlib.asynccontextmanager
+async def _index_handler(context: WorkerContext) -> AsyncIterator[WorkerHandler]:
+    ai = context.ai
+    index = CourseIndex(context.qdrant, ai.layout, on_server=bool(ai.qdrant_url))
+    await index.ensure_collection()
+    yield IndexHandler(
+        context.resources.databases,
+        files=document_files(ai),
+        index=index,
+        embedder=OpenAIEmbedder(
+            context.client, model=ai.embedding_model, dimensions=ai.layout["vector_size"]
+        ),
+        breaker=context.breaker,
+        settings=ai,
+    )
+
+
+async def run_indexer_worker(environ: Mapping[str, str], stop: asyncio.Event) -> None:
+    """Consume `document.uploaded` until `stop` is set."""
+    await run_worker(
+        environ,
+        stop,
+        name="indexer-worker",
+        topic=DOCUMENT_UPLOADED.name,
+        handler_factory=_index_handler,
+    )
+
+
+def main() -> None:
+    """Run until SIGTERM/SIGINT."""
+    run_forever(run_indexer_worker)
