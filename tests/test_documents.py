@@ -225,3 +225,22 @@ def test_the_indexer_command_exists() -> None:
         env=os.environ,
     )
     assert "indexer" in shown.stdout
+
+
+async def test_progress_is_visible_while_a_document_is_indexed(
+    core_db, kafka_broker: Broker, fake_openai: FakeOpenAI
+) -> None:
+    async with running_platform(
+        core_db, kafka_broker, fake_openai.base_url, environ=SMALL_CHUNKS
+    ) as platform:
+        course_id, _ = await platform.lesson()
+        fake_openai.latency_seconds = 0.4  # each embedding batch takes a while
+        accepted = await platform.upload(course_id, text_pdf(PAGES))
+        midway = await platform.document_reaches(accepted.json()["document_id"], "indexing")
+        seen = {midway["pages_done"]}
+        while (document := await platform.document_reaches(midway["document_id"], "indexing", "indexed"))["status"] == "indexing":  # fmt: skip
+            seen.add(document["pages_done"])
+            await anyio.sleep(0.1)
+        fake_openai.latency_seconds = 0
+        assert document["pages_done"] == document["pages_total"] == 3
+        assert any(0 < pages < 3 for pages in seen), seen  # partial progress was shown
