@@ -47,6 +47,7 @@ def worker_environ(
     """What the Worker component gives the pod, pointed at the test's services."""
     return {
         "DOCUMENTS_DIR": tempfile.mkdtemp(prefix="eduscale-documents-"),
+        "QDRANT_PATH": ":memory:",
         "DATABASE_URL": database_url,
         "REDIS_URL": REDIS_URL,
         "LOG_LEVEL": "WARNING",

@@ -27,6 +27,9 @@ from pdf_factory import (
     text_pdf,
 )
 
+from services.ai.qdrant import open_qdrant
+from services.ai.settings import AISettings
+from services.indexer.vector_index import CourseIndex, IndexedChunk
 from services.messaging.settings import producer_config
 from services.topics import DOCUMENT_UPLOADED
 
@@ -244,3 +247,19 @@ async def test_progress_is_visible_while_a_document_is_indexed(
         fake_openai.latency_seconds = 0
         assert document["pages_done"] == document["pages_total"] == 3
         assert any(0 < pages < 3 for pages in seen), seen  # partial progress was shown
+
+
+async def test_local_mode_keeps_the_index_in_a_data_directory(tmp_path: Path) -> None:
+    assert AISettings.from_env({}).qdrant_path == ".eduscale/qdrant"  # not memory by default
+    settings = AISettings.from_env({"QDRANT_PATH": str(tmp_path / "qdrant")})
+    async with open_qdrant(settings) as qdrant:
+        index = CourseIndex(qdrant, settings.layout, on_server=False)
+        await index.ensure_collection()
+        vector = [1.0] + [0.0] * (settings.layout["vector_size"] - 1)
+        await index.upsert_chunks(
+            course_id="c", document_id="d", chunks=[IndexedChunk(1, 0, "kept")], vectors=[vector]
+        )
+    async with open_qdrant(settings) as reopened:  # a restart
+        assert (
+            await CourseIndex(reopened, settings.layout, on_server=False).count_document("d") == 1
+        )

@@ -1,7 +1,7 @@
 """The process's Qdrant client: a server when QDRANT_URL is set, else embedded local mode.
 
-Local mode keeps its data in this process (in memory, or under QDRANT_PATH, which it
-locks), so a second client on the same location would either see nothing or fail on the
+Local mode keeps its data in this process (under QDRANT_PATH, which it locks, or in
+memory for `:memory:`), so a second client on the same location would either see nothing or fail on the
 lock. Every part of one process (orchestrator, indexer, generation worker, as the tests
 and `eduscale dev up` run them) therefore shares one local client per location, opened
 by the first user and closed by the last. Server clients are cheap and independent.
@@ -29,7 +29,7 @@ async def open_qdrant(settings: AISettings) -> AsyncIterator[AsyncQdrantClient]:
         finally:
             await client.close()
         return
-    location = settings.qdrant_path or ":memory:"
+    location = settings.qdrant_path
     if location in _shared:
         client, users = _shared[location]
     else:

@@ -58,8 +58,9 @@ class AISettings:
     """QDRANT_URL: a Qdrant server; unset means embedded local mode."""
     qdrant_api_key: str | None = None
     """QDRANT_API_KEY: the server's API key."""
-    qdrant_path: str | None = None
-    """QDRANT_PATH: local-mode data directory; unset means in memory."""
+    qdrant_path: str = ".eduscale/qdrant"
+    """QDRANT_PATH: local mode's data directory (kept across restarts); `:memory:` keeps
+    nothing, as tests want."""
     broker_grace_seconds: float = 60.0
     """BROKER_GRACE_SECONDS: how long the outbox absorbs a broker outage before the
     status says degraded."""
@@ -116,7 +117,7 @@ class AISettings:
             cache_ttl_seconds=int(read.number("SEMANTIC_CACHE_TTL_SECONDS", 604800, 1, 31536000)),
             qdrant_url=read.text("QDRANT_URL"),
             qdrant_api_key=read.text("QDRANT_API_KEY"),
-            qdrant_path=read.text("QDRANT_PATH"),
+            qdrant_path=read.text("QDRANT_PATH") or ".eduscale/qdrant",
             broker_grace_seconds=read.number("BROKER_GRACE_SECONDS", 60, 0, 3600),
             documents_bucket=read.text("DOCUMENTS_BUCKET"),
             documents_dir=read.text("DOCUMENTS_DIR") or ".eduscale/documents",
