@@ -1,10 +1,11 @@
 """The process's Qdrant client: a server when QDRANT_URL is set, else embedded local mode.
 
 Local mode keeps its data in this process (under QDRANT_PATH, which it locks, or in
-memory for `:memory:`), so a second client on the same location would either see nothing or fail on the
-lock. Every part of one process (orchestrator, indexer, generation worker, as the tests
-and `eduscale dev up` run them) therefore shares one local client per location, opened
-by the first user and closed by the last. Server clients are cheap and independent.
+memory for `:memory:`), so a second client on the same location would either see
+nothing or fail on the lock. Every part of one process (orchestrator, indexer,
+generation worker, as the tests and `eduscale dev up` run them) therefore shares one
+local client per location, opened by the first user and closed by the last. Server
+clients are cheap and independent.
 """
 
 from collections.abc import AsyncIterator
