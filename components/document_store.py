@@ -23,6 +23,7 @@ import pulumi_aws as aws
 
 from components.conventions import physical_name, standard_tags
 from components.encryption import customer_managed_key
+from components.s3_buckets import access_log_bucket, make_private
 
 __all__ = ["DOCUMENTS_PREFIX", "DocumentStore", "DocumentStoreArgs"]
 
@@ -70,7 +71,7 @@ class DocumentStore(pulumi.ComponentResource):
             tags=standard_tags(name, bucket_name),
             opts=child,
         )
-        _private(self, f"{name}-bucket", bucket)
+        make_private(self, f"{name}-bucket", bucket)
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-bucket",
             bucket=bucket.id,
@@ -146,43 +147,7 @@ class DocumentStore(pulumi.ComponentResource):
     ) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
         """The log bucket, and the policy that lets S3 deliver `source`'s logs into it."""
         child = pulumi.ResourceOptions(parent=self)
-        log_name = physical_name(name, "access-logs")
-        logs = aws.s3.Bucket(
-            f"{name}-access-logs",
-            bucket=log_name,
-            force_destroy=False,
-            tags=standard_tags(name, log_name),
-            opts=child,
-        )
-        _private(self, f"{name}-access-logs", logs)
-        # S3 server access log delivery supports SSE-S3 only, not KMS keys.
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-access-logs",
-            bucket=logs.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
-            opts=child,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-access-logs",
-            bucket=logs.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-access-logs",
-            bucket=logs.id,
-            rules=[
-                {
-                    "id": "expire-access-logs",
-                    "status": "Enabled",
-                    "filter": {"prefix": ""},
-                    "expiration": {"days": retention_days},
-                    "noncurrent_version_expiration": {"noncurrent_days": 7},
-                    "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
-                }
-            ],
-            opts=child,
-        )
+        logs = access_log_bucket(self, name, retention_days)
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         policy = aws.s3.BucketPolicy(
             f"{name}-access-logs",
@@ -200,26 +165,6 @@ def _days(key: str, value: float) -> int:
     if not 1 <= days <= _MAX_DAYS:
         raise ValueError(f"{key} is {days}; allowed is 1 to {_MAX_DAYS}")
     return days
-
-
-def _private(parent: pulumi.Resource, resource_name: str, bucket: aws.s3.Bucket) -> None:
-    """No public access of any kind, and no ACLs: only IAM and the bucket policy decide."""
-    child = pulumi.ResourceOptions(parent=parent)
-    aws.s3.BucketPublicAccessBlock(
-        resource_name,
-        bucket=bucket.id,
-        block_public_acls=True,
-        block_public_policy=True,
-        ignore_public_acls=True,
-        restrict_public_buckets=True,
-        opts=child,
-    )
-    aws.s3.BucketOwnershipControls(
-        resource_name,
-        bucket=bucket.id,
-        rule={"object_ownership": "BucketOwnerEnforced"},
-        opts=child,
-    )
 
 
 def _policy(statements: list[dict[str, object]]) -> dict[str, object]:

@@ -20,6 +20,7 @@ import pulumi_cloudflare as cloudflare
 import pulumi_kubernetes as k8s
 
 from components.conventions import physical_name, standard_tags
+from components.s3_buckets import access_log_bucket
 
 __all__ = ["TLS_POLICY", "LoadBalancer", "LoadBalancerArgs"]
 
@@ -247,57 +248,7 @@ class LoadBalancer(pulumi.ComponentResource):
 
     def _access_log_bucket(self, name: str, retention_days: int) -> aws.s3.Bucket:
         child = pulumi.ResourceOptions(parent=self)
-        bucket_name = physical_name(name, "access-logs")
-        bucket = aws.s3.Bucket(
-            f"{name}-access-logs",
-            bucket=bucket_name,
-            force_destroy=False,
-            tags=standard_tags(name, bucket_name),
-            opts=child,
-        )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-access-logs",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-access-logs",
-            bucket=bucket.id,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child,
-        )
-        # ALB log delivery supports SSE-S3 only, not KMS keys.
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-access-logs",
-            bucket=bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
-            opts=child,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-access-logs",
-            bucket=bucket.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-access-logs",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "id": "expire-access-logs",
-                    "status": "Enabled",
-                    "filter": {"prefix": ""},
-                    "expiration": {"days": retention_days},
-                    "noncurrent_version_expiration": {"noncurrent_days": 7},
-                    "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
-                }
-            ],
-            opts=child,
-        )
+        bucket = access_log_bucket(self, name, retention_days)
         elb_account = aws.elb.get_service_account_output(
             opts=pulumi.InvokeOutputOptions(parent=self)
         )
