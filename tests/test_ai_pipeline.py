@@ -223,10 +223,12 @@ async def test_a_worker_killed_mid_message_does_not_lose_or_repeat_the_job(
             stdout=None,
             stderr=None,
         ) as doomed:
-            job_id = (await platform.request(course_id, lesson_id)).json()["job_id"]
-            await platform.wait_for(job_id, "running", within=40)
-            doomed.send_signal(signal.SIGKILL)
-            await doomed.wait()
+            try:
+                job_id = (await platform.request(course_id, lesson_id)).json()["job_id"]
+                await platform.wait_for(job_id, "running", within=40)
+            finally:  # killed whatever happened: leaving the block waits for it to exit
+                doomed.send_signal(signal.SIGKILL)
+                await doomed.wait()
         fake_openai.latency_seconds = 0
         await platform.start_worker()
         job = await platform.wait_for(job_id, "succeeded", within=60)
