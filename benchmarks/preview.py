@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.figures import Figure
+
 IMPORT_SDKS = (
     "import pulumi, pulumi_aws, pulumi_kubernetes, pulumi_cloudflare, pulumi_random; "
     "import pulumi_aws.ec2, pulumi_aws.rds, pulumi_aws.eks, pulumi_kubernetes.apps.v1"
@@ -29,6 +31,25 @@ def _median_seconds(command: list[str], runs: int) -> float:
         subprocess.run(command, check=True, capture_output=True)  # noqa: S603 (our own commands)
         samples.append(time.perf_counter() - started)
     return statistics.median(samples)
+
+
+def run(quick: bool) -> list[Figure]:
+    """The preview of the prod stack against the bare import of the Pulumi SDKs."""
+    runs = 2 if quick else 5
+    bare = _median_seconds([sys.executable, "-c", IMPORT_SDKS], runs)
+    preview = _median_seconds(
+        [sys.executable, "-m", "infra.cli", "preview", "--stack", "prod"], runs
+    )
+    return [
+        Figure("pulumi_sdk_import", "import of the Pulumi SDKs (median)", bare, "s"),
+        Figure(
+            "preview_prod",
+            "eduscale preview --stack prod (median)",
+            preview,
+            "s",
+            reference="pulumi_sdk_import",
+        ),
+    ]
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks: measured figures, each beside its reference, printed and saved as JSON."""

@@ -1,0 +1,46 @@
+"""Run the benchmarks: `python3 -m uv run --locked python -m benchmarks [--only SUITE] [--quick]`.
+
+Each suite is a module with `run(quick: bool) -> list[Figure]`; suites run one after
+another (never concurrently: they would measure each other), print one table and write
+the figures as JSON (default `benchmarks/results.json`). Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from benchmarks.figures import Figure, print_table, write_results
+
+SUITES: dict[str, str] = {
+    "preview": "benchmarks.preview",
+}
+"""Suite name -> module; each module exposes `run(quick: bool) -> list[Figure]`."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen suites in turn; the exit status is 0 unless a suite crashed."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--only", action="append", choices=sorted(SUITES), help="run only these suites"
+    )
+    parser.add_argument("--quick", action="store_true", help="short runs, for a smoke check")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results.json"))
+    args = parser.parse_args(argv)
+    figures: list[Figure] = []
+    for name in args.only or list(SUITES):
+        print(f"== {name}", file=sys.stderr, flush=True)
+        module = importlib.import_module(SUITES[name])
+        figures.extend(module.run(args.quick))
+    print_table(figures)
+    write_results(figures, args.json)
+    print(f"figures written to {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
