@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "ANALYTICS_EVENTS",
     "DLQ_SUFFIX",
     "DOCUMENT_UPLOADED",
     "GENERATION_REQUESTED",
@@ -77,5 +78,13 @@ DOCUMENT_UPLOADED = WorkTopic(
     dlq_retention_hours=28 * 24,
 )
 
-WORK_TOPICS: tuple[WorkTopic, ...] = (GENERATION_REQUESTED, DOCUMENT_UPLOADED)
+ANALYTICS_EVENTS = WorkTopic(
+    name="analytics.events",
+    purpose="learning events (views, reads, attempts, generations) on their way to ClickHouse",
+    # The sink keeps up in seconds; three days cover a long ClickHouse outage and a weekend.
+    retention_hours=3 * 24,
+    dlq_retention_hours=28 * 24,
+)
+
+WORK_TOPICS: tuple[WorkTopic, ...] = (GENERATION_REQUESTED, DOCUMENT_UPLOADED, ANALYTICS_EVENTS)
 """Every work topic the platform runs; each has a `.dlq` twin."""
