@@ -174,7 +174,7 @@ async def test_requests_while_the_broker_is_down_wait_in_the_outbox(
 ) -> None:
     async with running_platform(core_db, kafka_broker, fake_openai.base_url) as platform:
         course_id, lesson_id = await platform.lesson()
-        kafka_broker.stop()
+        kafka_broker.outage()
         accepted = [
             await platform.request(course_id, lesson_id, instructions=f"variant {i}")
             for i in range(3)
@@ -184,7 +184,7 @@ async def test_requests_while_the_broker_is_down_wait_in_the_outbox(
         for response in accepted:
             job = await platform.wait_for(response.json()["job_id"], "queued", within=5)
             assert job["status"] == "queued"
-        kafka_broker.start()  # the same address; the outbox delivers what waited
+        kafka_broker.recover()  # the same address; the outbox delivers what waited
         for response in accepted:
             await platform.wait_for(response.json()["job_id"], "succeeded", within=90)
 
@@ -196,7 +196,7 @@ async def test_a_broker_outage_longer_than_the_grace_period_degrades_generation(
         core_db, kafka_broker, fake_openai.base_url, environ={"BROKER_GRACE_SECONDS": "1"}
     ) as platform:
         course_id, lesson_id = await platform.lesson()
-        kafka_broker.stop()
+        kafka_broker.outage()
         waiting = await platform.request(course_id, lesson_id)
         assert waiting.status_code == 202  # the outage has just begun: absorbed
         status = await platform.status_becomes("degraded")
@@ -204,7 +204,7 @@ async def test_a_broker_outage_longer_than_the_grace_period_degrades_generation(
         refused = await platform.request(course_id, lesson_id)
         assert refused.status_code == 503
         assert int(refused.headers["retry-after"]) >= 1
-        kafka_broker.start()
+        kafka_broker.recover()
         await platform.wait_for(waiting.json()["job_id"], "succeeded", within=90)
         await platform.status_becomes("available", within=10)
 
