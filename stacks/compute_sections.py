@@ -237,6 +237,7 @@ class AnalyticsConfig(Section):
     image: Image = "clickhouse/clickhouse-server:25.8.30.16"
     """The ClickHouse server image; the Keeper image must be the same release."""
     keeper_image: Image = "clickhouse/clickhouse-keeper:25.8.30.16"
+    """The ClickHouse Keeper image, of the same release as `image`."""
     shards: Annotated[int, Field(ge=1, le=32)] = 2
     """Horizontal split of the events: each shard holds a share of the rows."""
     replicas_per_shard: Annotated[int, Field(ge=1, le=5)] = 2
@@ -252,7 +253,9 @@ class AnalyticsConfig(Section):
     memory: Memory = "16Gi"
     """Memory request and limit per ClickHouse replica."""
     keeper_cpu: Cpu = "500m"
+    """CPU request and limit per Keeper member."""
     keeper_memory: Memory = "1Gi"
+    """Memory request and limit per Keeper member."""
     raw_events_ttl_days: Annotated[int, Field(ge=1, le=3650)] = 180
     """How long raw events are kept (the daily aggregates outlive them)."""
     database: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "analytics"
