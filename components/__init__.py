@@ -21,6 +21,7 @@ stack knows what it gets:
   resource is declared.
 """
 
+from components.analytics import Analytics, AnalyticsArgs
 from components.cache import Cache, CacheArgs
 from components.database import Database, DatabaseArgs
 from components.document_store import DocumentStore, DocumentStoreArgs
@@ -28,6 +29,8 @@ from components.event_bus import EventBus, EventBusArgs, TopicArgs
 from components.network import Network, NetworkArgs
 
 __all__ = [
+    "Analytics",
+    "AnalyticsArgs",
     "Cache",
     "CacheArgs",
     "Database",

@@ -67,6 +67,7 @@ class Microservice(pulumi.ComponentResource):
             resources=args["resources"],
             env=args.get("env", {}),
             secret_env=args.get("secret_env", {}),
+            secret_refs=args.get("secret_refs", {}),
             fences=Fences(
                 ingress_from=args["ingress_from"],
                 ingress_port=port,

@@ -79,6 +79,7 @@ class Worker(pulumi.ComponentResource):
             resources=args["resources"],
             env=env,
             secret_env=args.get("secret_env", {}),
+            secret_refs=args.get("secret_refs", {}),
             fences=Fences(
                 ingress_from=[],
                 ingress_port=None,

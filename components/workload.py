@@ -43,6 +43,7 @@ __all__ = [
     "Fences",
     "PeerArgs",
     "ResourcesArgs",
+    "SecretKeyArgs",
     "WorkloadArgs",
     "WorkloadParts",
     "check_pinned",
@@ -92,6 +93,15 @@ class EgressRuleArgs(TypedDict):
     """TCP ports allowed to that range."""
 
 
+class SecretKeyArgs(TypedDict):
+    """One key of a Kubernetes Secret another component owns (in the workload's namespace)."""
+
+    name: pulumi.Input[str]
+    """Name of the Secret."""
+    key: str
+    """Key within it."""
+
+
 class WorkloadArgs(TypedDict):
     """What every workload on the cluster is given (`Microservice` and `Worker` add to it)."""
 
@@ -114,6 +124,9 @@ class WorkloadArgs(TypedDict):
     """Plain configuration, as environment variables (via a ConfigMap)."""
     secret_env: NotRequired[dict[str, pulumi.Input[str]]]
     """Secret configuration, as environment variables (via a Secret)."""
+    secret_refs: NotRequired[dict[str, SecretKeyArgs]]
+    """Environment variables read from keys of Secrets other components own (e.g. a
+    database's credentials), by `secretKeyRef`: the value is never copied."""
     egress_to: NotRequired[list[EgressRuleArgs]]
     """Destinations outside the cluster the pods may reach (DNS is always allowed)."""
     egress_peers: NotRequired[list[PeerArgs]]
@@ -159,6 +172,7 @@ def workload_parts(
     resources: ResourcesArgs,
     env: Mapping[str, pulumi.Input[str]],
     secret_env: Mapping[str, pulumi.Input[str]],
+    secret_refs: Mapping[str, SecretKeyArgs] | None = None,
     fences: Fences,
     service_account_role_arn: pulumi.Input[str] | None,
     termination_grace_seconds: int,
@@ -221,6 +235,14 @@ def workload_parts(
         "security_context": restricted_container_context(),
         "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}],  # noqa: S108 (an emptyDir)
     }
+    if secret_refs:
+        container["env"] = [
+            {
+                "name": variable,
+                "value_from": {"secret_key_ref": {"name": ref["name"], "key": ref["key"]}},
+            }
+            for variable, ref in sorted(secret_refs.items())
+        ]
     if args:
         container["args"] = list(args)
     if pre_stop_sleep_seconds is not None:

@@ -23,6 +23,7 @@ from typing import Final
 import pulumi
 from pulumi.provider.experimental import component_provider_host
 
+from components.analytics import Analytics
 from components.api_gateway import ApiGateway
 from components.cache import Cache
 from components.cdn import Cdn
@@ -51,6 +52,7 @@ PUBLISHED_COMPONENTS: Final[tuple[type[pulumi.ComponentResource], ...]] = (
     Microservice,
     Worker,
     VectorStore,
+    Analytics,
     ApiGateway,
     LoadBalancer,
     Cdn,

@@ -31,6 +31,7 @@ _TIERS = {
     "eduscale:data:Cache": "ElastiCache Redis",
     "eduscale:data:EventBus": "MSK Kafka",
     "eduscale:compute:VectorStore": "Qdrant",
+    "eduscale:data:Analytics": "ClickHouse",
     "eduscale:storage:DocumentStore": "S3 documents",
     "eduscale:data:Database": "",
 }

@@ -257,6 +257,23 @@ def _network_policy(args: StackValidationArgs) -> Iterable[tuple[str, str | None
             yield "only Egress NetworkPolicies select its pods: ingress is open", workload.urn
 
 
+_ANYWHERE = frozenset({"0.0.0.0/0", "::/0"})
+
+
+def _open_ingress(args: ResourceValidationArgs) -> Iterable[str]:
+    for index, rule in enumerate(plain(get(args.props, "spec.ingress") or [])):
+        sources = rule.get("from")
+        if not sources:
+            yield f"ingress rule {index} names no source (`from`): it admits every pod and address"
+            continue
+        for peer in sources:
+            cidr = (peer.get("ipBlock") or {}).get("cidr")
+            if cidr in _ANYWHERE:
+                yield f"ingress rule {index} admits {cidr}: every address"
+            if peer.get("namespaceSelector") == {} and not (peer.get("podSelector") or {}):
+                yield f"ingress rule {index} admits every pod of every namespace"
+
+
 _SCALING = "the stack config (eduscale:services.<service> or eduscale:gateway)"
 
 POLICIES = [
@@ -328,5 +345,14 @@ POLICIES = [
         "workload's pod labels in its namespace.",
         scanners=["kube-score:pod-networkpolicy", "polaris:missingNetworkPolicy",
                   "kube-linter:non-isolated-pod"],
+    ),
+    resource_rule(
+        "k8s-network-policy-no-open-ingress",
+        "A NetworkPolicy ingress rule without a source, or with one that matches everything, "
+        "admits every pod and address: the policy selects the pods but fences nothing.",
+        types=[NETWORK_POLICY], severity=Severity.HIGH, mandatory=True, check=_open_ingress,
+        fix="Name the callers in each ingress rule's `from` (pod and namespace selectors, or "
+        "a bounded ipBlock); drop the rule if there are none.",
+        scanners=["derived"],
     ),
 ]  # fmt: skip

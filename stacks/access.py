@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from services.topics import WORK_TOPICS, dlq_name
+from services.topics import dlq_name
 
 __all__ = [
     "DOCUMENT_READ",
@@ -36,8 +36,10 @@ def _arn(cluster_arn: str, kind: str, name: str) -> str:
     return cluster_arn.replace(":cluster/", f":{kind}/", 1) + f"/{name}"
 
 
-def kafka_client_policy(cluster_arn: str, *, produce: bool, consume: str | None, group: str) -> str:
-    """Policy for a client that produces work (`produce`) and/or consumes topic `consume`.
+def kafka_client_policy(
+    cluster_arn: str, *, produce: tuple[str, ...], consume: str | None, group: str
+) -> str:
+    """Policy for a client that writes the topics `produce` and/or consumes topic `consume`.
 
     A consumer may also write its topic's dead-letter twin: that is where it parks what it
     cannot process.
@@ -49,7 +51,7 @@ def kafka_client_policy(cluster_arn: str, *, produce: bool, consume: str | None,
             "Resource": cluster_arn,
         }
     ]
-    writable = [t.name for t in WORK_TOPICS] if produce else []
+    writable = list(produce)
     if consume is not None:
         writable.append(dlq_name(consume))
         statements.append(

@@ -11,6 +11,7 @@ from stacks.sections import Section, log_retention
 
 __all__ = [
     "AddonVersions",
+    "AnalyticsConfig",
     "ClusterConfig",
     "GatewayConfig",
     "NodeGroupConfig",
@@ -96,6 +97,8 @@ class ServicesConfig(Section):
     ai_orchestrator: ServiceSettings = ServiceSettings()
     generation_worker: WorkerSettings = WorkerSettings()
     indexer_worker: WorkerSettings = WorkerSettings()
+    analytics_sink: WorkerSettings = WorkerSettings()
+    """The worker that writes `analytics.events` into ClickHouse in batches."""
 
 
 class NodeGroupConfig(Section):
@@ -218,3 +221,42 @@ class VectorStoreConfig(Section):
                 f"Qdrant replicas ({self.replicas})"
             )
         return self
+
+
+Image = Annotated[
+    str,
+    Field(pattern=r"^[a-z0-9./-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$"),
+    AfterValidator(_pinned),
+]
+"""A container image pinned to a version tag or a digest."""
+
+
+class AnalyticsConfig(Section):
+    """`eduscale:analytics`: ClickHouse on the cluster (shards x replicas) and its Keeper."""
+
+    image: Image = "clickhouse/clickhouse-server:25.8.30.16"
+    """The ClickHouse server image; the Keeper image must be the same release."""
+    keeper_image: Image = "clickhouse/clickhouse-keeper:25.8.30.16"
+    """The ClickHouse Keeper image, of the same release as `image`."""
+    shards: Annotated[int, Field(ge=1, le=32)] = 2
+    """Horizontal split of the events: each shard holds a share of the rows."""
+    replicas_per_shard: Annotated[int, Field(ge=1, le=5)] = 2
+    """Copies of each shard (ReplicatedMergeTree through Keeper); 2+ survive a node or AZ."""
+    keeper_nodes: Literal[3, 5] = 3
+    """Raft members of ClickHouse Keeper: 3 tolerate one loss, 5 tolerate two."""
+    storage_gb: Annotated[int, Field(ge=10, le=16384)] = 500
+    """Data volume (encrypted gp3) per ClickHouse replica."""
+    keeper_storage_gb: Annotated[int, Field(ge=1, le=1024)] = 20
+    """Raft log and snapshot volume per Keeper node."""
+    cpu: Cpu = "4"
+    """CPU request and limit per ClickHouse replica."""
+    memory: Memory = "16Gi"
+    """Memory request and limit per ClickHouse replica."""
+    keeper_cpu: Cpu = "500m"
+    """CPU request and limit per Keeper member."""
+    keeper_memory: Memory = "1Gi"
+    """Memory request and limit per Keeper member."""
+    raw_events_ttl_days: Annotated[int, Field(ge=1, le=3650)] = 180
+    """How long raw events are kept (the daily aggregates outlive them)."""
+    database: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "analytics"
+    """The ClickHouse database the sink writes and the reports read."""

@@ -28,6 +28,7 @@ from pulumi.runtime import config as runtime_config
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from stacks.compute_sections import (
+    AnalyticsConfig,
     ClusterConfig,
     GatewayConfig,
     ServicesConfig,
@@ -101,6 +102,7 @@ class StackConfig(Section):
     cache: CacheConfig = CacheConfig()
     kafka: KafkaConfig = KafkaConfig()
     vector_store: VectorStoreConfig = VectorStoreConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
     documents: DocumentsConfig = DocumentsConfig()
 
 

@@ -13,6 +13,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.analytics import Analytics
 from components.api_gateway import PROXY_PORT, STATUS_PORT, ApiGateway
 from components.cache import Cache
 from components.cdn import Cdn
@@ -27,7 +28,15 @@ from components.vector_store import VectorStore
 from services.topics import WORK_TOPICS
 from services.vector_layout import PARTITION_KEY, Distance
 from stacks.config import StackConfig, StackSecrets
-from stacks.workloads import APP_NAMESPACE, GATEWAY, HTTP_PORT, Workloads, build_workloads
+from stacks.workloads import (
+    ANALYTICS_CLIENTS,
+    ANALYTICS_NAME,
+    APP_NAMESPACE,
+    GATEWAY,
+    HTTP_PORT,
+    Workloads,
+    build_workloads,
+)
 
 __all__ = ["Platform", "build_platform", "export_outputs"]
 
@@ -44,6 +53,7 @@ class Platform:
     documents: DocumentStore
     cluster: Cluster
     vector_store: VectorStore
+    analytics: Analytics
     workloads: Workloads
     gateway: ApiGateway
     load_balancer: LoadBalancer
@@ -147,6 +157,7 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
     namespace = _restricted_namespace("app-namespace", APP_NAMESPACE, cluster)
     vector_store = _vector_store(config, namespace.metadata.name, on_cluster)
+    analytics = _analytics(config, namespace.metadata.name, on_cluster)
     workloads = build_workloads(
         config,
         secrets,
@@ -157,6 +168,7 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
         event_bus=event_bus,
         vector_store=vector_store,
         documents=documents,
+        analytics=analytics,
         namespace=namespace.metadata.name,
         opts=on_cluster,
     )
@@ -200,6 +212,7 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
         documents=documents,
         cluster=cluster,
         vector_store=vector_store,
+        analytics=analytics,
         workloads=workloads,
         gateway=gateway,
         load_balancer=load_balancer,
@@ -356,6 +369,39 @@ def _vector_store(
     )
 
 
+def _analytics(
+    config: StackConfig, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> Analytics:
+    settings = config.analytics
+    # Generated, never typed by a person; kept in state as a Pulumi secret.
+    password = random.RandomPassword("analytics-password", length=48, special=False)
+    return Analytics(
+        ANALYTICS_NAME,
+        {
+            "namespace": namespace,
+            "image": settings.image,
+            "keeper_image": settings.keeper_image,
+            "shards": settings.shards,
+            "replicas_per_shard": settings.replicas_per_shard,
+            "keeper_nodes": settings.keeper_nodes,
+            "storage_gb": settings.storage_gb,
+            "keeper_storage_gb": settings.keeper_storage_gb,
+            "cpu": settings.cpu,
+            "memory": settings.memory,
+            "keeper_cpu": settings.keeper_cpu,
+            "keeper_memory": settings.keeper_memory,
+            "database": settings.database,
+            "username": "eduscale",
+            "password": password.result,
+            "allowed_clients": [
+                {"namespace": APP_NAMESPACE, "labels": {"app.kubernetes.io/name": pod}}
+                for pod in ANALYTICS_CLIENTS
+            ],
+        },
+        opts=opts,
+    )
+
+
 def export_outputs(platform: Platform) -> None:
     """The stack outputs an operator needs to reach and connect to the platform."""
     pulumi.export("vpcId", platform.network.vpc_id)
@@ -377,6 +423,9 @@ def export_outputs(platform: Platform) -> None:
     pulumi.export("kubeconfig", platform.cluster.kubeconfig)
     pulumi.export("vectorStoreUrl", platform.vector_store.url)
     pulumi.export("vectorStoreCollection", platform.vector_store.collection)
+    pulumi.export("analyticsEndpoint", platform.analytics.endpoint)
+    pulumi.export("analyticsCluster", platform.analytics.cluster_name)
+    pulumi.export("analyticsCredentialsSecret", platform.analytics.credentials_secret_name)
     pulumi.export("apiUrl", pulumi.Output.concat("https://", platform.cdn.api_hostname))
     pulumi.export("webUrl", pulumi.Output.concat("https://", platform.cdn.web_hostname))
     pulumi.export("loadBalancerDnsName", platform.load_balancer.dns_name)

@@ -1,11 +1,14 @@
 """The platform's services and workers on the cluster, and what each may reach.
 
 Each workload gets exactly the configuration and network access its job needs: the
-Course service reads from the replicas (reports never touch the writer), only the AI
-orchestrator and the workers talk to Kafka, only the AI tier reaches the internet (HTTPS
-to the OpenAI API) and Qdrant, and only the AI orchestrator (which stores uploads) and the
-indexer worker (which reads them) reach the documents bucket. Secrets arrive as
-Kubernetes Secrets from Pulumi secrets.
+Course service reads from the replicas (reports never touch the writer), every service
+and worker may write learning events to `analytics.events` but only the AI orchestrator
+may queue work, only the AI tier reaches the internet (HTTPS to the OpenAI API) and
+Qdrant, only the AI orchestrator (which stores uploads) and the indexer worker (which
+reads them) reach the documents bucket, and only the analytics sink (which writes events)
+and the Course service (which reports on them) reach ClickHouse. Secrets arrive as
+Kubernetes Secrets from Pulumi secrets; the ClickHouse password is read from the
+analytics component's own Secret, never copied.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.analytics import PASSWORD_KEY, Analytics, server_labels
 from components.cache import Cache
 from components.cluster import Cluster
 from components.database import Database
@@ -25,8 +29,8 @@ from components.microservice import Microservice
 from components.network import Network
 from components.vector_store import VectorStore
 from components.worker import Worker
-from components.workload import EgressRuleArgs, PeerArgs, ResourcesArgs
-from services.topics import DOCUMENT_UPLOADED, GENERATION_REQUESTED
+from components.workload import EgressRuleArgs, PeerArgs, ResourcesArgs, SecretKeyArgs
+from services.topics import ANALYTICS_EVENTS, DOCUMENT_UPLOADED, GENERATION_REQUESTED
 from services.vector_layout import layout_to_json
 from stacks.access import (
     DOCUMENT_READ,
@@ -40,7 +44,16 @@ from stacks.compute_sections import Scaling
 from stacks.config import StackConfig, StackSecrets
 from stacks.service_env import ServiceEnvironment, core_environment, token_key
 
-__all__ = ["APP_NAMESPACE", "GATEWAY", "HTTP_PORT", "IMAGE_NAME", "Workloads", "build_workloads"]
+__all__ = [
+    "ANALYTICS_CLIENTS",
+    "ANALYTICS_NAME",
+    "APP_NAMESPACE",
+    "GATEWAY",
+    "HTTP_PORT",
+    "IMAGE_NAME",
+    "Workloads",
+    "build_workloads",
+]
 
 APP_NAMESPACE = "eduscale"
 HTTP_PORT = 8000
@@ -48,6 +61,12 @@ IMAGE_NAME = "eduscale"
 """The one image (built from the Dockerfile) that runs every service and worker by name."""
 GATEWAY: PeerArgs = {"namespace": "gateway", "labels": {"app.kubernetes.io/name": "api-gateway"}}
 """The API gateway's pods: the only callers of the HTTP services."""
+ANALYTICS_NAME = "clickhouse"
+"""Name of the ClickHouse cluster's objects (its client Service is `clickhouse`)."""
+ANALYTICS_CLIENTS = ("course", "analytics-sink")
+"""The only pods that reach ClickHouse: the sink writes events, Course reports on them."""
+_EVENTS_ONLY = (ANALYTICS_EVENTS.name,)
+"""What a workload that only emits learning events may write."""
 _HTTPS_OUT: EgressRuleArgs = {"cidr": "0.0.0.0/0", "ports": [443]}
 """AWS APIs (STS for IRSA, Secrets Manager) and the OpenAI API, through NAT."""
 
@@ -61,6 +80,7 @@ class Workloads:
     ai_orchestrator: Microservice
     generation_worker: Worker
     indexer_worker: Worker
+    analytics_sink: Worker
 
 
 @dataclass(frozen=True)
@@ -95,6 +115,7 @@ def build_workloads(
     event_bus: EventBus,
     vector_store: VectorStore,
     documents: DocumentStore,
+    analytics: Analytics,
     namespace: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
 ) -> Workloads:
@@ -109,6 +130,22 @@ def build_workloads(
     }
     kafka: EgressRuleArgs = {"cidr": config.network.cidr, "ports": [9098]}
     qdrant: PeerArgs = {"namespace": APP_NAMESPACE, "labels": {"app.kubernetes.io/name": "qdrant"}}
+    clickhouse: PeerArgs = {"namespace": APP_NAMESPACE, "labels": server_labels(ANALYTICS_NAME)}
+    # Every emitter of learning events produces to Kafka with its own IAM identity.
+    producer_env: dict[str, pulumi.Input[str]] = {
+        "KAFKA_BOOTSTRAP_SERVERS": event_bus.bootstrap_brokers_iam,
+        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+    }
+    # The contract the analytics clients (sink and reports) read.
+    analytics_env: dict[str, pulumi.Input[str]] = {
+        "ANALYTICS_URL": analytics.url,
+        "ANALYTICS_USERNAME": analytics.username,
+        "ANALYTICS_CLUSTER": analytics.cluster_name,
+        "ANALYTICS_EVENTS_TTL_DAYS": str(config.analytics.raw_events_ttl_days),
+    }
+    analytics_password: dict[str, SecretKeyArgs] = {
+        "ANALYTICS_PASSWORD": {"name": analytics.credentials_secret_name, "key": PASSWORD_KEY}
+    }
     token_secret = token_key(opts)
 
     def core(*, reads_replicas: bool = False) -> ServiceEnvironment:
@@ -167,19 +204,26 @@ def build_workloads(
             opts=opts,
         )
 
+    auth_env = core()
     auth = service(
         "auth",
         services.auth,
-        core(),
-        _role(tiers, "auth", kafka=None),
-        egress_to=[data_stores, _HTTPS_OUT],
+        ServiceEnvironment(plain={**auth_env.plain, **producer_env}, secret=auth_env.secret),
+        _role(tiers, "auth", kafka=(_EVENTS_ONLY, None)),
+        egress_to=[data_stores, kafka, _HTTPS_OUT],
     )
+    course_env = core(reads_replicas=True)
     course = service(
         "course",
         services.course,
-        core(reads_replicas=True),
-        _role(tiers, "course", kafka=None),
-        egress_to=[data_stores, _HTTPS_OUT],
+        ServiceEnvironment(
+            plain={**course_env.plain, **producer_env, **analytics_env},
+            secret=course_env.secret,
+        ),
+        _role(tiers, "course", kafka=(_EVENTS_ONLY, None)),
+        egress_to=[data_stores, kafka, _HTTPS_OUT],
+        egress_peers=[clickhouse],
+        secret_refs=analytics_password,
     )
     orchestrator = core()
     ai_orchestrator = service(
@@ -194,7 +238,12 @@ def build_workloads(
             },
             secret={**orchestrator.secret, **ai_secrets},
         ),
-        _role(tiers, "ai-orchestrator", kafka=(True, None), documents=DOCUMENT_WRITE),
+        _role(
+            tiers,
+            "ai-orchestrator",
+            kafka=((GENERATION_REQUESTED.name, DOCUMENT_UPLOADED.name, *_EVENTS_ONLY), None),
+            documents=DOCUMENT_WRITE,
+        ),
         egress_to=[data_stores, kafka, _HTTPS_OUT],
         egress_peers=[qdrant],
     )
@@ -212,7 +261,8 @@ def build_workloads(
             DOCUMENT_READ,
         ),
     ):
-        role = _role(tiers, name, kafka=(False, topic.name), documents=files)
+        # Workers emit learning events too (generation finished, document indexed).
+        role = _role(tiers, name, kafka=(_EVENTS_ONLY, topic.name), documents=files)
         workers[name] = Worker(
             name,
             {
@@ -237,12 +287,40 @@ def build_workloads(
             },
             opts=opts,
         )
+    sink_settings = services.analytics_sink
+    sink_role = _role(tiers, "analytics-sink", kafka=((), ANALYTICS_EVENTS.name))
+    analytics_sink = Worker(
+        "analytics-sink",
+        {
+            "namespace": namespace,
+            "image": image,
+            "args": ["worker", "analytics"],
+            "topic": ANALYTICS_EVENTS.name,
+            "consumer_group": "analytics-sink",
+            "bootstrap_servers": event_bus.bootstrap_brokers_iam,
+            "aws_region": config.region,
+            "min_replicas": sink_settings.min_replicas,
+            "max_replicas": sink_settings.max_replicas,
+            "cpu_target_percent": sink_settings.cpu_target_percent,
+            "lag_threshold": sink_settings.lag_threshold,
+            "termination_grace_seconds": sink_settings.termination_grace_seconds,
+            "resources": _resources(sink_settings),
+            "env": {**worker_plain, "KAFKA_SECURITY_PROTOCOL": "SASL_SSL", **analytics_env},
+            "secret_env": worker_secret,
+            "secret_refs": analytics_password,
+            "egress_to": [data_stores, kafka],
+            "egress_peers": [clickhouse],
+            "service_account_role_arn": sink_role.arn,
+        },
+        opts=opts,
+    )
     return Workloads(
         auth=auth,
         course=course,
         ai_orchestrator=ai_orchestrator,
         generation_worker=workers["generation-worker"],
         indexer_worker=workers["indexer-worker"],
+        analytics_sink=analytics_sink,
     )
 
 
@@ -250,12 +328,12 @@ def _role(
     tiers: _Tiers,
     name: str,
     *,
-    kafka: tuple[bool, str | None] | None,
+    kafka: tuple[tuple[str, ...], str | None] | None,
     documents: tuple[str, ...] | None = None,
 ) -> aws.iam.Role:
     """An IRSA role for `name`: database login, and topics and documents if its job uses them.
 
-    `kafka` is (produces work, topic it consumes): exactly the topics its job needs.
+    `kafka` is (topics it writes, topic it consumes): exactly the topics its job needs.
     `documents` is the S3 actions it needs on the objects under `documents/`.
     """
     if kafka is None:

@@ -73,7 +73,7 @@ def test_structured_values_may_arrive_as_json_strings_as_the_engine_sends_them()
         ({"eduscale__kafka": {"volumeSizeGb": 500, "maxVolumeSizeGb": 100}}, "maxVolumeSizeGb (100) must be at least volumeSizeGb (500)"),
         ({"eduscale__kafka": {"kafkaVersion": "latest"}}, "eduscale:kafka.kafkaVersion = latest"),
         ({"eduscale__network": "not json"}, "eduscale:network = not json: not an object"),
-        ({"eduscale__netwrk": {}}, "eduscale:netwrk = {}: unknown key; known: eduscale:ai, eduscale:cache"),
+        ({"eduscale__netwrk": {}}, "eduscale:netwrk = {}: unknown key; known: eduscale:ai, eduscale:analytics, eduscale:cache"),
     ],
 )  # fmt: skip
 def test_each_bad_value_is_named_with_its_value_and_what_is_allowed(

@@ -728,7 +728,14 @@ def test_the_dockerignore_check_fails_on_a_broken_dockerignore(
 
 # --- the image as the pods run it --------------------------------------------------------
 
-WORKLOADS = ["auth", "course", "ai-orchestrator", "generation-worker", "indexer-worker"]
+WORKLOADS = [
+    "auth",
+    "course",
+    "ai-orchestrator",
+    "generation-worker",
+    "indexer-worker",
+    "analytics-sink",
+]
 
 
 @pytest.mark.parametrize("name", WORKLOADS)

@@ -606,6 +606,43 @@ def test_an_unknown_value_in_a_stack_rule_is_not_a_pass():
         stack_violations("k8s-network-policy-coverage", stack(props))
 
 
+GATEWAY_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gateway"}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "api-gateway"}}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "sources",
+    [
+        [GATEWAY_PEER],
+        [{"ipBlock": {"cidr": "10.0.0.0/16"}}],
+        [{"namespaceSelector": {}, "podSelector": {"matchLabels": LABELS}}],  # one app, any ns
+        [{"podSelector": {}}],  # every pod of its own namespace only
+    ],
+)
+def test_ingress_rules_that_name_their_callers_pass(sources: list[dict[str, Any]]):
+    netpol = edit(NETPOL_PROPS, "spec.ingress", [{"from": sources, "ports": [{"port": 8000}]}])
+    assert resource_violations("k8s-network-policy-no-open-ingress", NETPOL, netpol) == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"ports": [{"port": 8000}]}, "ingress rule 1 names no source"),
+        ({"from": []}, "ingress rule 1 names no source"),
+        ({"from": [{"ipBlock": {"cidr": "::/0"}}]}, "ingress rule 1 admits ::/0"),
+        ({"from": [{"namespaceSelector": {}}]}, "admits every pod of every namespace"),
+    ],
+)  # fmt: skip
+def test_an_ingress_rule_open_to_everyone_fails(rule: dict[str, Any], message: str):
+    netpol = edit(NETPOL_PROPS, "spec.ingress", [{"from": [GATEWAY_PEER]}, rule])
+    (found,) = resource_violations("k8s-network-policy-no-open-ingress", NETPOL, netpol)
+    assert message in found
+
+
+def test_a_policy_without_ingress_rules_admits_nothing_and_passes():
+    assert resource_violations("k8s-network-policy-no-open-ingress", NETPOL, NETPOL_PROPS) == []
+
+
 # The recorded stacks, through the CLI --------------------------------------------------------
 
 KUBERNETES_RULES = {p.name for p in kubernetes.POLICIES}

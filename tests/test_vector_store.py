@@ -14,12 +14,19 @@ from stacks.config import parse_stack_config
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
 
 
+def qdrant(graph: Graph):
+    (statefulset,) = [
+        s for s in graph.of_type(STATEFUL_SET) if s.inputs["metadata"]["name"] == "qdrant"
+    ]
+    return statefulset
+
+
 def settings(stack: str):
     return parse_stack_config(load_stack(PROJECT_DIR, stack).config).vector_store
 
 
 def test_qdrant_runs_the_configured_replicas_and_prod_has_three(stack_graph: Graph):
-    spec = stack_graph.one(STATEFUL_SET).inputs["spec"]
+    spec = qdrant(stack_graph).inputs["spec"]
     assert spec["replicas"] == settings(stack_graph.stack).replicas
     assert spec["podManagementPolicy"] == "Parallel"
     if stack_graph.stack == "prod":
@@ -33,7 +40,7 @@ def test_qdrant_is_never_autoscaled(stack_graph: Graph):
 
 
 def test_nodes_never_share_a_host_and_spread_over_zones(stack_graph: Graph):
-    pod = stack_graph.one(STATEFUL_SET).inputs["spec"]["template"]["spec"]
+    pod = qdrant(stack_graph).inputs["spec"]["template"]["spec"]
     (rule,) = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert rule["topologyKey"] == "kubernetes.io/hostname"
     (spread,) = pod["topologySpreadConstraints"]
@@ -41,7 +48,7 @@ def test_nodes_never_share_a_host_and_spread_over_zones(stack_graph: Graph):
 
 
 def test_each_node_keeps_its_data_on_its_own_gp3_volume(stack_graph: Graph):
-    (claim,) = stack_graph.one(STATEFUL_SET).inputs["spec"]["volumeClaimTemplates"]
+    (claim,) = qdrant(stack_graph).inputs["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["storageClassName"] == "gp3"
     assert (
         claim["spec"]["resources"]["requests"]["storage"]
@@ -50,7 +57,7 @@ def test_each_node_keeps_its_data_on_its_own_gp3_volume(stack_graph: Graph):
 
 
 def test_the_api_key_comes_from_a_secret_and_the_pod_is_restricted(stack_graph: Graph):
-    (container,) = stack_graph.one(STATEFUL_SET).inputs["spec"]["template"]["spec"]["containers"]
+    (container,) = qdrant(stack_graph).inputs["spec"]["template"]["spec"]["containers"]
     (env,) = container["env"]
     assert env["name"] == "QDRANT__SERVICE__API_KEY"
     assert "secretKeyRef" in env["valueFrom"]
@@ -66,7 +73,7 @@ def test_peers_bootstrap_through_the_headless_service(stack_graph: Graph):
     }
     assert services["qdrant-headless"]["clusterIP"] == "None"
     assert {p["port"] for p in services["qdrant-headless"]["ports"]} == {6333, 6334, 6335}
-    (container,) = stack_graph.one(STATEFUL_SET).inputs["spec"]["template"]["spec"]["containers"]
+    (container,) = qdrant(stack_graph).inputs["spec"]["template"]["spec"]["containers"]
     script = container["command"][-1]
     assert '--bootstrap "http://qdrant-0.qdrant-headless.eduscale.svc.cluster.local:6335"' in script
     config_map = next(

@@ -7,14 +7,19 @@ from conftest import PROJECT_DIR
 
 from infra.graph import Graph, RecordedResource
 from infra.stack_files import load_stack
-from services.topics import DOCUMENT_UPLOADED, GENERATION_REQUESTED
+from services.topics import ANALYTICS_EVENTS, DOCUMENT_UPLOADED, GENERATION_REQUESTED
 from stacks.config import StackConfig, parse_stack_config
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 SERVICES = ("auth", "course", "ai-orchestrator")
-WORKERS = ("generation-worker", "indexer-worker")
+WORKERS = ("generation-worker", "indexer-worker", "analytics-sink")
+WORKER_COMMANDS = {
+    "generation-worker": "generation",
+    "indexer-worker": "indexer",
+    "analytics-sink": "analytics",
+}
 
 
 def config_of(stack: str) -> StackConfig:
@@ -104,8 +109,9 @@ def test_images_are_pinned_and_config_comes_from_a_configmap_and_a_secret(
     repository, _, tag = container["image"].rpartition(":")
     assert repository.endswith("/eduscale")  # one image runs each workload by name
     assert tag not in {"", "latest"}
-    command = name.removesuffix("-worker")
-    assert container["args"] == (["serve", name] if name in SERVICES else ["worker", command])
+    assert container["args"] == (
+        ["serve", name] if name in SERVICES else ["worker", WORKER_COMMANDS[name]]
+    )
     sources = [next(iter(source)) for source in container["envFrom"]]
     assert sources == ["configMapRef", "secretRef"]
 
@@ -156,7 +162,8 @@ def test_workers_admit_no_traffic_and_have_no_service(stack_graph: Graph, name: 
 
 
 @pytest.mark.parametrize(("name", "topic"), [("generation-worker", GENERATION_REQUESTED.name),
-                                             ("indexer-worker", DOCUMENT_UPLOADED.name)])  # fmt: skip
+                                             ("indexer-worker", DOCUMENT_UPLOADED.name),
+                                             ("analytics-sink", ANALYTICS_EVENTS.name)])  # fmt: skip
 def test_workers_scale_on_the_lag_of_their_topic(stack_graph: Graph, name: str, topic: str):
     settings = getattr(config_of(stack_graph.stack).services, name.replace("-", "_"))
     scaler = by_name(stack_graph, SCALED_OBJECT)[name].inputs["spec"]
