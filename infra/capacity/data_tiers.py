@@ -105,7 +105,7 @@ def _cache(traffic: Traffic, config: StackConfig, prices: PriceTable) -> list[Re
     per_shard = cache.ops_per_shard * cache.cpu_utilisation
     by_ops = ceil_div(ops * headroom, per_shard)
     stored_gib = (
-        traffic.users * cache.session_kb_per_user + cache.hot_courses * cache.course_kb
+        traffic.users * (cache.session_kb_per_user + cache.hot_courses_per_user * cache.course_kb)
     ) / _KIB_PER_GIB
     usable_gib = node.memory_gib * cache.usable_memory_fraction
     by_memory = ceil_div(stored_gib * headroom, usable_gib)
@@ -178,11 +178,12 @@ def _vector_store(traffic: Traffic, config: StackConfig) -> tuple[list[Requireme
     model = traffic.model
     vectors_model = model.vectors
     store = config.vector_store
-    chunks = vectors_model.stored_documents * model.documents.chunks_per_document
-    vectors = chunks + vectors_model.semantic_cache_entries
+    documents = traffic.users * vectors_model.documents_per_user
+    chunks = documents * model.documents.chunks_per_document
+    cached = traffic.users * vectors_model.semantic_cache_entries_per_user
+    vectors = chunks + cached
     raw_bytes = (
-        chunks * store.vector_size
-        + vectors_model.semantic_cache_entries * vectors_model.semantic_cache_dimensions
+        chunks * store.vector_size + cached * vectors_model.semantic_cache_dimensions
     ) * _BYTES_PER_FLOAT
     data_gib = raw_bytes * vectors_model.index_overhead / 1024**3
     node_memory_gib = memory_mib(store.memory) / 1024

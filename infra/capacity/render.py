@@ -47,7 +47,7 @@ def render_plan(plan: Plan) -> str:
         ]
         for r in plan.requirements
     ]
-    lines += _table(["tier", "item", "needed", "stack", "", "config key"], rows, {2, 3})
+    lines += _table(["tier", "item", "needed", "stack", "status", "config key"], rows, {2, 3})
     lines += ["", "How each number was derived:"]
     lines += [f"  {r.item}: {r.basis}" for r in plan.requirements]
     cost_rows = [[c.item, c.quantity, f"{c.monthly:,.0f}"] for c in plan.costs]

@@ -56,7 +56,6 @@ class Endpoint(_Strict):
     db_reads_per_miss: NonNegative = 0
     db_writes_per_request: NonNegative = 0
     redis_ops_per_request: NonNegative = 0
-    response_kb: NonNegative = 1
     enqueues: Literal["generation", "document"] | None = None
     """The work this request queues for a worker (through the outbox and Kafka)."""
 
@@ -99,8 +98,9 @@ class DocumentModel(_Strict):
 class VectorModel(_Strict):
     """Qdrant: what is stored, how often it is searched, and what one vCPU answers."""
 
-    stored_documents: NonNegative
-    semantic_cache_entries: NonNegative
+    documents_per_user: NonNegative
+    """Indexed PDFs per active user: the corpus grows with the audience."""
+    semantic_cache_entries_per_user: NonNegative
     semantic_cache_dimensions: Annotated[int, Field(ge=1)]
     """The cache's embedding size (the course collection's comes from the stack)."""
     index_overhead: Annotated[float, Field(ge=1)]
@@ -128,7 +128,7 @@ class CacheModel(_Strict):
     cpu_utilisation: Utilisation
     usable_memory_fraction: Utilisation
     session_kb_per_user: NonNegative
-    hot_courses: NonNegative
+    hot_courses_per_user: NonNegative
     course_kb: NonNegative
 
 
