@@ -263,3 +263,23 @@ def test_users_must_be_a_positive_whole_number(capsys):
     with pytest.raises(SystemExit):
         main(["capacity", "--users", "lots"])
     assert "not a whole number: 'lots'" in capsys.readouterr().err
+
+
+def test_pods_overflow_into_the_next_group_of_their_class(inputs, prod):
+    groups = list(prod.cluster.node_groups)
+    apps = groups[1]
+    groups[1] = apps.model_copy(update={"max_size": 10})
+    groups.insert(
+        2,
+        apps.model_copy(
+            update={"name": "apps-more", "min_size": 0, "desired_size": 0, "max_size": 200}
+        ),
+    )
+    cluster = prod.cluster.model_copy(update={"node_groups": tuple(groups)})
+    before = build_plan(MILLION, "prod", prod, inputs)
+    after = build_plan(MILLION, "prod", prod.model_copy(update={"cluster": cluster}), inputs)
+    apps_needed = _needed(before, "apps (c7g.2xlarge)")
+    nodes = {r.config_key: r.needed for r in after.requirements if r.tier == "nodes"}
+    assert nodes["eduscale:cluster.nodeGroups[1].maxSize"] == 10
+    assert nodes["eduscale:cluster.nodeGroups[2].maxSize"] in {apps_needed - 10, apps_needed - 9}
+    assert not after.shortfalls

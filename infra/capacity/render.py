@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from infra.capacity.plan import Plan
@@ -33,7 +34,10 @@ def render_plan(plan: Plan) -> str:
             f"{traffic.enqueued('document'):,.2f} PDF uploads/s"
         ),
         f"  pods sized at each HPA's CPU target with x{model.headroom:g} headroom",
-        f"  per-core figures: {figures.path.name}, measured {figures.measured_at} on {cpus} CPU(s)",
+        (
+            f"  per-core figures: {_shown(figures.path)}, measured {figures.measured_at} "
+            f"on {cpus} CPU(s)"
+        ),
         "",
     ]
     rows = [
@@ -110,3 +114,11 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "machine": dict(plan.figures.machine),
         },
     }
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working directory when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
