@@ -62,7 +62,12 @@ def add_capacity_command(commands: argparse._SubParsersAction[argparse.ArgumentP
         help="dated price table YAML (default: infra/capacity/prices.yaml)",
     )
     capacity.add_argument("--json", action="store_true", help="print the plan as JSON")
-    capacity.add_argument("--project-dir", type=Path, metavar="DIR", help=argparse.SUPPRESS)
+    capacity.add_argument(
+        "--project-dir",
+        type=Path,
+        metavar="DIR",
+        help="directory holding Pulumi.yaml (default: the nearest one at or above .)",
+    )
 
 
 def capacity(args: argparse.Namespace) -> int:
