@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from infra.capacity.command import add_capacity_command, capacity
 from infra.service_commands import add_service_commands, dlq, migrate, serve, worker
 from services.common.migrations import MigrationError
 from services.common.settings import SettingsError
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     policy.add_argument("--json", type=Path, metavar="FILE", help="write the violations as JSON")
     policy.add_argument("--project-dir", type=Path, metavar="DIR", help=argparse.SUPPRESS)
+    add_capacity_command(commands)
     add_service_commands(commands)
     return parser
 
@@ -174,19 +176,21 @@ def _preview(args: argparse.Namespace) -> int:
 
 def _deploy_errors(command: str) -> tuple[type[Exception], ...]:
     """Bad-input errors of the deploy-time commands (imported only for them)."""
-    if command not in {"preview", "policy"}:
+    if command not in {"preview", "policy", "capacity"}:
         return ()
+    from infra.capacity.errors import CapacityInputError  # noqa: PLC0415
     from infra.policy_check import PolicyConfigError  # noqa: PLC0415
     from infra.stack_files import StackFileError  # noqa: PLC0415
     from stacks.config import ConfigError  # noqa: PLC0415
 
-    return (StackFileError, ConfigError, PolicyConfigError)
+    return (StackFileError, ConfigError, PolicyConfigError, CapacityInputError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     args = _parser().parse_args(argv)
     commands = {
+        "capacity": capacity,
         "policy": _policy,
         "preview": _preview,
         "serve": serve,

@@ -1,0 +1,231 @@
+"""The stateful tiers: PostgreSQL replicas, Redis shards, Kafka partitions and brokers, Qdrant.
+
+None of them autoscale, so each is sized for the peak with the model's headroom:
+
+- PostgreSQL: reads that miss the cache go to the read replicas (`reads_per_vcpu` x the
+  instance's vCPUs x target utilisation each), plus `spare_replicas` so losing one keeps
+  the rest under target; writes go to the one primary, whose vCPUs must carry them.
+- Redis: shards for the operations per second (the primaries serve them) or for memory
+  (sessions and hot course content), whichever needs more.
+- Kafka: a consumer group spreads over at most one consumer per partition, so every
+  worker pod needs a partition; brokers hold the partition replicas (MSK's recommended
+  count per broker type) and the replicated write rate, in whole multiples of the AZs.
+- Qdrant: every node holds the vectors' share (raw bytes x index overhead x replication
+  factor) in memory and serves searches on its vCPUs; shards keep each below
+  `max_shard_gb` and give every node at least one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.capacity.pods import WorkloadPods, cpu_cores, memory_mib
+from infra.capacity.prices import PriceTable
+from infra.capacity.requirement import Requirement, ceil_div
+from infra.capacity.traffic import Traffic
+from services.topics import WORK_TOPICS
+from stacks.config import StackConfig
+
+__all__ = ["DataTiers", "size_data_tiers"]
+
+_KIB_PER_GIB = 1024 * 1024
+_BYTES_PER_FLOAT = 4
+
+
+@dataclass(frozen=True)
+class DataTiers:
+    """The data tiers at peak: what the costs are computed from."""
+
+    read_replicas: int
+    cache_shards: int
+    brokers: int
+    vector_nodes: int
+    vector_pods: WorkloadPods
+
+
+def size_data_tiers(
+    traffic: Traffic,
+    worker_pods: dict[str, int],
+    config: StackConfig,
+    prices: PriceTable,
+) -> tuple[list[Requirement], DataTiers]:
+    """Requirements of every data tier; `worker_pods` are the plan's worker pod counts."""
+    database = _database(traffic, config, prices)
+    cache = _cache(traffic, config, prices)
+    kafka = _kafka(traffic, worker_pods, config, prices)
+    vectors, vector_pods = _vector_store(traffic, config)
+    tiers = DataTiers(
+        read_replicas=database[0].needed,
+        cache_shards=cache[0].needed,
+        brokers=kafka[1].needed,
+        vector_nodes=vectors[0].needed,
+        vector_pods=vector_pods,
+    )
+    return [*database, *cache, *kafka, *vectors], tiers
+
+
+def _database(traffic: Traffic, config: StackConfig, prices: PriceTable) -> list[Requirement]:
+    """Read replicas, then the primary's vCPUs."""
+    headroom = traffic.model.headroom
+    db = traffic.model.database
+    instance = prices.database(config.database.instance_class)
+    per_replica = db.reads_per_vcpu * instance.vcpu * db.cpu_utilisation
+    reads = traffic.database_reads
+    writes = traffic.database_writes
+    per_vcpu = db.writes_per_vcpu * db.cpu_utilisation
+    return [
+        Requirement(
+            "database",
+            "read replicas",
+            ceil_div(reads * headroom, per_replica) + db.spare_replicas,
+            config.database.replica_count,
+            "eduscale:database.replicaCount",
+            f"{reads:,.0f} uncached reads/s x {headroom:g} / {per_replica:,.0f} per "
+            f"{config.database.instance_class} replica, + {db.spare_replicas} spare",
+        ),
+        Requirement(
+            "database",
+            "primary vCPUs",
+            ceil_div(writes * headroom, per_vcpu),
+            instance.vcpu,
+            "eduscale:database.instanceClass",
+            f"{writes:,.0f} writes/s x {headroom:g} / {per_vcpu:,.0f} per vCPU",
+            remedy="set eduscale:database.instanceClass to a class with at least "
+            f"{ceil_div(writes * headroom, per_vcpu)} vCPUs (the price table lists them)",
+        ),
+    ]
+
+
+def _cache(traffic: Traffic, config: StackConfig, prices: PriceTable) -> list[Requirement]:
+    """Redis shards, for operations or for memory, whichever needs more."""
+    headroom = traffic.model.headroom
+    cache = traffic.model.cache
+    node = prices.cache_node(config.cache.node_type)
+    ops = traffic.redis_ops
+    per_shard = cache.ops_per_shard * cache.cpu_utilisation
+    by_ops = ceil_div(ops * headroom, per_shard)
+    stored_gib = (
+        traffic.users * (cache.session_kb_per_user + cache.hot_courses_per_user * cache.course_kb)
+    ) / _KIB_PER_GIB
+    usable_gib = node.memory_gib * cache.usable_memory_fraction
+    by_memory = ceil_div(stored_gib * headroom, usable_gib)
+    return [
+        Requirement(
+            "cache",
+            "redis shards",
+            max(by_ops, by_memory),
+            config.cache.shards,
+            "eduscale:cache.shards",
+            f"{ops:,.0f} ops/s x {headroom:g} / {per_shard:,.0f} per shard -> {by_ops}; "
+            f"{stored_gib:,.1f} GiB x {headroom:g} / {usable_gib:.1f} GiB usable per "
+            f"{config.cache.node_type} -> {by_memory}",
+        )
+    ]
+
+
+def _kafka(
+    traffic: Traffic, worker_pods: dict[str, int], config: StackConfig, prices: PriceTable
+) -> list[Requirement]:
+    """Partitions for every consumer pod, then brokers for the partitions and the bytes."""
+    model = traffic.model
+    kafka = config.kafka
+    consumers = max(worker_pods.values())
+    broker = prices.broker(kafka.broker_instance_type)
+    # The brokers must hold the partitions the stack creates, even beyond the need.
+    partitions = max(consumers, kafka.partitions)
+    replicas_held = partitions * len(WORK_TOPICS) * 2 * kafka.replication_factor
+    by_partitions = ceil_div(replicas_held, broker.max_partitions)
+    write_mb = (
+        (
+            traffic.enqueued("generation") * model.generation.message_kb
+            + traffic.enqueued("document") * model.documents.message_kb
+        )
+        * kafka.replication_factor
+        / 1024
+    )
+    by_throughput = ceil_div(
+        write_mb * model.headroom,
+        model.kafka.broker_write_mb_per_second * model.kafka.utilisation,
+    )
+    azs = config.network.az_count
+    brokers = ceil_div(max(by_partitions, by_throughput, kafka.replication_factor), azs) * azs
+    consumers_text = ", ".join(f"{n} {name}" for name, n in worker_pods.items())
+    return [
+        Requirement(
+            "kafka",
+            "partitions per work topic",
+            consumers,
+            kafka.partitions,
+            "eduscale:kafka.partitions",
+            f"one partition per consumer pod of the largest worker group ({consumers_text})",
+        ),
+        Requirement(
+            "kafka",
+            "brokers",
+            brokers,
+            kafka.brokers,
+            "eduscale:kafka.brokers",
+            f"{partitions} partitions x {len(WORK_TOPICS)} topics x 2 (with .dlq) x "
+            f"RF {kafka.replication_factor} = {replicas_held:,} replicas / "
+            f"{broker.max_partitions} per {kafka.broker_instance_type} -> {by_partitions}; "
+            f"{write_mb:,.2f} MB/s replicated -> {by_throughput}; in multiples of {azs} AZs",
+        ),
+    ]
+
+
+def _vector_store(traffic: Traffic, config: StackConfig) -> tuple[list[Requirement], WorkloadPods]:
+    """Qdrant nodes for memory and searches, shards for size and spread; its pods."""
+    model = traffic.model
+    vectors_model = model.vectors
+    store = config.vector_store
+    documents = traffic.users * vectors_model.documents_per_user
+    chunks = documents * model.documents.chunks_per_document
+    cached = traffic.users * vectors_model.semantic_cache_entries_per_user
+    vectors = chunks + cached
+    raw_bytes = (
+        chunks * store.vector_size + cached * vectors_model.semantic_cache_dimensions
+    ) * _BYTES_PER_FLOAT
+    data_gib = raw_bytes * vectors_model.index_overhead / 1024**3
+    node_memory_gib = memory_mib(store.memory) / 1024
+    usable_gib = node_memory_gib * vectors_model.memory_utilisation
+    node_cpu = cpu_cores(store.cpu)
+    by_memory = ceil_div(data_gib * store.replication_factor, usable_gib)
+    searches = traffic.enqueued("generation") * vectors_model.searches_per_generation
+    by_searches = ceil_div(
+        searches * model.headroom,
+        vectors_model.searches_per_vcpu * node_cpu * vectors_model.cpu_utilisation,
+    )
+    nodes = max(by_memory, by_searches, store.replication_factor)
+    shards = max(
+        ceil_div(data_gib, vectors_model.max_shard_gb),
+        ceil_div(nodes, store.replication_factor),
+    )
+    requirements = [
+        Requirement(
+            "vector store",
+            "qdrant nodes",
+            nodes,
+            store.replicas,
+            "eduscale:vectorStore.replicas",
+            f"{vectors / 1e6:,.1f} M vectors = {data_gib:,.0f} GiB with the index x RF "
+            f"{store.replication_factor} / {usable_gib:,.1f} GiB usable per node -> "
+            f"{by_memory}; {searches:,.0f} searches/s -> {by_searches}",
+        ),
+        Requirement(
+            "vector store",
+            "qdrant shards",
+            shards,
+            store.shards,
+            "eduscale:vectorStore.shards",
+            f"{data_gib:,.0f} GiB / {vectors_model.max_shard_gb:g} GiB per shard, and at least "
+            f"one shard replica per node ({nodes} nodes / RF {store.replication_factor})",
+        ),
+    ]
+    pods = WorkloadPods(
+        name="qdrant",
+        pods=max(nodes, store.replicas),
+        cpu=node_cpu,
+        memory_mib=memory_mib(store.memory),
+        interruptible=False,
+    )
+    return requirements, pods

@@ -1,0 +1,40 @@
+"""The one error of the capacity plan's inputs: which file, which key, what was wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+__all__ = ["CapacityInputError", "from_validation_error"]
+
+
+class CapacityInputError(Exception):
+    """A workload model, benchmark file or price table cannot be used; the message says why."""
+
+
+def from_validation_error(path: Path, what: str, error: ValidationError) -> CapacityInputError:
+    """Word pydantic's errors for a person: one line per key, with its value and the rule.
+
+    `what` names the kind of file ("workload model", "price table") so the first line
+    says what was being read, not only where.
+    """
+    lines = []
+    for issue in error.errors():
+        key = ".".join(str(part) for part in issue["loc"]) or "(top level)"
+        message = str(issue["msg"]).removeprefix("Value error, ")
+        if issue["type"] == "missing":
+            lines.append(f"  {key}: required; not set")
+        elif issue["type"] == "extra_forbidden":
+            lines.append(f"  {key} = {_show(issue['input'])}: unknown key (a typo?)")
+        else:
+            lines.append(f"  {key} = {_show(issue['input'])}: {message}")
+    return CapacityInputError(
+        f"invalid {what} {path} ({len(lines)} problem(s)):\n" + "\n".join(lines)
+    )
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."  # noqa: PLR2004

@@ -1,0 +1,206 @@
+"""The workload model: what one active user asks of the platform, and what each tier holds.
+
+The numbers live in `workload.yaml` beside this module, each with the source or the
+reasoning behind it, so a reviewer can argue with an assumption rather than with code.
+This module only gives them a shape and refuses a model that cannot mean anything (a
+hit ratio above 1, an endpoint served by a service that does not exist, a figure that
+is cached but names no cached benchmark), naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from infra.capacity.errors import CapacityInputError, from_validation_error
+from infra.capacity.paths import DEFAULT_MODEL
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "SERVICES",
+    "Endpoint",
+    "WorkloadModel",
+    "load_workload_model",
+]
+
+
+Service = Literal["auth", "course", "ai-orchestrator"]
+SERVICES: tuple[Service, ...] = ("auth", "course", "ai-orchestrator")
+"""The HTTP services behind the gateway, by the name the route table uses."""
+
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Ratio = Annotated[float, Field(ge=0, le=1)]
+Utilisation = Annotated[float, Field(gt=0, le=1)]
+FigureKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Endpoint(_Strict):
+    """One kind of request, and what a single one costs each tier."""
+
+    service: Service
+    per_user_per_minute: NonNegative
+    cache_hit_ratio: Ratio = 0.0
+    """Share answered from Redis without touching PostgreSQL."""
+    cached_figure: FigureKey | None = None
+    """Benchmark figure (req/s per core) of a cache hit; required when there are hits."""
+    uncached_figure: FigureKey
+    """Benchmark figure (req/s per core) of a miss, or of every request if never cached."""
+    db_reads_per_miss: NonNegative = 0
+    db_writes_per_request: NonNegative = 0
+    redis_ops_per_request: NonNegative = 0
+    enqueues: Literal["generation", "document"] | None = None
+    """The work this request queues for a worker (through the outbox and Kafka)."""
+
+    @model_validator(mode="after")
+    def _figures(self) -> Self:
+        if self.cache_hit_ratio > 0 and self.cached_figure is None:
+            raise ValueError(
+                f"cache_hit_ratio is {self.cache_hit_ratio} but no cached_figure names the "
+                "benchmark of a cache hit; set one, or set cache_hit_ratio to 0"
+            )
+        return self
+
+
+class GatewayModel(_Strict):
+    """Kong: not benchmarked here, so its rate per core comes from Kong's published tests."""
+
+    requests_per_core: Positive
+    redis_ops_per_request: NonNegative
+
+
+class GenerationModel(_Strict):
+    """The generation worker: its pods wait on the LLM, so latency sizes them, not CPU."""
+
+    semantic_cache_hit_ratio: Ratio
+    llm_latency_seconds: Positive
+    cache_hit_seconds: Positive
+    jobs_in_flight_per_pod: Annotated[int, Field(ge=1)]
+    message_kb: Positive
+
+
+class DocumentModel(_Strict):
+    """The indexer worker: extracting, chunking and embedding one uploaded PDF."""
+
+    indexing_seconds: Positive
+    documents_in_flight_per_pod: Annotated[int, Field(ge=1)]
+    chunks_per_document: Positive
+    message_kb: Positive
+
+
+class VectorModel(_Strict):
+    """Qdrant: what is stored, how often it is searched, and what one vCPU answers."""
+
+    documents_per_user: NonNegative
+    """Indexed PDFs per active user: the corpus grows with the audience."""
+    semantic_cache_entries_per_user: NonNegative
+    semantic_cache_dimensions: Annotated[int, Field(ge=1)]
+    """The cache's embedding size (the course collection's comes from the stack)."""
+    index_overhead: Annotated[float, Field(ge=1)]
+    """Bytes held per byte of raw vectors (HNSW links, payload, segments being optimised)."""
+    searches_per_generation: NonNegative
+    searches_per_vcpu: Positive
+    cpu_utilisation: Utilisation
+    memory_utilisation: Utilisation
+    max_shard_gb: Positive
+
+
+class DatabaseModel(_Strict):
+    """PostgreSQL on RDS: what one vCPU of a writer or a read replica sustains."""
+
+    reads_per_vcpu: Positive
+    writes_per_vcpu: Positive
+    cpu_utilisation: Utilisation
+    spare_replicas: Annotated[int, Field(ge=0)]
+
+
+class CacheModel(_Strict):
+    """Redis on ElastiCache: operations one shard's primary serves, and what it stores."""
+
+    ops_per_shard: Positive
+    cpu_utilisation: Utilisation
+    usable_memory_fraction: Utilisation
+    session_kb_per_user: NonNegative
+    hot_courses_per_user: NonNegative
+    course_kb: NonNegative
+
+
+class KafkaModel(_Strict):
+    """MSK: the write rate one broker sustains, replication included."""
+
+    broker_write_mb_per_second: Positive
+    utilisation: Utilisation
+
+
+class ClusterModel(_Strict):
+    """EKS nodes: what the DaemonSets take from every node, and how well pods pack."""
+
+    daemonset_cpu: NonNegative
+    daemonset_memory_mib: NonNegative
+    daemonset_pods: Annotated[int, Field(ge=0)]
+    packing_efficiency: Utilisation
+
+
+class WorkloadModel(_Strict):
+    """Everything the plan assumes about users and tiers; see workload.yaml for sources."""
+
+    peak_factor: Annotated[float, Field(ge=1)]
+    headroom: Annotated[float, Field(ge=1)]
+    core_speed: Positive
+    """How much faster a production vCPU runs our handlers than a benchmark core."""
+    endpoints: Annotated[dict[str, Endpoint], Field(min_length=1)]
+    gateway: GatewayModel
+    generation: GenerationModel
+    documents: DocumentModel
+    vectors: VectorModel
+    database: DatabaseModel
+    cache: CacheModel
+    kafka: KafkaModel
+    cluster: ClusterModel
+
+    @model_validator(mode="after")
+    def _every_service_and_queue(self) -> Self:
+        served = {endpoint.service for endpoint in self.endpoints.values()}
+        missing = [service for service in SERVICES if service not in served]
+        if missing:
+            raise ValueError(
+                f"endpoints: no endpoint is served by {', '.join(missing)}; every service "
+                f"({', '.join(SERVICES)}) needs at least one, or its pods cannot be sized"
+            )
+        queued = {endpoint.enqueues for endpoint in self.endpoints.values()}
+        for work in ("generation", "document"):
+            if work not in queued:
+                raise ValueError(
+                    f"endpoints: none has `enqueues: {work}`; name the request that queues "
+                    f"{work} jobs, or the {work} worker cannot be sized"
+                )
+        return self
+
+    def figure_keys(self) -> set[str]:
+        """The benchmark figures this model reads."""
+        keys = {endpoint.uncached_figure for endpoint in self.endpoints.values()}
+        keys |= {e.cached_figure for e in self.endpoints.values() if e.cached_figure}
+        return keys
+
+
+def load_workload_model(path: Path = DEFAULT_MODEL) -> WorkloadModel:
+    """Read and validate a workload model; `CapacityInputError` says what is wrong."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise CapacityInputError(f"no workload model at {path}") from None
+    except yaml.YAMLError as exc:
+        raise CapacityInputError(f"workload model {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise CapacityInputError(f"workload model {path}: expected a mapping at the top level")
+    try:
+        return WorkloadModel.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(path, "workload model", exc) from None
