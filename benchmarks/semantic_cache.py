@@ -193,20 +193,22 @@ def _settings(base_url: str) -> AISettings:
 
 async def _sweep(
     bench: _Bench, pairs: list[Pair], thresholds: Sequence[float]
-) -> tuple[list[_SweepPoint], list[float]]:
+) -> tuple[list[_SweepPoint], list[float], list[float]]:
     """Store each pair's first request, then ask its probe at every threshold.
 
     All thresholds read the same stored points, so they differ only in the decision.
-    Returns the sweep and the lookup latencies (ms) at the configured threshold.
+    Returns the sweep, and the latencies (ms) of the lookups at the configured threshold
+    and of the embeddings requests those lookups made (same moment, same load).
     """
     configured = bench.settings.cache_threshold
     store = bench.cache(configured, "pairs")
     for number, pair in enumerate(pairs):
         await store.store(bench.scope(pair.stored), _text(pair.stored), f"answer {number}")
     totals = Counter(pair.relation for pair in pairs)
-    points, lookup_ms = [], []
+    points, lookup_ms, embed_ms = [], [], []
     for threshold in thresholds:
         cache = bench.cache(threshold, "pairs")
+        embeds_before = len(bench.embedder.samples_ms)
         point = _SweepPoint(threshold, totals)
         for number, pair in enumerate(pairs):
             started = time.perf_counter()
@@ -219,8 +221,10 @@ async def _sweep(
                 point.hits[pair.relation] += 1
         if cache.errors or store.errors:
             raise RuntimeError("the cache bypassed a call (see the warnings): no figure")
+        if threshold == configured:
+            embed_ms = bench.embedder.samples_ms[embeds_before:]
         points.append(point)
-    return points, lookup_ms
+    return points, lookup_ms, embed_ms
 
 
 async def _cosines(bench: _Bench, pairs: list[Pair]) -> dict[str, list[float]]:
@@ -290,8 +294,7 @@ async def _measure(quick: bool) -> list[Figure]:
             )
             bench = _Bench(AsyncQdrantClient(location=":memory:"), embedder, settings)
             try:
-                points, lookup_ms = await _sweep(bench, pairs, thresholds)
-                embed_ms = list(embedder.samples_ms)  # one text each, as the cache asks
+                points, lookup_ms, embed_ms = await _sweep(bench, pairs, thresholds)
                 cosines = await _cosines(bench, pairs)
                 balanced = _balanced(points)
                 replays = [await _replay(bench, labelled, count, configured)]
