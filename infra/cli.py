@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from infra.dev.commands import add_dev_commands, dev
 from infra.service_commands import add_service_commands, dlq, migrate, serve, worker
 from services.common.migrations import MigrationError
 from services.common.settings import SettingsError
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     policy.add_argument("--json", type=Path, metavar="FILE", help="write the violations as JSON")
     policy.add_argument("--project-dir", type=Path, metavar="DIR", help=argparse.SUPPRESS)
     add_service_commands(commands)
+    add_dev_commands(commands)
     return parser
 
 
@@ -193,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": migrate,
         "worker": worker,
         "dlq": dlq,
+        "dev": dev,
     }
     bad_input: tuple[type[Exception], ...] = (
         SettingsError,
