@@ -7,7 +7,7 @@ gateway through httpx's ASGI transport, so these tests check the proxy itself.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -31,7 +31,7 @@ UPSTREAMS = {
 ORIGIN = "http://localhost:3000"
 
 
-async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def echo(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
     """An upstream that answers with what it was sent, and a header of its own."""
     assert scope["type"] == "http"
     body = b""
