@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +25,11 @@ import pytest
 from kafka_broker import free_port
 from pdf_factory import known_sentences, text_pdf
 from service_harness import REDIS_URL, fresh_database
+
+from infra.dev.platform import PROCESSES, _worker
+from infra.dev.supervisor import _service_of, render_line
+from infra.service_commands import WORKERS
+from services.routes import ROUTES
 
 pytestmark = pytest.mark.usefixtures("redis_client")
 
@@ -391,3 +397,48 @@ def test_a_process_that_dies_stops_the_platform_with_an_error(tmp_path):
         time.sleep(0.2)
         assert "course exited with code -9; stopping" in running.output()
         assert survivors(tree, within=1) == {}, running.output()
+
+
+def test_a_taken_port_is_refused_before_anything_starts(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            command(port, tmp_path / "data"),
+            cwd=PROJECT_DIR,
+            env=platform_environment("postgresql://postgres@127.0.0.1:5432/unused"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert f"cannot serve on 127.0.0.1:{port}" in result.stderr
+    assert "--port" in result.stderr
+    assert not (tmp_path / "data").exists()  # nothing was prepared
+
+
+def test_every_routed_service_is_served_by_exactly_one_local_process():
+    served = [process.serves for process in PROCESSES if process.serves]
+    assert sorted(served) == sorted({route.service for route in ROUTES})
+    assert len({process.name for process in PROCESSES}) == len(PROCESSES)
+
+
+def test_a_worker_is_one_line_running_eduscale_worker_with_health_on_its_port():
+    for name in WORKERS:  # what `eduscale worker` accepts
+        line = _worker(name)
+        assert line.argv == ("infra.cli", "worker", name)
+        assert line.ports == ("port",)  # passed as HEALTH_PORT and probed for readiness
+        assert line.serves is None
+
+
+def test_json_log_lines_are_shown_readably_and_by_the_service_that_wrote_them():
+    line = (
+        '{"service": "indexer-worker", "level": "info", "timestamp": "2026-01-01T00:00:00Z",'
+        ' "message": "worker_started", "topic": "documents.uploaded"}'
+    )
+    assert render_line(line) == "INFO    worker_started topic=documents.uploaded"
+    assert _service_of(line) == "indexer-worker"
+    assert render_line("plain text\n") == "plain text"
+    assert _service_of("plain text") is None

@@ -59,7 +59,7 @@ def dev(args: argparse.Namespace) -> int:
         return _seed(args.url)
     from infra.dev.backing import BackingServiceDown  # noqa: PLC0415
     from infra.dev.local_env import LocalSettings  # noqa: PLC0415
-    from infra.dev.platform import run_local_platform  # noqa: PLC0415
+    from infra.dev.platform import PortInUse, run_local_platform  # noqa: PLC0415
 
     if not 0 < args.port < 65536:  # noqa: PLR2004
         print(f"eduscale: --port {args.port} is not a port: use 1 to 65535", file=sys.stderr)  # noqa: T201
@@ -69,7 +69,7 @@ def dev(args: argparse.Namespace) -> int:
     )
     try:
         return run_local_platform(settings, os.environ)
-    except BackingServiceDown as error:
+    except (BackingServiceDown, PortInUse) as error:
         print(f"eduscale: {error}", file=sys.stderr)  # noqa: T201
         return 1
     except KeyboardInterrupt:

@@ -30,10 +30,11 @@ from infra.dev.supervisor import Child, Supervisor
 from services.common.migrations import apply_migrations
 from services.routes import ROUTES
 
-__all__ = ["PROCESSES", "LocalProcess", "run_local_platform"]
+__all__ = ["PROCESSES", "LocalProcess", "PortInUse", "run_local_platform"]
 
 _READY_TIMEOUT_SECONDS = 120.0
 _STOP_GRACE_SECONDS = 25.0
+_SAME_INTERRUPT_SECONDS = 1.0
 EXIT_OK = 0
 EXIT_FAILED = 1
 
@@ -119,16 +120,21 @@ class _LocalPlatform:
         self.gateway: Child | None = None
         self.kafka: Child | None = None
         self.stop = asyncio.Event()
+        self._first_signal = 0.0
 
     def say(self, text: str) -> None:
         self.supervisor.say("dev", text)
 
     def _on_signal(self) -> None:
+        now = time.monotonic()
+        if self.stop.is_set() and now - self._first_signal < _SAME_INTERRUPT_SECONDS:
+            return  # one Ctrl-C delivered twice (e.g. by the terminal and by `uv run`)
         if self.stop.is_set():
             self.say("second interrupt: killing everything now")
             self.supervisor.kill_all()
         else:
             self.say("stopping (Ctrl-C again to kill at once) ...")
+            self._first_signal = now
             self.stop.set()
 
     async def run(self) -> int:
@@ -273,9 +279,26 @@ class _LocalPlatform:
                 await self.supervisor.stop(wave, _STOP_GRACE_SECONDS)
 
 
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise PortInUse(
+                f"cannot serve on {host}:{port}: {error.strerror}; "
+                "pass another --port (or stop what uses it)"
+            ) from None
+
+
+class PortInUse(RuntimeError):
+    """The gateway's port is taken (or the address is not this machine's)."""
+
+
 def run_local_platform(settings: LocalSettings, environ: Mapping[str, str]) -> int:
     """Check, migrate, run until interrupted; the exit status."""
     say = Supervisor(prefix_width=_PREFIX_WIDTH).say
+    _check_port_free(settings.host, settings.port)
     prepare_data_dir(settings.data_dir)
     ensure_redis(settings.redis_url)
     ensure_database(settings.database_url, lambda line: say("dev", line))

@@ -26,6 +26,7 @@ __all__ = ["Child", "Supervisor", "render_line"]
 _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 _QUIET_KEYS = frozenset({"timestamp", "service", "level", "message", "logger"})
+_LINE_LIMIT = 1024 * 1024  # a traceback in one JSON line can be long
 _COLOURS = ("36", "32", "35", "33", "34", "96", "92", "95", "93", "94")
 
 
@@ -112,6 +113,7 @@ class Supervisor:
             stderr=asyncio.subprocess.STDOUT,
             process_group=0,
             preexec_fn=_dies_with(os.getpid()),
+            limit=_LINE_LIMIT,
         )
         child = Child(name, process, asyncio.create_task(self._pump(name, process)), stop_signal)
         self.children.append(child)
@@ -122,8 +124,9 @@ class Supervisor:
         while True:
             try:
                 raw = await process.stdout.readline()
-            except ValueError:  # a line over the stream limit: show what fits
-                raw = await process.stdout.read(64 * 1024)
+            except ValueError:  # a line over the limit was dropped: say so, go on
+                self.say(name, "(a log line over 1 MiB was dropped)")
+                continue
             if not raw:
                 return
             record = raw.decode(errors="replace")
