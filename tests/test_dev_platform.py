@@ -26,6 +26,7 @@ from kafka_broker import free_port
 from pdf_factory import known_sentences, text_pdf
 from service_harness import REDIS_URL, fresh_database
 
+from infra.dev.local_env import jwt_secret, prepare_data_dir
 from infra.dev.platform import PROCESSES, _worker
 from infra.dev.supervisor import _service_of, render_line
 from infra.service_commands import WORKERS
@@ -442,3 +443,16 @@ def test_json_log_lines_are_shown_readably_and_by_the_service_that_wrote_them():
     assert _service_of(line) == "indexer-worker"
     assert render_line("plain text\n") == "plain text"
     assert _service_of("plain text") is None
+
+
+def test_the_local_jwt_secret_is_made_once_private_and_kept(tmp_path):
+    data = prepare_data_dir(tmp_path / "data")
+    first = jwt_secret(data)
+    assert len(first) >= 32
+    assert jwt_secret(data) == first  # tokens survive a restart
+    assert (data / "jwt-secret").stat().st_mode & 0o777 == 0o600
+    assert data.stat().st_mode & 0o077 == 0
+    (data / "jwt-secret").write_text("short\n")  # truncated or hand-edited
+    replaced = jwt_secret(data)
+    assert replaced != first
+    assert len(replaced) >= 32

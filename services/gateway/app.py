@@ -211,7 +211,8 @@ class Gateway:
         extra: Headers,
     ) -> int:
         base = self.settings.upstreams[policy.service]
-        target = base + scope["raw_path"].decode("latin-1")
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        target = base + raw_path.decode("latin-1")
         if scope.get("query_string"):
             target += "?" + scope["query_string"].decode("latin-1")
         request = self.client.build_request(
