@@ -1,7 +1,9 @@
 """Kong's declarative configuration (DB-less, `_format_version: "3.0"`), generated.
 
-Built from the typed route table, so every route names a service that exists and the
-rate limits, CORS and size limits are the same on every route. Secrets are not in it:
+Built from the typed route table and the gateway policy (`services/gateway/policy.py`),
+the same definitions the local gateway of `eduscale dev up` enforces, so every route names a
+service that exists and the rate limits, CORS and size limits are the same on every route
+and in both gateways. Secrets are not in it:
 the Redis password is a Kong vault reference (`{vault://env/...}`) resolved from the pod's
 environment, which comes from a Kubernetes Secret. Pure data, no Pulumi: unit-testable.
 """
@@ -9,6 +11,7 @@ environment, which comes from a Kubernetes Secret. Pure data, no Pulumi: unit-te
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
+from services.gateway.policy import CORS, GatewayLimits, route_policies
 from services.routes import Route
 
 __all__ = ["GatewayLimitsArgs", "RedisArgs", "declarative_config"]
@@ -53,6 +56,7 @@ def declarative_config(
     missing = sorted({r.service for r in routes} - set(upstreams))
     if missing:
         raise ValueError(f"routes name services with no upstream: {', '.join(missing)}")
+    policies = route_policies(routes, _limits(limits))
     services = []
     for service_name in sorted({r.service for r in routes}):
         host, port = upstreams[service_name]
@@ -73,9 +77,9 @@ def declarative_config(
                         "preserve_host": True,
                         "protocols": ["https"],
                         "https_redirect_status_code": 426,
-                        "plugins": [_rate_limit(route, limits, redis)],
+                        "plugins": [_rate_limit(route.requests_per_minute, redis)],
                     }
-                    for route in routes
+                    for route in policies
                     if route.service == service_name
                 ],
             }
@@ -89,11 +93,11 @@ def declarative_config(
                 "name": "cors",
                 "config": {
                     "origins": list(limits["cors_origins"]),
-                    "methods": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-                    "headers": ["Authorization", "Content-Type", "X-Request-ID"],
-                    "exposed_headers": ["X-Request-ID", "Retry-After"],
-                    "credentials": True,
-                    "max_age": 3600,
+                    "methods": list(CORS.methods),
+                    "headers": list(CORS.headers),
+                    "exposed_headers": list(CORS.exposed_headers),
+                    "credentials": CORS.credentials,
+                    "max_age": CORS.max_age,
                 },
             },
             {
@@ -124,12 +128,15 @@ def declarative_config(
     }
 
 
-def _rate_limit(route: Route, limits: GatewayLimitsArgs, redis: RedisArgs) -> dict[str, Any]:
-    per_minute = (
-        limits["strict_requests_per_minute"]
-        if route.rate_limit == "strict"
-        else limits["requests_per_minute"]
+def _limits(limits: GatewayLimitsArgs) -> GatewayLimits:
+    return GatewayLimits(
+        requests_per_minute=limits["requests_per_minute"],
+        strict_requests_per_minute=limits["strict_requests_per_minute"],
+        max_body_mb=limits["max_body_mb"],
     )
+
+
+def _rate_limit(per_minute: int, redis: RedisArgs) -> dict[str, Any]:
     return {
         "name": "rate-limiting",
         "config": {

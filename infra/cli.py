@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from infra.capacity.command import add_capacity_command, capacity
+from infra.dev.commands import add_dev_commands, dev
 from infra.service_commands import add_service_commands, dlq, migrate, serve, worker
 from services.common.migrations import MigrationError
 from services.common.settings import SettingsError
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     policy.add_argument("--project-dir", type=Path, metavar="DIR", help=argparse.SUPPRESS)
     add_capacity_command(commands)
     add_service_commands(commands)
+    add_dev_commands(commands)
     return parser
 
 
@@ -197,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": migrate,
         "worker": worker,
         "dlq": dlq,
+        "dev": dev,
     }
     bad_input: tuple[type[Exception], ...] = (
         SettingsError,

@@ -7,6 +7,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
+from services.gateway.policy import DEFAULT_LIMITS
 from stacks.sections import Section, log_retention
 
 __all__ = [
@@ -186,11 +187,15 @@ class GatewayConfig(Scaling):
         Field(pattern=r"^[a-z0-9./-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$"),
         AfterValidator(_pinned),
     ] = "kong:3.9.1"
-    requests_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = 600
+    requests_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = (
+        DEFAULT_LIMITS.requests_per_minute
+    )
     """Per client IP, on standard routes."""
-    strict_requests_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = 30
+    strict_requests_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = (
+        DEFAULT_LIMITS.strict_requests_per_minute
+    )
     """Per client IP, on `/auth`."""
-    max_body_mb: Annotated[int, Field(ge=1, le=1024)] = 50
+    max_body_mb: Annotated[int, Field(ge=1, le=1024)] = DEFAULT_LIMITS.max_body_mb
     cors_origins: tuple[Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(:\d+)?$")], ...] = ()
     """Browser origins allowed to call the API (default: `https://<domain>`)."""
 

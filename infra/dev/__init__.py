@@ -1,0 +1,1 @@
+"""The local platform: `eduscale dev up` (everything on one machine) and `eduscale dev seed`."""
