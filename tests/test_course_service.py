@@ -215,6 +215,28 @@ async def test_quiz_input_is_checked(client, instructor, student) -> None:
     assert (await client.get(f"/quizzes/{uuid.uuid4()}", headers=student)).status_code == 404
 
 
+async def test_a_draft_quiz_is_neither_shown_nor_taken(
+    client, core_db, instructor, student
+) -> None:
+    course = await new_course(client, instructor)
+    lesson = await new_lesson(client, instructor, course["id"])
+    quiz = await new_quiz(client, instructor, course["id"], lesson["id"])
+    draft = uuid.uuid4()  # as the generation worker saves an unreviewed quiz
+    with psycopg.connect(core_db) as conn:
+        conn.execute(
+            "INSERT INTO quizzes (id, course_id, lesson_id, title, questions, status)"
+            " SELECT %s, course_id, lesson_id, 'Generated quiz (draft)', questions, 'draft'"
+            " FROM quizzes WHERE id = %s",
+            (draft, quiz["id"]),
+        )
+    attempt = {"answers": [0, 1, 0]}
+    assert (await client.get(f"/quizzes/{draft}", headers=student)).status_code == 404
+    taken = await client.post(f"/quizzes/{draft}/attempts", json=attempt, headers=student)
+    assert taken.status_code == 404
+    published = await client.post(f"/quizzes/{quiz['id']}/attempts", json=attempt, headers=student)
+    assert published.status_code == 201
+
+
 async def test_catalogue_pages_with_a_cursor_and_filters_by_text(client, instructor) -> None:
     titles = [f"Course {index}" for index in range(5)]
     for title in titles:

@@ -69,8 +69,12 @@ def _public(
 async def _questions(
     conn: Connection, quiz_id: uuid.UUID
 ) -> tuple[dict[str, object], list[Question]]:
+    # A generated quiz stays a draft until its instructor publishes the questions as a
+    # quiz of their own: learners neither see nor take unreviewed LLM output.
     cursor = await conn.execute(
-        "SELECT id, course_id, lesson_id, title, questions FROM quizzes WHERE id = %s", (quiz_id,)
+        "SELECT id, course_id, lesson_id, title, questions FROM quizzes"
+        " WHERE id = %s AND status = 'published'",
+        (quiz_id,),
     )
     row = await cursor.fetchone()
     if row is None:
