@@ -16,6 +16,8 @@ from benchmarks.figures import Figure, print_table, write_results
 
 SUITES: dict[str, str] = {
     "preview": "benchmarks.preview",
+    "http": "benchmarks.http_endpoints",
+    "pipeline": "benchmarks.pipeline",
 }
 """Suite name -> module; each module exposes `run(quick: bool) -> list[Figure]`."""
 
