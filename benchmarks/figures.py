@@ -56,6 +56,14 @@ def _ratios(figures: list[Figure]) -> dict[str, float | None]:
     return ratios
 
 
+def _load_average() -> list[float] | None:
+    """1, 5 and 15-minute load when written: how busy the machine was around the run."""
+    try:
+        return [round(load, 2) for load in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def results_document(figures: list[Figure]) -> dict[str, object]:
     """The JSON document of a run: figures by key, each with its ratio to its reference."""
     ratios = _ratios(figures)
@@ -66,6 +74,7 @@ def results_document(figures: list[Figure]) -> dict[str, object]:
             "cpus": os.cpu_count(),
             "python": sys.version.split()[0],
             "platform": platform.platform(),
+            "load_average": _load_average(),
         },
         "figures": {f.key: {**asdict(f), "ratio": ratios[f.key]} for f in figures},
     }

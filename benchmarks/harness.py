@@ -16,6 +16,21 @@ if _TESTS not in sys.path:
     sys.path.append(_TESTS)
 
 from kafka_broker import Broker  # noqa: E402
-from service_harness import JWT_SECRET, REDIS_URL, flushed_redis, fresh_database  # noqa: E402
+from service_harness import (  # noqa: E402
+    JWT_SECRET,
+    POSTGRES_URL,
+    REDIS_URL,
+    database_url,
+    flushed_redis,
+    fresh_database,
+)
 
-__all__ = ["JWT_SECRET", "REDIS_URL", "Broker", "flushed_redis", "fresh_database"]
+__all__ = [
+    "JWT_SECRET",
+    "POSTGRES_URL",
+    "REDIS_URL",
+    "Broker",
+    "database_url",
+    "flushed_redis",
+    "fresh_database",
+]

@@ -9,10 +9,15 @@ ids than a short cache TTL can hold (see `http_endpoints.py`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import psycopg
 from argon2 import PasswordHasher
 from argon2.profiles import RFC_9106_LOW_MEMORY
+
+from benchmarks.harness import POSTGRES_URL, database_url
 
 __all__ = ["LESSONS_PER_COURSE", "PASSWORD", "seed_courses", "seed_users", "table_index_scans"]
 
@@ -69,3 +74,21 @@ def table_index_scans(database_url: str, table: str) -> int:
             "SELECT coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE relname = %s", (table,)
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+@contextmanager
+def database_copy(template_url: str, label: str) -> Iterator[str]:
+    """A copy of the (idle) database at `template_url`, dropped afterwards.
+
+    One per measured server, so PostgreSQL's per-database statistics count that server's
+    reads alone.
+    """
+    source = urlsplit(template_url).path.lstrip("/")
+    name = f"{source}_{label}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+    try:
+        yield database_url(name)
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

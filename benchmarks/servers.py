@@ -4,7 +4,8 @@ A service runs through `eduscale serve` (uvicorn, one worker process, the Docker
 flags); the bare reference through the same `serve()` (see `bare_asgi.py`). On a machine
 with two or more CPUs the server is pinned to one CPU, the pod's CPU limit here, and the
 load generator to another, so the two do not trade places mid-run; PostgreSQL and Redis
-run where the OS puts them. Output goes to a log file, shown when the server fails.
+run where the OS puts them. Output goes to a log file, shown when the server fails (and
+kept when BENCH_KEEP_LOGS is set).
 """
 
 from __future__ import annotations
@@ -120,7 +121,10 @@ def running_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        log.unlink(missing_ok=True)
+        if os.environ.get("BENCH_KEEP_LOGS"):
+            print(f"   server log kept: {log}", file=sys.stderr, flush=True)
+        else:
+            log.unlink(missing_ok=True)
 
 
 def service_command(service: str) -> list[str]:
