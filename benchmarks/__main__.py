@@ -3,6 +3,9 @@
 Each suite is a module with `run(quick: bool) -> list[Figure]`; suites run one after
 another (never concurrently: they would measure each other), print one table and write
 the figures as JSON (default `benchmarks/results.json`). Not part of the test suite.
+The `http` and `pipeline` suites need PostgreSQL and Redis as the tests do
+(TEST_POSTGRES_URL, TEST_REDIS_URL, whose database they flush) and the load generator
+wrk (see `benchmarks/wrk.py`); README.md, section Benchmarks, says what each figure means.
 """
 
 from __future__ import annotations

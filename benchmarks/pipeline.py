@@ -300,7 +300,7 @@ def _jobs(stack: _Stack, plan: _Plan) -> Figure:
         [_message(course, job) for job, (course, _) in zip(job_ids, chosen, strict=True)],
         warmup=False,
     )
-    environ = {**stack.environ(), "GENERATION_MAX_ATTEMPTS": "3"}
+    environ = stack.environ()
     deadline = time.monotonic() + 60 + plan.jobs / 2
     with (
         running_server(worker_command("generation"), environ, port_variable="HEALTH_PORT"),
