@@ -3,6 +3,9 @@
 Each suite is a module with `run(quick: bool) -> list[Figure]`; suites run one after
 another (never concurrently: they would measure each other), print one table and write
 the figures as JSON (default `benchmarks/results.json`). Not part of the test suite.
+The `http` and `pipeline` suites need PostgreSQL and Redis as the tests do
+(TEST_POSTGRES_URL, TEST_REDIS_URL, whose database they flush) and the load generator
+wrk (see `benchmarks/wrk.py`); README.md, section Benchmarks, says what each figure means.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from benchmarks.figures import Figure, print_table, write_results
 
 SUITES: dict[str, str] = {
     "preview": "benchmarks.preview",
+    "http": "benchmarks.http_endpoints",
+    "pipeline": "benchmarks.pipeline",
     "semantic_cache": "benchmarks.semantic_cache",
 }
 """Suite name -> module; each module exposes `run(quick: bool) -> list[Figure]`."""

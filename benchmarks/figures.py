@@ -9,6 +9,7 @@ The JSON written here is also what `eduscale capacity --bench` reads.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
@@ -22,6 +23,8 @@ __all__ = ["SCHEMA_VERSION", "Figure", "print_table", "results_document", "write
 SCHEMA_VERSION = 1
 _WHOLE_NUMBERS_FROM = 100
 """Figures this large print without decimals; smaller ones keep three significant digits."""
+_RATIO_DIGITS = 4
+"""Significant digits of a ratio: a login at 0.0004 of the bare app is not 0."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,19 @@ def _ratios(figures: list[Figure]) -> dict[str, float | None]:
     for figure in figures:
         reference = by_key.get(figure.reference) if figure.reference else None
         ratios[figure.key] = (
-            round(figure.value / reference.value, 3) if reference and reference.value else None
+            float(f"{figure.value / reference.value:.{_RATIO_DIGITS}g}")
+            if reference and reference.value
+            else None
         )
     return ratios
+
+
+def _load_average() -> list[float] | None:
+    """1, 5 and 15-minute load when written: how busy the machine was around the run."""
+    try:
+        return [round(load, 2) for load in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def results_document(figures: list[Figure]) -> dict[str, object]:
@@ -61,6 +74,7 @@ def results_document(figures: list[Figure]) -> dict[str, object]:
             "cpus": os.cpu_count(),
             "python": sys.version.split()[0],
             "platform": platform.platform(),
+            "load_average": _load_average(),
         },
         "figures": {f.key: {**asdict(f), "ratio": ratios[f.key]} for f in figures},
     }
@@ -77,12 +91,21 @@ def _number(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= _WHOLE_NUMBERS_FROM else f"{value:,.3g}"
 
 
+def _ratio(value: float | None) -> str:
+    """Two decimals, or two significant digits below 0.1 (never an exponent)."""
+    if value is None:
+        return ""
+    if value >= 0.1 or value <= 0:  # noqa: PLR2004
+        return f"{value:.2f}"
+    return f"{value:.{1 - math.floor(math.log10(value))}f}"
+
+
 def print_table(figures: Iterable[Figure]) -> None:
     """One line per figure: value, latency percentiles, reference and ratio."""
     figures = list(figures)
     ratios = _ratios(figures)
     header = (
-        f"{'figure':<46}{'value':>12} {'unit':<9}{'p50 ms':>9}{'p99 ms':>9}  {'vs':<24}{'ratio':>7}"
+        f"{'figure':<46}{'value':>12} {'unit':<9}{'p50 ms':>9}{'p99 ms':>9}  {'vs':<24}{'ratio':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -91,5 +114,5 @@ def print_table(figures: Iterable[Figure]) -> None:
         print(
             f"{f.label[:45]:<46}{_number(f.value):>12} {f.unit:<9}{_number(f.p50_ms):>9}"
             f"{_number(f.p99_ms):>9}  {(f.reference or '')[:23]:<24}"
-            f"{'' if ratio is None else f'{ratio:.2f}':>7}"
+            f"{_ratio(ratio):>9}"
         )
