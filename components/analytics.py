@@ -66,6 +66,7 @@ from components.workload import (
     check_pinned,
     disruption_budget,
     dns_egress,
+    peer_discovery_service,
     restricted_container_context,
     spread_over_zones_and_nodes,
 )
@@ -222,21 +223,16 @@ class Analytics(pulumi.ComponentResource):
         ports: list[k8s.core.v1.ServicePortArgsDict] = [
             {"name": "http", "port": HTTP_PORT, "target_port": "http"}
         ]
-        k8s.core.v1.Service(
-            f"{name}-headless",
-            metadata={"name": headless, "namespace": namespace, "labels": labels},
-            spec={
-                "cluster_ip": "None",
-                # Replicas must resolve each other while they start, before they are ready.
-                "publish_not_ready_addresses": True,
-                "selector": labels,
-                "ports": [
-                    *ports,
-                    {"name": "native", "port": NATIVE_PORT, "target_port": "native"},
-                    {"name": "interserver", "port": INTERSERVER_PORT, "target_port": "interserver"},
-                ],
-            },
-            opts=child,
+        peer_discovery_service(
+            name,
+            namespace,
+            labels,
+            [
+                *ports,
+                {"name": "native", "port": NATIVE_PORT, "target_port": "native"},
+                {"name": "interserver", "port": INTERSERVER_PORT, "target_port": "interserver"},
+            ],
+            self,
         )
         client = k8s.core.v1.Service(
             f"{name}-service",

@@ -36,6 +36,7 @@ from components.clickhouse_config import (
 from components.workload import (
     disruption_budget,
     dns_egress,
+    peer_discovery_service,
     restricted_container_context,
     restricted_pod_context,
     spread_over_zones_and_nodes,
@@ -131,19 +132,15 @@ def declare_keeper(
         data={"keeper_config.xml": hosts.apply(lambda h: keeper_config(peers=h, data_path=_DATA))},
         opts=child,
     )
-    k8s.core.v1.Service(
-        f"{name}-headless",
-        metadata={"name": headless, "namespace": namespace, "labels": labels},
-        spec={
-            "cluster_ip": "None",
-            "publish_not_ready_addresses": True,
-            "selector": labels,
-            "ports": [
-                {"name": "client", "port": KEEPER_PORT, "target_port": "client"},
-                {"name": "raft", "port": KEEPER_RAFT_PORT, "target_port": "raft"},
-            ],
-        },
-        opts=child,
+    peer_discovery_service(
+        name,
+        namespace,
+        labels,
+        [
+            {"name": "client", "port": KEEPER_PORT, "target_port": "client"},
+            {"name": "raft", "port": KEEPER_RAFT_PORT, "target_port": "raft"},
+        ],
+        parent,
     )
     resources = {"cpu": spec["cpu"], "memory": spec["memory"]}
     # Raft ids are 1-based; the pod's ordinal is the suffix of its name.

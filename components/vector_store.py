@@ -16,7 +16,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.workload import PeerArgs, disruption_budget
+from components.workload import PeerArgs, disruption_budget, peer_discovery_service
 from services.vector_layout import CollectionLayout
 
 __all__ = ["HTTP_PORT", "VectorStore", "VectorStoreArgs"]
@@ -98,16 +98,12 @@ class VectorStore(pulumi.ComponentResource):
             {"name": "http", "port": HTTP_PORT, "target_port": "http"},
             {"name": "grpc", "port": GRPC_PORT, "target_port": "grpc"},
         ]
-        k8s.core.v1.Service(
-            f"{name}-headless",
-            metadata={"name": headless, "namespace": namespace, "labels": labels},
-            spec={
-                "cluster_ip": "None",
-                "publish_not_ready_addresses": True,
-                "selector": labels,
-                "ports": [*ports, {"name": "p2p", "port": P2P_PORT, "target_port": "p2p"}],
-            },
-            opts=child,
+        peer_discovery_service(
+            name,
+            namespace,
+            labels,
+            [*ports, {"name": "p2p", "port": P2P_PORT, "target_port": "p2p"}],
+            self,
         )
         client = k8s.core.v1.Service(
             f"{name}-service",

@@ -320,6 +320,31 @@ def disruption_budget(
     )
 
 
+def peer_discovery_service(
+    name: str,
+    namespace: pulumi.Input[str],
+    labels: dict[str, str],
+    ports: Sequence[k8s.core.v1.ServicePortArgsDict],
+    parent: pulumi.Resource,
+) -> k8s.core.v1.Service:
+    """The headless Service `<name>-headless` that gives each StatefulSet pod a stable DNS name.
+
+    Members of a cluster (Qdrant, ClickHouse, Keeper) must resolve each other while they
+    start, before any is ready, so not-ready addresses are published.
+    """
+    return k8s.core.v1.Service(
+        f"{name}-headless",
+        metadata={"name": f"{name}-headless", "namespace": namespace, "labels": labels},
+        spec={
+            "cluster_ip": "None",
+            "publish_not_ready_addresses": True,
+            "selector": labels,
+            "ports": list(ports),
+        },
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 def cpu_autoscaler(
     name: str,
     *,
