@@ -28,7 +28,11 @@ HTTP_SERVICES = {
     "ai-orchestrator": "services.ai.app",
 }
 """Service name (as deployed) -> module with `from_environment(environ)`."""
-WORKERS = {"generation": "services.ai.worker_process", "indexer": "services.indexer.process"}
+WORKERS = {
+    "generation": "services.ai.worker_process",
+    "indexer": "services.indexer.process",
+    "analytics": "services.analytics.worker",
+}
 """Worker name -> module with `main()`."""
 _GRACEFUL_SHUTDOWN_SECONDS = 20
 
