@@ -96,6 +96,7 @@ class EventEmitter:
         self._producer: Producer | None = None
         self._config: dict[str, Any] = {}
         self._fatal = False
+        self._next_error_log = 0.0
         self._wake = asyncio.Event()
         self._last_logged_drops = 0
 
@@ -196,6 +197,7 @@ class EventEmitter:
         """An idempotent producer's fatal error ends it: count its queue lost, start anew."""
         old = self._producer
         self._fatal = False
+        self._next_error_log = 0.0
         self._producer = Producer(self._config)
         if old is not None:
             with self._lock:
@@ -205,12 +207,15 @@ class EventEmitter:
     def _drain(self) -> None:
         """Shutdown: hand over what is left and wait, bounded, for acknowledgements."""
         self._hand_over()
-        assert self._producer is not None  # noqa: S101 - set by `running`
-        unsent = self._producer.flush(self._settings.shutdown_flush_seconds)
-        with self._lock:
-            self._counts.dropped_undeliverable += unsent
+        producer = self._producer
+        assert producer is not None  # noqa: S101 - set by `running`
+        unsent = producer.flush(self._settings.shutdown_flush_seconds)
         if unsent:
+            # Purged messages get their delivery report (an error): counted there.
+            producer.purge()
+            producer.flush(0)
             _log.warning("analytics_events_unsent_at_shutdown", events=unsent)
+        self._producer = None
 
     def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
         with self._lock:
@@ -220,7 +225,10 @@ class EventEmitter:
                 self._counts.dropped_undeliverable += 1
 
     def _on_error(self, error: KafkaError) -> None:
-        _log.warning("analytics_producer_error", error=error.str(), fatal=error.fatal())
+        now = time.monotonic()
+        if error.fatal() or now >= self._next_error_log:
+            self._next_error_log = now + _DROP_LOG_EVERY_SECONDS  # a down broker repeats itself
+            _log.warning("analytics_producer_error", error=error.str(), fatal=error.fatal())
         if error.fatal():
             self._fatal = True
 

@@ -12,6 +12,7 @@ share the server, so the Course service's reports and an in-process sink can bot
 two processes cannot. See README "Analytics" for the local layout this implies.
 """
 
+import fcntl
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -102,6 +103,27 @@ class AnalyticsStore(Protocol):
         """Release the connection or session."""
 
 
+def _holder(directory: Path) -> str | None:
+    """Who holds `directory`, from ClickHouse's status file, if another process does.
+
+    chDB's own error says only "Error initializing EmbeddedServer"; the lock it failed to
+    take is an exclusive `flock` on `status`, which holds the holder's PID.
+    """
+    status = directory / "status"
+    try:
+        with status.open("rb") as file:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = file.read(200).decode(errors="replace")
+                pid = text.split("PID:", 1)[1].split()[0] if "PID:" in text else "?"
+                return f"the directory is held by another process (PID {pid})"
+            fcntl.flock(file, fcntl.LOCK_UN)
+    except OSError:
+        return None
+    return None
+
+
 def _ttl_matches(create_query: str, days: int) -> bool:
     return f"toIntervalDay({days})" in create_query or f"INTERVAL {days} DAY" in create_query
 
@@ -120,9 +142,10 @@ class EmbeddedStore:
             self._session = chdb.session.Session(str(path))
         except Exception as error:  # noqa: BLE001 - chDB raises plain RuntimeErrors
             raise StoreUnavailable(
-                f"cannot open the embedded analytics store in {path}: {error}. chDB admits one "
-                "process per directory: run the sink in the process that reads reports (the "
-                "Course service does with ANALYTICS_LOCAL_SINK=true), or set ANALYTICS_URL"
+                f"cannot open the embedded analytics store in {path}: {_holder(path) or error}."
+                " chDB admits one process per directory: run the sink in the process that reads"
+                " reports (the Course service does with ANALYTICS_LOCAL_SINK=true), or set"
+                " ANALYTICS_URL"
             ) from None
 
     @classmethod
