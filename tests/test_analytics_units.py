@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import anyio
 import msgspec
 import pytest
 from analytics_harness import fast_settings
@@ -81,7 +82,9 @@ def test_a_bad_variable_is_named_in_one_line(name: str, value: str, message: str
     with pytest.raises(SettingsError) as raised:
         AnalyticsSettings.from_env({name: value})
     text = str(raised.value)
-    assert text.startswith(name) and message in text and "\n" not in text
+    assert text.startswith(name)
+    assert message in text
+    assert "\n" not in text
 
 
 # --- DDL ------------------------------------------------------------------------------
@@ -90,7 +93,8 @@ def test_a_bad_variable_is_named_in_one_line(name: str, value: str, message: str
 def test_one_node_gets_plain_merge_trees_and_no_distributed_tables() -> None:
     statements = AnalyticsSchema("analytics", 395).statements()
     text = "\n".join(statements)
-    assert "ON CLUSTER" not in text and "Replicated" not in text and "Distributed" not in text
+    for clustered in ("ON CLUSTER", "Replicated", "Distributed"):
+        assert clustered not in text
     events = next(s for s in statements if ".events (" in s)
     assert "ENGINE = ReplacingMergeTree\n" in events
     assert "PARTITION BY toYYYYMM(occurred_at)" in events
@@ -100,7 +104,8 @@ def test_one_node_gets_plain_merge_trees_and_no_distributed_tables() -> None:
     assert "ENGINE = AggregatingMergeTree" in daily
     assert "AggregateFunction(uniqExact, UUID)" in daily
     view = next(s for s in statements if "MATERIALIZED VIEW" in s)
-    assert "TO analytics.course_daily AS" in view and "FROM analytics.events\n" in view
+    assert "TO analytics.course_daily AS" in view
+    assert "FROM analytics.events\n" in view
     assert all("IF NOT EXISTS" in s for s in statements)
 
 
@@ -124,14 +129,19 @@ def test_a_cluster_gets_replicated_local_tables_behind_distributed_ones() -> Non
     assert "FROM learning.events_local\n" in view  # each shard aggregates its own rows
     distributed = [s for s in statements if "ENGINE = Distributed" in s]
     assert distributed == [
-        "CREATE TABLE IF NOT EXISTS learning.events ON CLUSTER eduscale AS learning.events_local\n"
-        "ENGINE = Distributed(eduscale, learning, events_local, cityHash64(course_id))",
-        "CREATE TABLE IF NOT EXISTS learning.course_daily ON CLUSTER eduscale AS"
-        " learning.course_daily_local\n"
-        "ENGINE = Distributed(eduscale, learning, course_daily_local, cityHash64(course_id))",
+        (
+            "CREATE TABLE IF NOT EXISTS learning.events ON CLUSTER eduscale AS"
+            " learning.events_local\n"
+            "ENGINE = Distributed(eduscale, learning, events_local, cityHash64(course_id))"
+        ),
+        (
+            "CREATE TABLE IF NOT EXISTS learning.course_daily ON CLUSTER eduscale AS"
+            " learning.course_daily_local\n"
+            "ENGINE = Distributed(eduscale, learning, course_daily_local, cityHash64(course_id))"
+        ),
     ]
     assert statements.index(distributed[0]) > statements.index(events)
-    assert schema.events == "learning.events" and schema.daily == "learning.course_daily"
+    assert (schema.events, schema.daily) == ("learning.events", "learning.course_daily")
     assert schema.modify_ttl() == (
         "ALTER TABLE learning.events_local ON CLUSTER eduscale MODIFY TTL"
         " toDateTime(occurred_at) + INTERVAL 30 DAY"
@@ -265,25 +275,25 @@ time.sleep(60)
 """
 
 
-@pytest.mark.anyio
-async def test_a_second_process_cannot_open_the_embedded_store(tmp_path: Path) -> None:
+def test_a_second_process_cannot_open_the_embedded_store(tmp_path: Path) -> None:
     directory = tmp_path / "analytics"
     directory.mkdir()
-    holder = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+    holder = subprocess.Popen(
         [sys.executable, "-c", _HOLD, str(directory)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "holding"
         with pytest.raises(StoreUnavailable) as raised:
-            await EmbeddedStore.open(str(directory), AnalyticsSchema("analytics", 395))
+            EmbeddedStore(str(directory), AnalyticsSchema("analytics", 395))
         message = str(raised.value)
         assert f"held by another process (PID {holder.pid})" in message
-        assert "ANALYTICS_LOCAL_SINK" in message and "ANALYTICS_URL" in message
+        assert "ANALYTICS_LOCAL_SINK" in message
+        assert "ANALYTICS_URL" in message
     finally:
         holder.kill()
         holder.wait(10)
         if holder.stdout is not None:
             holder.stdout.close()
-    store = await EmbeddedStore.open(str(directory), AnalyticsSchema("analytics", 395))
-    await store.close()
+    store = EmbeddedStore(str(directory), AnalyticsSchema("analytics", 395))  # free again
+    anyio.run(store.close)
