@@ -16,6 +16,7 @@ from benchmarks.figures import Figure, print_table, write_results
 
 SUITES: dict[str, str] = {
     "preview": "benchmarks.preview",
+    "analytics": "benchmarks.analytics",
 }
 """Suite name -> module; each module exposes `run(quick: bool) -> list[Figure]`."""
 
