@@ -66,7 +66,7 @@ def add_service_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     worker_parser = commands.add_parser(
         "worker",
-        help="run a Kafka worker (generation) from its environment variables",
+        help="run a Kafka worker (generation, indexer, analytics) from its environment",
         description="Consume the worker's topic until SIGTERM, serving health probes on "
         "HEALTH_PORT (default 8081).",
     )

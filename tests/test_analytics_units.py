@@ -4,6 +4,7 @@ bound, and chDB's one-process rule (with a real second process)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import uuid
@@ -297,3 +298,14 @@ def test_a_second_process_cannot_open_the_embedded_store(tmp_path: Path) -> None
             holder.stdout.close()
     store = EmbeddedStore(str(directory), AnalyticsSchema("analytics", 395))  # free again
     anyio.run(store.close)
+
+
+def test_the_readme_documents_every_analytics_setting_and_no_other() -> None:
+    root = Path(__file__).resolve().parent.parent
+    source = (root / "services" / "analytics" / "settings.py").read_text()
+    read = set(re.findall(r'read\.\w+\(\s*"(ANALYTICS_[A-Z_]+)"', source))
+    section = (root / "README.md").read_text().split("### Analytics", 1)[1]
+    table = section.split("| variable | default | meaning |", 1)[1].split("\n\n", 1)[0]
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", table, flags=re.MULTILINE))
+    assert len(read) > 10  # the pattern still finds the reads
+    assert read == documented
