@@ -127,6 +127,10 @@ async def test_only_the_course_instructor_reads_the_report_and_bad_ranges_are_42
                 "to",
                 "the range covers 425 days; at most 366 are allowed",
             ),
+            ("0001-01-01", "2026-03-01", "week"): (
+                "from",
+                "must be from 1970-02-01 to 2149-05-31",
+            ),
         }
         for (start, end, bucket), (field, message) in cases.items():
             bad = await client.get(path, params={"from": start, "to": end, "bucket": bucket})

@@ -17,10 +17,22 @@ import msgspec
 from services.analytics.store import AnalyticsStore
 from services.common.errors import FieldError, InvalidInput
 
-__all__ = ["ActivityPoint", "Bucket", "CourseActivity", "check_range", "course_activity"]
+__all__ = [
+    "FIRST_DAY",
+    "LAST_DAY",
+    "ActivityPoint",
+    "Bucket",
+    "CourseActivity",
+    "check_range",
+    "course_activity",
+]
 
 Bucket = Literal["day", "week"]
 _DEFAULT_DAYS = 30
+FIRST_DAY = date(1970, 2, 1)
+"""The earliest day a report may start (ClickHouse's `Date` begins in 1970)."""
+LAST_DAY = date(2149, 5, 31)
+"""The last day a report may end (ClickHouse's `Date` ends in June 2149)."""
 
 
 class ActivityPoint(msgspec.Struct, kw_only=True):
@@ -48,7 +60,20 @@ class CourseActivity(msgspec.Struct, kw_only=True):
 def check_range(
     start: date | None, end: date | None, *, today: date, max_days: int
 ) -> tuple[date, date]:
-    """The range to report; 422 naming the parameter when it is reversed or too long."""
+    """The range to report; 422 naming the parameter that is wrong.
+
+    A range is wrong when it is reversed, longer than `max_days`, or outside the days
+    ClickHouse's `Date` holds.
+    """
+    for name, day in (("from", start), ("to", end)):
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            raise InvalidInput(
+                [
+                    FieldError(
+                        name, f"must be from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"
+                    )
+                ]
+            )
     end = end or today
     start = start or end - timedelta(days=_DEFAULT_DAYS - 1)
     if start > end:
