@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Mapping
 
 import anyio.to_thread
@@ -20,7 +21,7 @@ from confluent_kafka import Consumer, Producer
 
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.sink import BatchSink
-from services.analytics.store import AnalyticsStore, open_store
+from services.analytics.store import AnalyticsStore, StoreUnavailable, open_store
 from services.common.health_server import health_server
 from services.common.logs import configure_logging
 from services.common.settings import LOG_LEVELS, SettingsError
@@ -110,4 +111,9 @@ def main() -> None:
             loop.add_signal_handler(signum, stop.set)
         await run_analytics_worker(os.environ, stop)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except StoreUnavailable as error:
+        # One line, as for a bad setting; the pod restarts and tries again.
+        print(f"eduscale: {error}", file=sys.stderr)  # noqa: T201 - the command's own error
+        raise SystemExit(1) from None
