@@ -22,6 +22,7 @@ SUITES: dict[str, str] = {
     "http": "benchmarks.http_endpoints",
     "pipeline": "benchmarks.pipeline",
     "semantic_cache": "benchmarks.semantic_cache",
+    "analytics": "benchmarks.analytics",
 }
 """Suite name -> module; each module exposes `run(quick: bool) -> list[Figure]`."""
 

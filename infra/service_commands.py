@@ -28,7 +28,11 @@ HTTP_SERVICES = {
     "ai-orchestrator": "services.ai.app",
 }
 """Service name (as deployed) -> module with `from_environment(environ)`."""
-WORKERS = {"generation": "services.ai.worker_process", "indexer": "services.indexer.process"}
+WORKERS = {
+    "generation": "services.ai.worker_process",
+    "indexer": "services.indexer.process",
+    "analytics": "services.analytics.worker",
+}
 """Worker name -> module with `main()`."""
 _GRACEFUL_SHUTDOWN_SECONDS = 20
 
@@ -62,7 +66,7 @@ def add_service_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     worker_parser = commands.add_parser(
         "worker",
-        help="run a Kafka worker (generation) from its environment variables",
+        help="run a Kafka worker (generation, indexer, analytics) from its environment",
         description="Consume the worker's topic until SIGTERM, serving health probes on "
         "HEALTH_PORT (default 8081).",
     )

@@ -20,12 +20,14 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta, timezone
+from datetime import date, timedelta, timezone
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
 import pytest
+from analytics_harness import fast_settings
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -343,7 +345,7 @@ BODY_ENDPOINTS = [
         },
     ),
 ]
-QUERY_ENDPOINTS = {"list_courses"}
+QUERY_ENDPOINTS = {"list_courses", "course_analytics"}
 
 
 # --- running a service ----------------------------------------------------------------
@@ -522,6 +524,54 @@ def test_no_query_makes_the_catalogue_fail(settings: ServiceSettings) -> None:
         for query in FIXED_QUERIES:
             check = example(query=query)(check)
         FUZZ(given(query=query_strings)(check))()
+
+
+# --- the analytics report's query ----------------------------------------------------
+
+report_values = st.one_of(
+    query_values,
+    timestamps.map(quote),
+    st.dates().map(date.isoformat),
+    st.sampled_from(["day", "week", "month", "DAY", "1970-01-01", "2149-06-06", "9999-12-31"]),
+)
+report_queries = st.lists(
+    st.tuples(
+        weighted(
+            (4, st.sampled_from(["from", "to", "bucket"])),
+            (1, st.one_of(st.text(max_size=10).map(quote), st.just(""))),
+        ),
+        report_values,
+    ),
+    max_size=4,
+).map(lambda pairs: "&".join(f"{name}={value}" for name, value in pairs))
+
+
+def test_no_query_makes_the_analytics_report_fail(
+    settings: ServiceSettings, tmp_path: Path
+) -> None:
+    app = create_course_app(settings, fast_settings(tmp_path))
+    with TestClient(app) as client:
+        token = bearer(settings, uuid.uuid4())
+        course = created(client.post("/courses", json={"title": "Maths"}, headers=token))
+        path = f"/courses/{course['id']}/analytics"
+
+        def check(query: str) -> None:
+            response = client.get(f"{path}?{query}", headers=token)
+            assert_answered_cleanly(response, f"GET {path}?{query}")
+            if response.status_code == 200:
+                assert isinstance(response.json()["series"], list), response.text
+
+        for query in (
+            "from=0001-01-01",
+            "to=0001-01-01",
+            "from=9999-12-31&to=9999-12-31",
+            "from=1970-01-01&to=1970-01-02",
+            "to=2149-06-06",
+            "from=%00",
+            "bucket=%FF",
+        ):
+            check = example(query=query)(check)
+        FUZZ(given(query=report_queries)(check))()
 
 
 # --- size and coverage --------------------------------------------------------------

@@ -9,7 +9,7 @@ replica) is retried by the consumer loop; an unusable model answer is permanent.
 """
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import psycopg
@@ -29,6 +29,12 @@ from services.ai.generation import (
 from services.ai.jobs import finish_job, mark_job
 from services.ai.semantic_cache import CacheScope, Embedder, SemanticCache
 from services.ai.settings import PROMPT_VERSION, AISettings
+from services.analytics.emitter import EventEmitter
+from services.analytics.events import (
+    GenerationFinished,
+    GenerationFinishedProps,
+    stable_event_id,
+)
 from services.common.database import Databases
 from services.indexer.vector_index import CourseIndex
 from services.messaging.dead_letters import Failure
@@ -65,7 +71,9 @@ class GenerationHandler:
         *,
         index: CourseIndex | None = None,
         grounding: Embedder | None = None,
+        events: EventEmitter | None = None,
     ) -> None:
+        self._events = events
         self._index = index
         self._grounding = grounding
         self._databases = databases
@@ -187,6 +195,24 @@ class GenerationHandler:
                     ),
                 )
         _log.info("job_succeeded", job_id=str(job["id"]), kind=job["kind"])
+        self._finished(job, "succeeded")
+
+    def _finished(
+        self, job: dict[str, Any], outcome: Literal["succeeded", "dead_lettered"]
+    ) -> None:
+        """One `generation_finished` event per job (its id comes from the job)."""
+        if self._events is None:
+            return
+        self._events.emit(
+            GenerationFinished(
+                event_id=stable_event_id("generation_finished", job["id"]),
+                user_id=job["owner_id"],
+                course_id=job["course_id"],
+                props=GenerationFinishedProps(
+                    job_id=job["id"], generation_kind=job["kind"], outcome=outcome
+                ),
+            )
+        )
 
     async def dead_lettered(self, message: Message, failure: Failure) -> None:
         """Record on the job that it is on the DLQ, and why."""
@@ -201,6 +227,9 @@ class GenerationHandler:
                 "dead_lettered",
                 error=f"{failure.error_class}: {failure.message}",
             )
+        job = await self._job(job_id)
+        if job is not None:
+            self._finished(job, "dead_lettered")
 
 
 def decode_job_id(value: bytes | None) -> uuid.UUID | None:

@@ -11,6 +11,8 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 from services.ai.jobs import GenerationRequest, Job, create_job, load_job_for
 from services.ai.runtime import AIRuntime
 from services.ai.status import GenerationStatus, generation_status
+from services.analytics.emitter import EventEmitter
+from services.analytics.events import GenerationProps, GenerationRequested, stable_event_id
 from services.common.errors import Unavailable
 from services.common.resources import Resources
 from services.common.tokens import Principal
@@ -44,12 +46,13 @@ class AIController(Controller):
         summary="Ask for a quiz, summary or explanation of a lesson",
         status_code=202,
     )
-    async def generate(
+    async def generate(  # noqa: PLR0917 - Litestar injects these by name
         self,
         data: JSONBody[GenerationRequest],
         principal: NamedDependency[Principal],
         resources: NamedDependency[Resources],
         ai: NamedDependency[AIRuntime],
+        events: NamedDependency[EventEmitter],
         idempotency_key: Annotated[
             str | None, HeaderParameter(name="Idempotency-Key", max_length=200)
         ] = None,
@@ -62,6 +65,15 @@ class AIController(Controller):
             )
         async with resources.databases.writer() as conn:
             job = await create_job(conn, principal, data, idempotency_key)
+        events.emit(
+            GenerationRequested(
+                # One event per job: a retried request (same Idempotency-Key) adds none.
+                event_id=stable_event_id("generation_requested", job.job_id),
+                user_id=principal.user_id,
+                course_id=job.course_id,
+                props=GenerationProps(job_id=job.job_id, generation_kind=job.kind),
+            )
+        )
         return Accepted(job_id=job.job_id, status=job.status)
 
     @get("/jobs/{job_id:uuid}", operation_id="get_job", summary="A generation job")

@@ -79,6 +79,7 @@ async def _generation_handler(context: WorkerContext) -> AsyncIterator[WorkerHan
             ai,
             index=index,
             grounding=grounding,
+            events=context.events,
         )
     finally:
         purge.cancel()

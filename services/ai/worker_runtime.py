@@ -28,6 +28,8 @@ from services.ai.qdrant import open_qdrant
 from services.ai.runtime import openai_client
 from services.ai.settings import AISettings
 from services.ai.status import BREAKER_NAME
+from services.analytics.emitter import EventEmitter
+from services.analytics.settings import AnalyticsSettings
 from services.common.health_server import health_server
 from services.common.logs import configure_logging
 from services.common.resources import Resources, open_resources
@@ -64,6 +66,8 @@ class WorkerContext:
     client: AsyncOpenAI
     breaker: CircuitBreaker
     qdrant: AsyncQdrantClient
+    events: EventEmitter | None = None
+    """Analytics events (generation finished, document indexed); None in some tests."""
 
 
 HandlerFactory = Callable[[WorkerContext], AbstractAsyncContextManager[WorkerHandler]]
@@ -109,9 +113,14 @@ async def run_worker(
     configure_logging(service.log_level, name)
     group = kafka.consumer_group or name
     health_port = int(environ.get("HEALTH_PORT", "8081"))
-    async with open_resources(service) as resources, open_qdrant(ai) as qdrant:
+    emitter = EventEmitter(AnalyticsSettings.from_env(environ), kafka, client_id=f"{group}-events")
+    async with (
+        open_resources(service) as resources,
+        open_qdrant(ai) as qdrant,
+        emitter.running() as events,
+    ):
         client = openai_client(ai)
-        context = WorkerContext(ai, resources, client, _breaker(ai, resources), qdrant)
+        context = WorkerContext(ai, resources, client, _breaker(ai, resources), qdrant, events)
         dlq_producer = Producer(producer_config(kafka, client_id=f"{group}-dlq"))
         try:
             async with handler_factory(context) as handler:

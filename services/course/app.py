@@ -1,7 +1,8 @@
 """The Course service's ASGI app.
 
 `uvicorn services.course.app:app` builds it from the environment (see
-`services.common.settings`); tests call `create_app(settings)` with their own settings.
+`services.common.settings` and `services.analytics.settings`); tests call
+`create_app(settings, ...)` with their own settings.
 """
 
 from collections.abc import Mapping
@@ -9,26 +10,49 @@ from typing import Any
 
 from litestar import Litestar
 
+from services.analytics.service import (
+    analytics_dependencies,
+    analytics_health,
+    emitter_lifespan,
+    report_store_lifespan,
+)
+from services.analytics.settings import AnalyticsSettings
 from services.common.app import app_from_environment, build_app
 from services.common.settings import ServiceSettings
+from services.course.analytics import AnalyticsController
 from services.course.routes import CourseController, QuizController
+from services.messaging.settings import KafkaSettings
 
 __all__ = ["create_app", "from_environment"]
 
 
-def create_app(settings: ServiceSettings) -> Litestar:
-    """The Course app for `settings`."""
+def create_app(
+    settings: ServiceSettings,
+    analytics: AnalyticsSettings | None = None,
+    kafka: KafkaSettings | None = None,
+) -> Litestar:
+    """The Course app for `settings`.
+
+    Without `analytics` there is no report store (the analytics report answers 503);
+    without `kafka`, analytics events are counted as dropped instead of sent.
+    """
+    lifespans = [emitter_lifespan(analytics or AnalyticsSettings(), kafka, client_id="course")]
+    if analytics is not None:
+        lifespans.append(report_store_lifespan(analytics, kafka))
     return build_app(
         "course",
         settings,
-        [CourseController, QuizController],
-        description="Course catalogue, lessons, quizzes and attempt reports.",
+        [CourseController, QuizController, AnalyticsController, analytics_health],
+        description="Course catalogue, lessons, quizzes, attempt reports and activity time series.",
+        dependencies=analytics_dependencies(reports=True),
+        lifespans=lifespans,
     )
 
 
 def from_environment(environ: Mapping[str, str]) -> Litestar:
     """The app for `environ`; `SettingsError` names a missing or malformed variable."""
-    return create_app(ServiceSettings.from_env(environ))
+    kafka = KafkaSettings.from_env(environ) if environ.get("KAFKA_BOOTSTRAP_SERVERS") else None
+    return create_app(ServiceSettings.from_env(environ), AnalyticsSettings.from_env(environ), kafka)
 
 
 def __getattr__(name: str) -> Any:

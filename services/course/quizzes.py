@@ -90,9 +90,9 @@ async def load_quiz(conn: Connection, quiz_id: uuid.UUID) -> Quiz:
 
 async def grade_attempt(
     conn: Connection, quiz_id: uuid.UUID, principal: Principal, answers: list[int]
-) -> AttemptResult:
-    """Score `answers`, record the attempt and return the score."""
-    _row, questions = await _questions(conn, quiz_id)
+) -> tuple[uuid.UUID, AttemptResult]:
+    """Score `answers`, record the attempt; the quiz's course and the score."""
+    row, questions = await _questions(conn, quiz_id)
     if len(answers) != len(questions):
         raise InvalidInput(
             [FieldError("answers", f"expected {len(questions)} answers, one per question")]
@@ -113,7 +113,8 @@ async def grade_attempt(
         " VALUES (%s, %s, %s, %s, %s, %s)",
         (attempt_id, quiz_id, principal.user_id, sum(correct), len(correct), Jsonb(answers)),
     )
-    return AttemptResult(
+    course_id: uuid.UUID = row["course_id"]  # type: ignore[assignment]
+    return course_id, AttemptResult(
         attempt_id=attempt_id, score=sum(correct), total=len(correct), correct=correct
     )
 

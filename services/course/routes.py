@@ -1,7 +1,8 @@
 """HTTP handlers of the Course service.
 
 Writes go to the writer and then tell the content cache; catalogue reads go through the
-cache to a replica; the report reads replicas only.
+cache to a replica; the report reads replicas only. Views, reads and attempts are emitted
+as analytics events (buffered: emitting never slows or fails the request).
 """
 
 import uuid
@@ -12,7 +13,16 @@ from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from services.common.errors import FieldError, InvalidInput, NotFound
+from services.analytics.emitter import EventEmitter
+from services.analytics.events import (
+    CourseViewed,
+    LessonRead,
+    LessonReadProps,
+    QuizAttempted,
+    QuizAttemptedProps,
+    stable_event_id,
+)
+from services.common.errors import FieldError, InvalidInput, NotFound, ServiceError
 from services.common.resources import Resources
 from services.common.tokens import Principal, require_instructor
 from services.course.catalogue import (
@@ -41,6 +51,16 @@ from services.course.schemas import (
 )
 
 __all__ = ["CourseController", "QuizController"]
+
+
+def _viewer(request: Request[Any, Any, Any], resources: Resources) -> uuid.UUID | None:
+    """The signed-in caller of a public route, if any (a bad token is just anonymous)."""
+    if "authorization" not in request.headers:
+        return None
+    try:
+        return resources.tokens.principal_of(request).user_id
+    except ServiceError:
+        return None
 
 
 def _cache(resources: NamedDependency[Resources]) -> ContentCache:
@@ -96,6 +116,7 @@ class CourseController(Controller):
         request: Request[Any, Any, Any],
         course_id: FromPath[uuid.UUID],
         resources: NamedDependency[Resources],
+        events: NamedDependency[EventEmitter],
     ) -> Response[bytes]:
         """Cached; 304 when the client's ETag still matches."""
         body = await _cache(resources).read(
@@ -103,6 +124,7 @@ class CourseController(Controller):
         )
         if body is None:
             raise NotFound(f"No course {course_id}")
+        events.emit(CourseViewed(user_id=_viewer(request, resources), course_id=course_id))
         max_age = resources.settings.catalogue_max_age_seconds
         return cacheable(request, body, max_age=max_age, public=True)
 
@@ -151,16 +173,16 @@ class CourseController(Controller):
         operation_id="get_lesson",
         summary="Read a lesson",
     )
-    async def lesson(
+    async def lesson(  # noqa: PLR0917 - Litestar injects these by name
         self,
         request: Request[Any, Any, Any],
         course_id: FromPath[uuid.UUID],
         lesson_id: FromPath[uuid.UUID],
         principal: NamedDependency[Principal],
         resources: NamedDependency[Resources],
+        events: NamedDependency[EventEmitter],
     ) -> Response[bytes]:
         """Any signed-in user; cached like the course."""
-        del principal  # signed-in users only; any role may read
         body = await _cache(resources).read(
             lesson_key(course_id, lesson_id),
             course_id,
@@ -168,6 +190,13 @@ class CourseController(Controller):
         )
         if body is None:
             raise NotFound(f"No lesson {lesson_id} in course {course_id}")
+        events.emit(
+            LessonRead(
+                user_id=principal.user_id,
+                course_id=course_id,
+                props=LessonReadProps(lesson_id=lesson_id),
+            )
+        )
         max_age = resources.settings.catalogue_max_age_seconds
         return cacheable(request, body, max_age=max_age, public=False)
 
@@ -246,7 +275,22 @@ class QuizController(Controller):
         data: JSONBody[AttemptRequest],
         principal: NamedDependency[Principal],
         resources: NamedDependency[Resources],
+        events: NamedDependency[EventEmitter],
     ) -> AttemptResult:
         """Graded against the answers on the writer; the attempt is recorded."""
         async with resources.databases.writer() as conn:
-            return await grade_attempt(conn, quiz_id, principal, data.answers)
+            course_id, result = await grade_attempt(conn, quiz_id, principal, data.answers)
+        events.emit(
+            QuizAttempted(
+                event_id=stable_event_id("quiz_attempted", result.attempt_id),
+                user_id=principal.user_id,
+                course_id=course_id,
+                props=QuizAttemptedProps(
+                    quiz_id=quiz_id,
+                    attempt_id=result.attempt_id,
+                    score=result.score,
+                    total=result.total,
+                ),
+            )
+        )
+        return result

@@ -29,6 +29,8 @@ from services.ai.documents import (
 )
 from services.ai.semantic_cache import Embedder
 from services.ai.settings import AISettings
+from services.analytics.emitter import EventEmitter
+from services.analytics.events import DocumentIndexed, DocumentIndexedProps, stable_event_id
 from services.common.database import Databases
 from services.indexer.chunking import Chunk, chunk_pages
 from services.indexer.pdf import UnreadableDocument, read_pages
@@ -68,7 +70,9 @@ class IndexHandler:
         embedder: Embedder,
         breaker: CircuitBreaker,
         settings: AISettings,
+        events: EventEmitter | None = None,
     ) -> None:
+        self._events = events
         self._databases = databases
         self._files = files
         self._index = index
@@ -109,6 +113,20 @@ class IndexHandler:
         _log.info(
             "document_indexed", document_id=str(document["id"]), pages=pages, chunks=len(chunks)
         )
+        if self._events is not None:
+            self._events.emit(
+                DocumentIndexed(
+                    event_id=stable_event_id("document_indexed", request.job_id),
+                    user_id=document["owner_id"],
+                    course_id=document["course_id"],
+                    props=DocumentIndexedProps(
+                        document_id=document["id"],
+                        job_id=request.job_id,
+                        pages=pages,
+                        chunks=len(chunks),
+                    ),
+                )
+            )
 
     async def _read(self, document: dict[str, Any]) -> tuple[list[Chunk], int]:
         try:

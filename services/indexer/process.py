@@ -34,6 +34,7 @@ async def _index_handler(context: WorkerContext) -> AsyncIterator[WorkerHandler]
         ),
         breaker=context.breaker,
         settings=ai,
+        events=context.events,
     )
 
 

@@ -1,0 +1,240 @@
+"""Emitting events without ever slowing or failing the request that emits them.
+
+`emit()` is a bounded append to an in-memory buffer on the caller's thread: no I/O, no
+lock held across anything slow, no exception. A background task hands the buffer to an
+idempotent Kafka producer every `ANALYTICS_FLUSH_INTERVAL_MS` (in a worker thread), and
+delivery reports come back through the producer's callbacks. Whatever cannot travel is
+dropped and counted, never retried at the request's expense:
+
+- `dropped_buffer_full`: the buffer held `ANALYTICS_BUFFER_SIZE` events already;
+- `dropped_undeliverable`: the producer's own queue (the same bound) was full, or the
+  broker did not acknowledge within `KAFKA_DELIVERY_TIMEOUT_MS` (it is down), or shutdown
+  ended with events still unsent after `ANALYTICS_SHUTDOWN_FLUSH_SECONDS`;
+- `dropped_disabled`: no broker is configured (`KAFKA_BOOTSTRAP_SERVERS` unset).
+
+So memory stays under two buffers' worth of events however long the broker is away.
+The counters are served at `/health/analytics` by every service that emits and logged
+(`analytics_events_dropped`) when they grow.
+"""
+
+import asyncio
+import collections
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+import msgspec
+import structlog
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from services.analytics.events import Event, encode_event
+from services.analytics.settings import AnalyticsSettings
+from services.messaging.settings import KafkaSettings, producer_config
+from services.topics import ANALYTICS_EVENTS
+
+__all__ = ["EmitterStats", "EventEmitter"]
+
+_log = structlog.get_logger("eduscale.analytics.emitter")
+_DROP_LOG_EVERY_SECONDS = 60.0
+
+
+class EmitterStats(msgspec.Struct, frozen=True, kw_only=True):
+    """What happened to the events this process emitted since it started."""
+
+    enabled: bool
+    """Whether a broker is configured."""
+    accepted: int
+    """Taken into the buffer."""
+    delivered: int
+    """Acknowledged by the broker."""
+    dropped_buffer_full: int
+    dropped_undeliverable: int
+    dropped_disabled: int
+    buffered: int
+    """Waiting in the buffer now."""
+    in_flight: int
+    """Handed to the producer, not yet acknowledged."""
+    buffer_size: int
+
+    @property
+    def dropped(self) -> int:
+        """Every event lost, whatever the reason."""
+        return self.dropped_buffer_full + self.dropped_undeliverable + self.dropped_disabled
+
+
+@dataclass
+class _Counters:
+    accepted: int = 0
+    delivered: int = 0
+    dropped_buffer_full: int = 0
+    dropped_undeliverable: int = 0
+    dropped_disabled: int = 0
+
+
+class EventEmitter:
+    """The process's one way to emit analytics events (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: AnalyticsSettings,
+        kafka: KafkaSettings | None,
+        *,
+        client_id: str,
+        topic: str = ANALYTICS_EVENTS.name,
+    ) -> None:
+        self._settings = settings
+        self._kafka = kafka
+        self._client_id = client_id
+        self._topic = topic
+        self._buffer: collections.deque[Event] = collections.deque()
+        self._counts = _Counters()
+        self._lock = threading.Lock()
+        self._producer: Producer | None = None
+        self._config: dict[str, Any] = {}
+        self._fatal = False
+        self._next_error_log = 0.0
+        self._wake = asyncio.Event()
+        self._last_logged_drops = 0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether events can leave the process at all."""
+        return self._kafka is not None
+
+    def emit(self, event: Event) -> None:
+        """Buffer `event` for the broker, or drop and count it; never raises or blocks."""
+        if self._kafka is None:
+            self._counts.dropped_disabled += 1
+            return
+        if len(self._buffer) >= self._settings.buffer_size:
+            self._counts.dropped_buffer_full += 1
+            return
+        self._buffer.append(event)
+        self._counts.accepted += 1
+        if len(self._buffer) >= self._settings.buffer_size // 2:
+            self._wake.set()  # half full: hand over now rather than at the next tick
+
+    def stats(self) -> EmitterStats:
+        """The counters, as `/health/analytics` shows them."""
+        producer = self._producer
+        with self._lock:
+            counts = _Counters(**vars(self._counts))
+        return EmitterStats(
+            enabled=self.enabled,
+            accepted=counts.accepted,
+            delivered=counts.delivered,
+            dropped_buffer_full=counts.dropped_buffer_full,
+            dropped_undeliverable=counts.dropped_undeliverable,
+            dropped_disabled=counts.dropped_disabled,
+            buffered=len(self._buffer),
+            in_flight=len(producer) if producer is not None else 0,
+            buffer_size=self._settings.buffer_size,
+        )
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator["EventEmitter"]:
+        """Run the background hand-over while the block runs; flush (bounded) at the end."""
+        if self._kafka is None:
+            _log.info("analytics_disabled", reason="KAFKA_BOOTSTRAP_SERVERS is not set")
+            yield self
+            return
+        config = self._config = producer_config(self._kafka, client_id=self._client_id)
+        config.update(
+            {
+                "queue.buffering.max.messages": self._settings.buffer_size,
+                "linger.ms": 50,
+                "error_cb": self._on_error,
+            }
+        )
+        self._producer = Producer(config)
+        task = asyncio.create_task(self._hand_over_forever(), name="analytics-emitter")
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await anyio.to_thread.run_sync(self._drain)
+            self._log_drops(force=True)
+
+    async def _hand_over_forever(self) -> None:
+        interval = self._settings.flush_interval_ms / 1000
+        next_log = time.monotonic() + _DROP_LOG_EVERY_SECONDS
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            self._wake.clear()
+            await anyio.to_thread.run_sync(self._hand_over)
+            if time.monotonic() >= next_log:
+                next_log = time.monotonic() + _DROP_LOG_EVERY_SECONDS
+                self._log_drops()
+
+    def _hand_over(self) -> None:
+        """Move the buffer into the producer (worker thread) and serve delivery reports."""
+        if self._fatal:
+            self._replace_producer()
+        producer = self._producer
+        assert producer is not None  # noqa: S101 - only called while running
+        while self._buffer:
+            event = self._buffer.popleft()
+            try:
+                producer.produce(
+                    self._topic,
+                    key=event.course_id.bytes,
+                    value=encode_event(event),
+                    on_delivery=self._on_delivery,
+                )
+            except (BufferError, KafkaException):
+                with self._lock:
+                    self._counts.dropped_undeliverable += 1
+        producer.poll(0)
+
+    def _replace_producer(self) -> None:
+        """An idempotent producer's fatal error ends it: count its queue lost, start anew."""
+        old = self._producer
+        self._fatal = False
+        self._next_error_log = 0.0
+        self._producer = Producer(self._config)
+        if old is not None:
+            with self._lock:
+                self._counts.dropped_undeliverable += len(old)
+        _log.warning("analytics_producer_replaced")
+
+    def _drain(self) -> None:
+        """Shutdown: hand over what is left and wait, bounded, for acknowledgements."""
+        self._hand_over()
+        producer = self._producer
+        assert producer is not None  # noqa: S101 - set by `running`
+        unsent = producer.flush(self._settings.shutdown_flush_seconds)
+        if unsent:
+            # Purged messages get their delivery report (an error): counted there.
+            producer.purge()
+            producer.flush(0)
+            _log.warning("analytics_events_unsent_at_shutdown", events=unsent)
+        self._producer = None
+
+    def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
+        with self._lock:
+            if error is None:
+                self._counts.delivered += 1
+            else:
+                self._counts.dropped_undeliverable += 1
+
+    def _on_error(self, error: KafkaError) -> None:
+        now = time.monotonic()
+        if error.fatal() or now >= self._next_error_log:
+            self._next_error_log = now + _DROP_LOG_EVERY_SECONDS  # a down broker repeats itself
+            _log.warning("analytics_producer_error", error=error.str(), fatal=error.fatal())
+        if error.fatal():
+            self._fatal = True
+
+    def _log_drops(self, *, force: bool = False) -> None:
+        stats = self.stats()
+        if stats.dropped != self._last_logged_drops or (force and stats.dropped):
+            self._last_logged_drops = stats.dropped
+            fields: dict[str, Any] = msgspec.structs.asdict(stats)
+            _log.warning("analytics_events_dropped", dropped=stats.dropped, **fields)
