@@ -1,4 +1,7 @@
-"""Run the benchmarks: `python3 -m uv run --locked --group bench python -m benchmarks [--only SUITE] [--quick]`.
+"""Run the benchmarks, one suite after another, printing one table and writing JSON.
+
+Command: `python3 -m uv run --locked --group bench python -m benchmarks [--only SUITE]
+[--quick]`.
 
 Each suite is a module with `run(quick: bool) -> list[Figure]`; suites run one after
 another (never concurrently: they would measure each other), print one table and write

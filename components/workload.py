@@ -25,6 +25,7 @@ import pulumi_kubernetes as k8s
 from pulumi_kubernetes.autoscaling.v2 import MetricSpecArgsDict
 from pulumi_kubernetes.core.v1 import (
     ContainerArgsDict,
+    EnvFromSourceArgsDict,
     PodSecurityContextArgsDict,
     PodTemplateSpecArgsDict,
     ProbeArgsDict,
@@ -192,13 +193,16 @@ def workload_parts(
         data=dict(env),
         opts=child,
     )
-    secret = k8s.core.v1.Secret(
-        f"{name}-secrets",
-        metadata={"namespace": namespace, "labels": labels},
-        type="Opaque",
-        string_data={key: pulumi.Output.secret(value) for key, value in secret_env.items()},
-        opts=child,
-    )
+    env_from: list[EnvFromSourceArgsDict] = [{"config_map_ref": {"name": config.metadata.name}}]
+    if secret_env:  # a workload without secrets gets no (empty) Secret to guard
+        secret = k8s.core.v1.Secret(
+            f"{name}-secrets",
+            metadata={"namespace": namespace, "labels": labels},
+            type="Opaque",
+            string_data={key: pulumi.Output.secret(value) for key, value in secret_env.items()},
+            opts=child,
+        )
+        env_from.append({"secret_ref": {"name": secret.metadata.name}})
     annotations: dict[str, pulumi.Input[str]] = (
         {"eks.amazonaws.com/role-arn": service_account_role_arn}
         if service_account_role_arn is not None
@@ -222,10 +226,7 @@ def workload_parts(
         "image": image,
         "image_pull_policy": "IfNotPresent",
         "ports": [{"name": "http", "container_port": health_port, "protocol": "TCP"}],
-        "env_from": [
-            {"config_map_ref": {"name": config.metadata.name}},
-            {"secret_ref": {"name": secret.metadata.name}},
-        ],
+        "env_from": env_from,
         "resources": {
             "requests": {"cpu": resources["cpu_request"], "memory": resources["memory_request"]},
             "limits": {"cpu": resources["cpu_limit"], "memory": resources["memory_limit"]},

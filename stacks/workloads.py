@@ -288,7 +288,10 @@ def build_workloads(
             opts=opts,
         )
     sink_settings = services.analytics_sink
-    sink_role = _role(tiers, "analytics-sink", kafka=((), ANALYTICS_EVENTS.name))
+    # The sink touches Kafka and ClickHouse only: no database login, Redis or data-store
+    # route, so a compromised sink reaches nothing of the relational data.
+    sink_role = _role(tiers, "analytics-sink", kafka=((), ANALYTICS_EVENTS.name), database=False)
+    sink_plain = {k: worker_plain[k] for k in ("APP_ENV", "AWS_REGION", "LOG_LEVEL")}
     analytics_sink = Worker(
         "analytics-sink",
         {
@@ -305,10 +308,10 @@ def build_workloads(
             "lag_threshold": sink_settings.lag_threshold,
             "termination_grace_seconds": sink_settings.termination_grace_seconds,
             "resources": _resources(sink_settings),
-            "env": {**worker_plain, "KAFKA_SECURITY_PROTOCOL": "SASL_SSL", **analytics_env},
-            "secret_env": worker_secret,
+            "env": {**sink_plain, "KAFKA_SECURITY_PROTOCOL": "SASL_SSL", **analytics_env},
+            "secret_env": {},
             "secret_refs": analytics_password,
-            "egress_to": [data_stores, kafka],
+            "egress_to": [kafka],
             "egress_peers": [clickhouse],
             "service_account_role_arn": sink_role.arn,
         },
@@ -330,14 +333,21 @@ def _role(
     *,
     kafka: tuple[tuple[str, ...], str | None] | None,
     documents: tuple[str, ...] | None = None,
+    database: bool = True,
 ) -> aws.iam.Role:
     """An IRSA role for `name`: database login, and topics and documents if its job uses them.
 
     `kafka` is (topics it writes, topic it consumes): exactly the topics its job needs.
     `documents` is the S3 actions it needs on the objects under `documents/`.
+    `database` is False for a pod that never connects to PostgreSQL.
     """
     if kafka is None:
         policy = tiers.database.app_user_arns.apply(database_login_policy)
+    elif not database:
+        produce, consume = kafka
+        policy = tiers.event_bus.cluster_arn.apply(
+            lambda arn: kafka_client_policy(arn, produce=produce, consume=consume, group=name)
+        )
     else:
         produce, consume = kafka
         policy = pulumi.Output.all(tiers.event_bus.cluster_arn, tiers.database.app_user_arns).apply(

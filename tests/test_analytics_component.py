@@ -295,7 +295,11 @@ def test_course_and_the_sink_receive_the_analytics_contract(stack_graph: Graph, 
     assert plain["ANALYTICS_CLUSTER"] == stack_graph.outputs["analyticsCluster"]
     assert plain["ANALYTICS_EVENTS_TTL_DAYS"] == str(wanted.raw_events_ttl_days)
     assert "ANALYTICS_PASSWORD" not in plain
-    assert "ANALYTICS_PASSWORD" not in by_label(stack_graph, SECRET)[name].inputs["stringData"]
+    secrets = by_label(stack_graph, SECRET)
+    assert name in secrets or name == "analytics-sink"  # the sink has no Secret of its own
+    assert "ANALYTICS_PASSWORD" not in (
+        secrets[name].inputs["stringData"] if name in secrets else {}
+    )
     (container,) = named(stack_graph, DEPLOYMENT)[name].inputs["spec"]["template"]["spec"][
         "containers"
     ]
@@ -303,6 +307,8 @@ def test_course_and_the_sink_receive_the_analytics_contract(stack_graph: Graph, 
     assert password["valueFrom"]["secretKeyRef"] == {
         "name": stack_graph.outputs["analyticsCredentialsSecret"], "key": "password",
     }  # fmt: skip
+    if name == "analytics-sink":  # Kafka and ClickHouse only: no PostgreSQL, no Redis
+        assert not {"DATABASE_URL", "DATABASE_REPLICA_URLS", "REDIS_URL"} & set(plain)
 
 
 def test_no_other_workload_learns_of_clickhouse(stack_graph: Graph):
@@ -333,6 +339,19 @@ def kafka_grants(graph: Graph, name: str) -> dict[str, set[str]]:
     return grants
 
 
+def role_actions(graph: Graph, name: str) -> set[str]:
+    """Every action the workload's IRSA role allows."""
+    (policy,) = [json.loads(p.inputs["policy"])
+                 for p in graph.of_type("aws:iam/rolePolicy:RolePolicy")
+                 if p.name == f"{name}-pods"]  # fmt: skip
+    return {
+        action
+        for statement in policy["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str)
+                       else statement["Action"])
+    }  # fmt: skip
+
+
 def test_each_workload_may_write_exactly_the_topics_its_job_needs(stack_graph: Graph):
     write = {"kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"}
     events = {"analytics.events": write}
@@ -348,6 +367,8 @@ def test_each_workload_may_write_exactly_the_topics_its_job_needs(stack_graph: G
     }
     generation = kafka_grants(stack_graph, "generation-worker")
     assert generation["analytics.events"] == write
+    assert "rds-db:connect" in role_actions(stack_graph, "course")
+    assert "rds-db:connect" not in role_actions(stack_graph, "analytics-sink")  # no PostgreSQL
     assert "generation.requested" in generation
     assert "documents.uploaded" not in generation  # only the orchestrator queues work
 

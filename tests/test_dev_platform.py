@@ -189,7 +189,7 @@ def account(client: httpx.Client, email: str, role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
 
-def test_the_whole_journey_runs_through_the_one_gateway_port(tmp_path, fake_openai):
+def test_the_whole_journey_runs_through_the_one_gateway_port(tmp_path, fake_openai):  # noqa: PLR0915 - one journey, told in order
     with fresh_database("devup", migrate=False) as database_url:
         env = platform_environment(
             database_url, OPENAI_API_KEY="test-key", OPENAI_BASE_URL=fake_openai.base_url
@@ -268,6 +268,18 @@ def test_the_whole_journey_runs_through_the_one_gateway_port(tmp_path, fake_open
             )
             assert attempt.status_code == 201, attempt.text
             assert attempt.json()["score"] == len(questions)
+            read = api.get(f"/courses/{course_id}/lessons/{lesson_id}", headers=student)
+            assert read.status_code == 200, read.text
+
+            def reported() -> tuple[bool, Any]:  # events -> Kafka -> sink -> ClickHouse
+                response = api.get(f"/courses/{course_id}/analytics", headers=instructor)
+                assert response.status_code == 200, response.text
+                today = response.json()["series"][-1]
+                return (today["quiz_attempts"], today["lessons_read"]) == (1, 1), today
+
+            today = wait_until(reported, "the activity report")
+            assert today["active_learners"] == 1
+            assert today["mean_score"] == 1.0
 
             logs = running.output()
             for service in ("auth", "course", "ai-orchestrator", "indexer-worker", "gateway"):

@@ -73,6 +73,11 @@ class LocalSettings:
                 or str(self.data_dir / "qdrant"),
                 "DOCUMENTS_DIR": environ.get("DOCUMENTS_DIR", "").strip()
                 or str(self.data_dir / "documents"),
+                # Embedded ClickHouse, opened by the Course service alone: it runs the
+                # analytics sink in-process too (ANALYTICS_LOCAL_SINK), as chDB allows
+                # one process per directory.
+                "ANALYTICS_DATA_DIR": environ.get("ANALYTICS_DATA_DIR", "").strip()
+                or str(self.data_dir / "analytics"),
                 "PYTHONUNBUFFERED": "1",
                 # The gateway answers CORS, as Kong does; the services must not add theirs.
                 "CORS_ORIGINS": "",
@@ -86,7 +91,7 @@ class LocalSettings:
 def prepare_data_dir(path: Path) -> Path:
     """Create the data directory (private to the user) and its parts."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for part in ("qdrant", "documents"):
+    for part in ("qdrant", "documents", "analytics"):
         (path / part).mkdir(mode=0o700, exist_ok=True)
     return path
 

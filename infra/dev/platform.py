@@ -85,7 +85,8 @@ PROCESSES: tuple[LocalProcess, ...] = (
         serves="ai-orchestrator",
     ),
 )
-"""Every process behind the gateway; e.g. `_worker("analytics"),` adds a worker."""
+"""Every process behind the gateway; e.g. `_worker("name"),` adds a worker. (The analytics
+sink is not one: with embedded ClickHouse the Course service runs it, see local_env.py.)"""
 
 _LOOPBACK = "127.0.0.1"
 _PREFIX_WIDTH = len("generation-worker")  # the longest service name a log line carries
@@ -253,7 +254,7 @@ class _LocalPlatform:
                 for s in self.started
             ),
             f"  kafka    {bootstrap}" + ("  (embedded, in memory)" if self.kafka else ""),
-            f"  data     {self.settings.data_dir}  (Qdrant, uploaded PDFs, JWT secret)",
+            f"  data     {self.settings.data_dir}  (Qdrant, uploaded PDFs, analytics, JWT secret)",
             f"  health   {base}/health/ready",
         ]
         if self.settings.openai_configured:
