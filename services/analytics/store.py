@@ -131,7 +131,37 @@ def _ttl_matches(create_query: str, days: int) -> bool:
     return f"toIntervalDay({days})" in create_query or f"INTERVAL {days} DAY" in create_query
 
 
-class EmbeddedStore:
+class _BlockingStore:
+    """The async face of a store whose client blocks.
+
+    Every call runs on a worker thread, so a slow insert or report never stalls the loop.
+    """
+
+    def _ensure_schema(self) -> None:
+        raise NotImplementedError
+
+    def _insert(self, rows: Sequence[EventRow]) -> None:
+        raise NotImplementedError
+
+    def _rows(self, sql: str, params: Mapping[str, QueryValue] | None = None) -> list[Any]:
+        raise NotImplementedError
+
+    async def ensure_schema(self) -> None:
+        """Create whatever is missing, and keep the TTL as configured."""
+        await anyio.to_thread.run_sync(self._ensure_schema)
+
+    async def insert(self, rows: Sequence[EventRow]) -> None:
+        """Insert `rows` into `events` in one statement."""
+        await anyio.to_thread.run_sync(self._insert, rows)
+
+    async def query(
+        self, sql: str, params: Mapping[str, QueryValue] | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows of `sql`, whose `{name:Type}` placeholders take `params`."""
+        return await anyio.to_thread.run_sync(self._rows, sql, params)
+
+
+class EmbeddedStore(_BlockingStore):
     """chDB in a directory: in-process ClickHouse, persistent, no server."""
 
     def __init__(self, directory: str, schema: AnalyticsSchema) -> None:
@@ -194,26 +224,12 @@ class EmbeddedStore:
         )
         self._run(statement + body.decode())
 
-    async def ensure_schema(self) -> None:
-        """Create whatever is missing, and keep the TTL as configured."""
-        await anyio.to_thread.run_sync(self._ensure_schema)
-
-    async def insert(self, rows: Sequence[EventRow]) -> None:
-        """Insert `rows` into `events` in one statement."""
-        await anyio.to_thread.run_sync(self._insert, rows)
-
-    async def query(
-        self, sql: str, params: Mapping[str, QueryValue] | None = None
-    ) -> list[dict[str, Any]]:
-        """Rows of `sql`, whose `{name:Type}` placeholders take `params`."""
-        return await anyio.to_thread.run_sync(self._rows, sql, params)
-
     async def close(self) -> None:
         """Close this session (the directory is released when the last one closes)."""
         await anyio.to_thread.run_sync(self._session.close)
 
 
-class ServerStore:
+class ServerStore(_BlockingStore):
     """A ClickHouse server (or cluster) over HTTP, through clickhouse-connect."""
 
     def __init__(self, settings: AnalyticsSettings, schema: AnalyticsSchema) -> None:
@@ -274,20 +290,6 @@ class ServerStore:
             )
         except Exception as error:
             raise StoreUnavailable(f"analytics insert failed: {error}") from error
-
-    async def ensure_schema(self) -> None:
-        """Create whatever is missing, and keep the TTL as configured."""
-        await anyio.to_thread.run_sync(self._ensure_schema)
-
-    async def insert(self, rows: Sequence[EventRow]) -> None:
-        """Insert `rows` into `events` in one statement."""
-        await anyio.to_thread.run_sync(self._insert, rows)
-
-    async def query(
-        self, sql: str, params: Mapping[str, QueryValue] | None = None
-    ) -> list[dict[str, Any]]:
-        """Rows of `sql`, whose `{name:Type}` placeholders take `params`."""
-        return await anyio.to_thread.run_sync(self._rows, sql, params)
 
     async def close(self) -> None:
         """Close the HTTP pool."""
