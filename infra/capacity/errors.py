@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+import yaml
+from pydantic import BaseModel, ValidationError
 
-__all__ = ["CapacityInputError", "from_validation_error"]
+__all__ = ["CapacityInputError", "from_validation_error", "load_yaml_input"]
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 class CapacityInputError(Exception):
@@ -38,3 +41,19 @@ def from_validation_error(path: Path, what: str, error: ValidationError) -> Capa
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."  # noqa: PLR2004
+
+
+def load_yaml_input(path: Path, what: str, model: type[_Model]) -> _Model:
+    """Read the YAML file `path` into `model`; any problem is a `CapacityInputError`."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise CapacityInputError(f"no {what} at {path}") from None
+    except yaml.YAMLError as exc:
+        raise CapacityInputError(f"{what} {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise CapacityInputError(f"{what} {path}: expected a mapping at the top level")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(path, what, exc) from None

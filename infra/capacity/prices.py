@@ -12,10 +12,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from infra.capacity.errors import CapacityInputError, from_validation_error
+from infra.capacity.errors import CapacityInputError, load_yaml_input
 from infra.capacity.paths import DEFAULT_PRICES
 
 __all__ = ["DEFAULT_PRICES", "PriceTable", "load_price_table"]
@@ -108,15 +107,4 @@ def _lookup(table: dict[str, _Entry], name: str, section: str) -> _Entry:
 
 def load_price_table(path: Path = DEFAULT_PRICES) -> PriceTable:
     """Read and validate a price table; `CapacityInputError` says what is wrong."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise CapacityInputError(f"no price table at {path}") from None
-    except yaml.YAMLError as exc:
-        raise CapacityInputError(f"price table {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise CapacityInputError(f"price table {path}: expected a mapping at the top level")
-    try:
-        return PriceTable.model_validate(data)
-    except ValidationError as exc:
-        raise from_validation_error(path, "price table", exc) from None
+    return load_yaml_input(path, "price table", PriceTable)

@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from infra.capacity.errors import CapacityInputError, from_validation_error
+from infra.capacity.errors import load_yaml_input
 from infra.capacity.paths import DEFAULT_MODEL
 
 __all__ = [
@@ -192,15 +191,4 @@ class WorkloadModel(_Strict):
 
 def load_workload_model(path: Path = DEFAULT_MODEL) -> WorkloadModel:
     """Read and validate a workload model; `CapacityInputError` says what is wrong."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise CapacityInputError(f"no workload model at {path}") from None
-    except yaml.YAMLError as exc:
-        raise CapacityInputError(f"workload model {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise CapacityInputError(f"workload model {path}: expected a mapping at the top level")
-    try:
-        return WorkloadModel.model_validate(data)
-    except ValidationError as exc:
-        raise from_validation_error(path, "workload model", exc) from None
+    return load_yaml_input(path, "workload model", WorkloadModel)

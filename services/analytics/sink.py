@@ -37,7 +37,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from services.analytics.events import Event, QuizAttempted, decode_event
 from services.analytics.schema import NO_USER
 from services.analytics.store import AnalyticsStore, EventRow, StoreUnavailable
-from services.messaging.consumer import RetryPolicy
+from services.messaging.consumer import RetryPolicy, commit_on_revoke
 from services.messaging.dead_letters import DeadLetterError, Failure, publish_dead_letter
 from services.messaging.envelope import PoisonMessage
 from services.topics import ANALYTICS_EVENTS
@@ -222,12 +222,7 @@ class BatchSink:
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         gone = {(p.topic, p.partition) for p in partitions}
         self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in gone]
-        try:
-            consumer.commit(asynchronous=False)
-        except KafkaException as error:
-            if error.args[0].code() != KafkaError._NO_OFFSET:  # noqa: SLF001 - public constant
-                _log.warning("commit_on_revoke_failed", error=str(error))
-        _log.info("partitions_revoked", partitions=[p.partition for p in partitions])
+        commit_on_revoke(consumer, partitions)
 
     def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         gone = {(p.topic, p.partition) for p in partitions}

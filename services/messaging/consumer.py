@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from services.messaging.dead_letters import DeadLetterError, Failure, publish_dead_letter
 from services.messaging.envelope import PoisonMessage
 
-__all__ = ["ConsumerLoop", "RetryPolicy", "Stopped"]
+__all__ = ["ConsumerLoop", "RetryPolicy", "Stopped", "commit_on_revoke"]
 
 _log = structlog.get_logger("eduscale.messaging.consumer")
 _POLL_SECONDS = 0.5
@@ -181,12 +181,20 @@ class ConsumerLoop:
         _log.info("partitions_assigned", partitions=[p.partition for p in partitions])
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        try:
-            consumer.commit(asynchronous=False)
-        except KafkaException as error:
-            if error.args[0].code() != KafkaError._NO_OFFSET:  # noqa: SLF001 - public constant
-                _log.warning("commit_on_revoke_failed", error=str(error))
-        _log.info("partitions_revoked", partitions=[p.partition for p in partitions])
+        commit_on_revoke(consumer, partitions)
 
     def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         _log.warning("partitions_lost", partitions=[p.partition for p in partitions])
+
+
+def commit_on_revoke(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    """Commit what was stored before `partitions` go, so their next owner starts after it.
+
+    Synchronous: the rebalance must not complete before the commit does.
+    """
+    try:
+        consumer.commit(asynchronous=False)
+    except KafkaException as error:
+        if error.args[0].code() != KafkaError._NO_OFFSET:  # noqa: SLF001 - public constant
+            _log.warning("commit_on_revoke_failed", error=str(error))
+    _log.info("partitions_revoked", partitions=[p.partition for p in partitions])
