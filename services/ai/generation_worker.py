@@ -18,7 +18,7 @@ from confluent_kafka import Message
 from openai import AsyncOpenAI
 from psycopg.types.json import Jsonb
 
-from services.ai.breaker import BreakerOpen, CircuitBreaker, is_provider_failure
+from services.ai.breaker import is_provider_failure
 from services.ai.generation import (
     build_messages,
     call_model,
@@ -27,6 +27,7 @@ from services.ai.generation import (
     request_text,
 )
 from services.ai.jobs import finish_job, mark_job
+from services.ai.provider_breakers import ProviderBreakers
 from services.ai.semantic_cache import CacheScope, Embedder, SemanticCache
 from services.ai.settings import PROMPT_VERSION, AISettings
 from services.analytics.emitter import EventEmitter
@@ -65,7 +66,7 @@ class GenerationHandler:
         self,
         databases: Databases,
         client: AsyncOpenAI,
-        breaker: CircuitBreaker,
+        breakers: ProviderBreakers,
         cache: SemanticCache | None,
         settings: AISettings,
         *,
@@ -78,7 +79,7 @@ class GenerationHandler:
         self._grounding = grounding
         self._databases = databases
         self._client = client
-        self._breaker = breaker
+        self._breakers = breakers
         self._cache = cache
         self._settings = settings
         self.model_calls = 0
@@ -147,7 +148,7 @@ class GenerationHandler:
             self.model_calls += 1
             return await call_model(self._client, self._settings.openai_model, kind, messages)
 
-        content = await self._breaker.call(call)
+        content = await self._breakers.chat.call(call)
         result = parse_answer(kind, content)  # InvalidModelOutput: permanent
         if self._cache is not None:
             await self._cache.store(scope, text, content)
@@ -156,18 +157,16 @@ class GenerationHandler:
     async def _context(self, course_id: str, lesson: str) -> list[str]:
         """The course documents' passages closest to the lesson; none if search fails.
 
-        Grounding improves an answer but is not needed for one: a failing embeddings call
-        or Qdrant outage costs the context, never the job.
+        Grounding improves an answer but is not needed for one: a failing embeddings call,
+        an open embeddings breaker or a Qdrant outage costs the context, never the job.
         """
         if self._index is None or self._grounding is None or self._settings.grounding_chunks == 0:
             return []
         try:
-            (vector,) = await self._breaker.call(lambda: self._grounding_vector(lesson))
+            (vector,) = await self._breakers.embeddings.call(lambda: self._grounding_vector(lesson))
             hits = await self._index.search(
                 course_id=course_id, vector=vector, limit=self._settings.grounding_chunks
             )
-        except BreakerOpen:
-            raise
         except Exception as error:  # noqa: BLE001 - see the docstring
             _log.warning("grounding_unavailable", course_id=course_id, error=repr(error))
             return []

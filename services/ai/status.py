@@ -1,6 +1,6 @@
 """Is generation available? One answer for every orchestrator pod.
 
-Generation is degraded when no API key is configured, when the LLM circuit breaker is
+Generation is degraded when no API key is configured, when the chat breaker is
 open (the workers publish its state to Redis, so every pod agrees), or when the outbox
 has failed to reach the broker for longer than the grace period (a short outage is
 absorbed: requests are still accepted and wait in the outbox). The UI reads
@@ -17,12 +17,12 @@ import structlog
 
 from services.ai.breaker_state import read_breaker_state
 from services.ai.outbox import RelayHealth
+from services.ai.provider_breakers import CHAT_BREAKER
 from services.ai.settings import AISettings
 from services.common.cache import Redis
 
-__all__ = ["BREAKER_NAME", "GenerationStatus", "generation_status"]
+__all__ = ["GenerationStatus", "generation_status"]
 
-BREAKER_NAME = "llm"
 _log = structlog.get_logger("eduscale.ai.status")
 
 
@@ -43,7 +43,7 @@ async def generation_status(
             generation="degraded", reason="No AI provider is configured (OPENAI_API_KEY)"
         )
     try:
-        breaker = await read_breaker_state(cache, BREAKER_NAME)
+        breaker = await read_breaker_state(cache, CHAT_BREAKER)
     except (redis.exceptions.RedisError, OSError) as error:
         _log.warning("breaker_state_unavailable", error=type(error).__name__)
         breaker = None

@@ -74,7 +74,7 @@ async def _generation_handler(context: WorkerContext) -> AsyncIterator[WorkerHan
         yield GenerationHandler(
             context.resources.databases,
             context.client,
-            context.breaker,
+            context.breakers,
             cache,
             ai,
             index=index,

@@ -1,8 +1,7 @@
 """What every AI worker process runs around its handler.
 
 Both workers (generation, indexer) read the same settings, open the same pools, call
-the provider through one circuit breaker whose state they publish to Redis (the
-provider is one dependency, so its breaker is one story for `/ai/status`), share the
+the provider through its circuit breakers and publish their state to Redis, share the
 process's Qdrant client, consume one topic at least once with a dead-letter topic, and
 serve health probes. Only the handler differs: each worker passes a factory that builds
 its handler from this context (and may run background work while the handler lives).
@@ -22,12 +21,11 @@ from confluent_kafka import Consumer, Message, Producer
 from openai import AsyncOpenAI
 from qdrant_client import AsyncQdrantClient
 
-from services.ai.breaker import BreakerOpen, BreakerSnapshot, CircuitBreaker
-from services.ai.breaker_state import publish_breaker_state
+from services.ai.breaker import BreakerOpen
+from services.ai.provider_breakers import ProviderBreakers, provider_breakers
 from services.ai.qdrant import open_qdrant
 from services.ai.runtime import openai_client
 from services.ai.settings import AISettings
-from services.ai.status import BREAKER_NAME
 from services.analytics.emitter import EventEmitter
 from services.analytics.settings import AnalyticsSettings
 from services.common.health_server import health_server
@@ -64,7 +62,7 @@ class WorkerContext:
     ai: AISettings
     resources: Resources
     client: AsyncOpenAI
-    breaker: CircuitBreaker
+    breakers: ProviderBreakers
     qdrant: AsyncQdrantClient
     events: EventEmitter | None = None
     """Analytics events (generation finished, document indexed); None in some tests."""
@@ -81,22 +79,6 @@ def worker_settings(
         ServiceSettings.from_env(environ, verifies_tokens=False),
         AISettings.from_env(environ),
         KafkaSettings.from_env(environ),
-    )
-
-
-def _breaker(ai: AISettings, resources: Resources) -> CircuitBreaker:
-    async def publish(snapshot: BreakerSnapshot) -> None:
-        ttl = int(max(ai.breaker_open_seconds, ai.breaker_window_seconds) * 2) + 1
-        await publish_breaker_state(resources.redis, BREAKER_NAME, snapshot, ttl_seconds=ttl)
-
-    return CircuitBreaker(
-        BREAKER_NAME,
-        failure_rate_threshold=ai.breaker_failure_rate,
-        minimum_calls=ai.breaker_minimum_calls,
-        window_seconds=ai.breaker_window_seconds,
-        open_seconds=ai.breaker_open_seconds,
-        half_open_probes=ai.breaker_half_open_probes,
-        on_change=publish,
     )
 
 
@@ -120,7 +102,9 @@ async def run_worker(
         emitter.running() as events,
     ):
         client = openai_client(ai)
-        context = WorkerContext(ai, resources, client, _breaker(ai, resources), qdrant, events)
+        context = WorkerContext(
+            ai, resources, client, provider_breakers(ai, resources.redis), qdrant, events
+        )
         dlq_producer = Producer(producer_config(kafka, client_id=f"{group}-dlq"))
         try:
             async with handler_factory(context) as handler:

@@ -32,7 +32,7 @@ async def _index_handler(context: WorkerContext) -> AsyncIterator[WorkerHandler]
         embedder=OpenAIEmbedder(
             context.client, model=ai.embedding_model, dimensions=ai.layout["vector_size"]
         ),
-        breaker=context.breaker,
+        breaker=context.breakers.embeddings,
         settings=ai,
         events=context.events,
     )
