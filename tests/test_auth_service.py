@@ -10,13 +10,19 @@ from typing import Any
 
 import httpx
 import jwt
+import msgspec
 import psycopg
 import pytest
+import redis
+import redis.asyncio
 from litestar.testing import AsyncTestClient
 from service_harness import JWT_SECRET, settings_for
 
 from services.auth.app import create_app
-from services.auth.profiles import profile_key
+from services.auth.profiles import ProfileStore, profile_key
+from services.auth.schemas import UserProfile
+from services.auth.users import VersionedProfile
+from services.common.database import Databases
 from services.common.settings import ServiceSettings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("redis_client")]
@@ -272,6 +278,9 @@ async def test_profile_reads_come_from_the_cache(client, core_db: str, redis_cli
     assert (await client.get("/auth/me", headers=bearer(token))).json()["display_name"] == "Ann"
     # A write through the API is visible at once: the cache is never stale after it.
     await client.patch("/auth/me", json={"bio": "new bio"}, headers=bearer(token))
+    cached = redis_client.get(profile_key(uuid.UUID(created["id"])))
+    assert cached is not None  # written through, not merely dropped
+    assert b"new bio" in cached
     me = (await client.get("/auth/me", headers=bearer(token))).json()
     assert me["bio"] == "new bio"
     assert me["display_name"] == "Changed in SQL"  # the update returned the committed row
@@ -300,3 +309,85 @@ async def test_with_redis_down_profiles_are_served_from_the_database(settings) -
         me = await client.get("/auth/me", headers=bearer(token))
     assert me.status_code == 200
     assert me.json()["bio"] == "still saved"
+
+
+class WritesFail(redis.asyncio.Redis):
+    """The real client, except that its next `failures` writes (SET or a script) raise."""
+
+    failures = 0
+    injected = 0
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        if self.failures and str(args[0]).upper() in {"SET", "EVAL", "EVALSHA"}:
+            self.failures -= 1
+            self.injected += 1
+            raise redis.ConnectionError("injected: the write never reached Redis")
+        return await super().execute_command(*args, **options)
+
+
+@pytest.fixture
+async def flaky(settings: ServiceSettings) -> AsyncIterator[tuple[httpx.AsyncClient, WritesFail]]:
+    """The Auth app on a Redis client whose writes the test makes fail; DEL and GET work."""
+    made: list[WritesFail] = []
+
+    def open_cache(settings: ServiceSettings) -> redis.asyncio.Redis:
+        client = WritesFail.from_url(settings.redis_url)
+        assert isinstance(client, WritesFail)
+        made.append(client)
+        return client
+
+    async with AsyncTestClient(create_app(settings, open_cache=open_cache)) as client:
+        yield client, made[0]
+
+
+async def test_when_redis_refuses_every_write_the_old_entry_is_deleted(flaky, redis_client) -> None:
+    client, cache = flaky
+    created = await register(client)
+    token = await token_for(client)
+    key = profile_key(uuid.UUID(created["id"]))
+    assert b"Ann" in redis_client.get(key)  # the entry a failed write would leave stale
+
+    cache.failures = 1_000_000  # every write from now on
+    response = await client.patch(
+        "/auth/me", json={"display_name": "Ann B."}, headers=bearer(token)
+    )
+    assert response.status_code == 200
+    assert cache.injected > 0
+    assert not redis_client.exists(key)
+    me = await client.get("/auth/me", headers=bearer(token))
+    assert me.json()["display_name"] == "Ann B."
+
+
+async def test_a_write_that_fails_once_is_retried(flaky, redis_client) -> None:
+    client, cache = flaky
+    created = await register(client)
+    token = await token_for(client)
+    cache.failures = 1
+    response = await client.patch(
+        "/auth/me", json={"display_name": "Ann B."}, headers=bearer(token)
+    )
+    assert response.status_code == 200
+    assert cache.injected == 1
+    cached = redis_client.get(profile_key(uuid.UUID(created["id"])))
+    assert cached is not None
+    assert b"Ann B." in cached
+
+
+async def test_a_late_write_of_an_older_version_never_replaces_a_newer_one(
+    client, settings: ServiceSettings, redis_client
+) -> None:
+    created = await register(client)  # version 1
+    token = await token_for(client)
+    older = VersionedProfile(msgspec.convert(created, UserProfile), version=1)
+    await client.patch("/auth/me", json={"bio": "the newer bio"}, headers=bearer(token))
+    # The request that committed version 1 reaches Redis only now, after version 2 did.
+    connection = redis.asyncio.Redis.from_url(settings.redis_url)
+    try:
+        store = ProfileStore(Databases(settings), connection, ttl_seconds=60)
+        await store.put(older)
+    finally:
+        await connection.aclose()
+    cached = redis_client.get(profile_key(uuid.UUID(created["id"])))
+    assert cached is not None
+    assert b"the newer bio" in cached
+    assert (await client.get("/auth/me", headers=bearer(token))).json()["bio"] == "the newer bio"

@@ -20,10 +20,11 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ControllerRouterHandler
 
+from services.common.cache import open_redis
 from services.common.errors import exception_handlers
 from services.common.health import health_handlers
 from services.common.logs import REQUEST_ID_HEADER, configure_logging, request_context
-from services.common.resources import Resources, open_resources
+from services.common.resources import RedisFactory, Resources, open_resources
 from services.common.settings import ServiceSettings, SettingsError
 from services.common.tokens import Principal
 
@@ -55,16 +56,18 @@ def build_app(
     description: str,
     dependencies: Mapping[str, Provide] | None = None,
     lifespans: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
+    open_cache: RedisFactory = open_redis,
 ) -> Litestar:
     """A Litestar app for `service` with the shared foundation around `handlers`.
 
     `lifespans` run inside the shared one, so they find `app.state.resources` open.
+    `open_cache` makes the Redis client (see `open_resources`).
     """
     configure_logging(settings.log_level, service)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with open_resources(settings) as resources:
+        async with open_resources(settings, open_cache=open_cache) as resources:
             app.state.resources = resources
             yield
 
