@@ -9,7 +9,7 @@ size limit, the health endpoints and an OpenAPI document at `/schema`.
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Request
@@ -21,6 +21,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 from services.common.cache import open_redis
+from services.common.database import DatabaseUnreachable
 from services.common.errors import exception_handlers
 from services.common.health import health_handlers
 from services.common.logs import REQUEST_ID_HEADER, configure_logging, request_context
@@ -67,7 +68,15 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with open_resources(settings, open_cache=open_cache) as resources:
+        async with AsyncExitStack() as stack:
+            try:
+                resources = await stack.enter_async_context(
+                    open_resources(settings, open_cache=open_cache)
+                )
+            except DatabaseUnreachable as error:
+                # The server exits non-zero after start-up fails; this is the line to read.
+                print(f"eduscale: cannot start {service}: {error}", file=sys.stderr)  # noqa: T201
+                raise
             app.state.resources = resources
             yield
 
