@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
@@ -70,18 +70,22 @@ def flushed_redis(url: str = REDIS_URL) -> redis.Redis:
     return client
 
 
-def settings_for(
-    writer_url: str, *, replicas: tuple[str, ...] = (), **overrides: object
-) -> ServiceSettings:
-    """Settings as the environment would give them, with test overrides."""
-    environ: Mapping[str, str] = {
+def environment_for(writer_url: str, *, replicas: tuple[str, ...] = ()) -> dict[str, str]:
+    """The variables a service needs for the test databases and Redis; add others to taste."""
+    return {
         "DATABASE_URL": writer_url,
         "DATABASE_REPLICA_URLS": ",".join(replicas),
         "REDIS_URL": REDIS_URL,
         "JWT_SECRET": JWT_SECRET,
         "LOG_LEVEL": "WARNING",
     }
-    settings = ServiceSettings.from_env(environ)
+
+
+def settings_for(
+    writer_url: str, *, replicas: tuple[str, ...] = (), **overrides: object
+) -> ServiceSettings:
+    """Settings as the environment would give them, with test overrides."""
+    settings = ServiceSettings.from_env(environment_for(writer_url, replicas=replicas))
     from dataclasses import replace  # noqa: PLC0415
 
     return replace(settings, **overrides)  # type: ignore[arg-type]
