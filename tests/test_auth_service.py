@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -15,8 +16,11 @@ import psycopg
 import pytest
 import redis
 import redis.asyncio
+import structlog
+import structlog.testing
+import structlog.typing
 from litestar.testing import AsyncTestClient
-from service_harness import JWT_SECRET, settings_for
+from service_harness import JWT_SECRET, environment_for, settings_for
 
 from services.auth.app import create_app
 from services.auth.profiles import ProfileStore, profile_key
@@ -79,6 +83,18 @@ async def test_register_login_me_journey(client) -> None:
     me = await client.get("/auth/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200
     assert me.json() == created
+
+
+async def test_jwt_ttl_seconds_sets_the_token_lifetime(core_db: str) -> None:
+    settings = ServiceSettings.from_env({**environment_for(core_db), "JWT_TTL_SECONDS": "120"})
+    async with AsyncTestClient(create_app(settings)) as client:
+        await register(client)
+        before = time.time()
+        body = (await login(client)).json()
+    assert body["expires_in"] == 120
+    claims = jwt.decode(body["access_token"], JWT_SECRET, algorithms=["HS256"], audience="eduscale")
+    assert claims["exp"] - claims["iat"] == 120
+    assert before + 120 - 5 <= claims["exp"] <= time.time() + 120 + 5
 
 
 async def test_instructors_register_as_such(client) -> None:
@@ -161,23 +177,38 @@ async def test_a_success_clears_earlier_failures(client) -> None:
     assert (await login(client)).status_code == 200
 
 
-async def test_passwords_are_hashed_and_never_returned_or_logged(
-    client, core_db: str, capsys
-) -> None:
-    created = await register(client)
-    await login(client)
-    await login(client, password="another wrong guess")
+async def test_passwords_are_hashed_and_never_returned_or_logged(core_db: str, caplog) -> None:
+    # DEBUG, so no event a careless change might add is filtered out before the capture.
+    app = create_app(settings_for(core_db, log_level="DEBUG"))
+    caplog.set_level(logging.DEBUG)
+    capture: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.format_exc_info,
+    ]
+    with structlog.testing.capture_logs(processors=capture) as events:
+        async with AsyncTestClient(app) as client:
+            registered = await client.post(
+                "/auth/register",
+                json={"email": "ann@example.com", "password": PASSWORD, "display_name": "Ann"},
+            )
+            accepted = await login(client)
+            refused = await login(client, password="another wrong guess")
+    assert (registered.status_code, accepted.status_code, refused.status_code) == (201, 200, 401)
+    paths = [event.get("path") for event in events]
+    assert paths.count("/auth/login") == 2  # the capture sees the service's own log lines
     with psycopg.connect(core_db) as conn:
         row = conn.execute(
-            "SELECT password_hash FROM users WHERE id = %s", (created["id"],)
+            "SELECT password_hash FROM users WHERE id = %s", (registered.json()["id"],)
         ).fetchone()
     assert row is not None
     (stored,) = row
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
-    captured = capsys.readouterr()
-    assert PASSWORD not in captured.out + captured.err
-    assert "another wrong guess" not in captured.out + captured.err
+    for response in (registered, accepted, refused):
+        assert PASSWORD not in response.text
+    logged = repr(events) + caplog.text
+    assert PASSWORD not in logged
+    assert "another wrong guess" not in logged
 
 
 @pytest.mark.parametrize(
@@ -188,8 +219,11 @@ async def test_passwords_are_hashed_and_never_returned_or_logged(
         {"Authorization": "Bearer not.a.token"},
     ],
 )
-async def test_me_needs_a_valid_token(client, headers) -> None:
-    response = await client.get("/auth/me", headers=headers)
+@pytest.mark.parametrize("method", ["GET", "PATCH"])
+async def test_me_needs_a_valid_token(client, headers, method) -> None:
+    await register(client)
+    body = {"bio": "written without a token"} if method == "PATCH" else None
+    response = await client.request(method, "/auth/me", json=body, headers=headers)
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
 
