@@ -20,8 +20,11 @@ import redis
 from services.common.migrations import apply_migrations
 from services.common.settings import ServiceSettings
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+# Where CI's workflow and .ci/run provide the servers; the variables point elsewhere.
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS_URL)
 JWT_SECRET = "test-secret-" + "x" * 40
 # Parents before children, so every foreign key holds as rows arrive.
 REPLICATED_TABLES = ("courses", "lessons", "ai_jobs", "quizzes", "quiz_attempts")
