@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,8 +20,11 @@ import redis
 from services.common.migrations import apply_migrations
 from services.common.settings import ServiceSettings
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+# Where CI's workflow and .ci/run provide the servers; the variables point elsewhere.
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS_URL)
 JWT_SECRET = "test-secret-" + "x" * 40
 # Parents before children, so every foreign key holds as rows arrive.
 REPLICATED_TABLES = ("courses", "lessons", "ai_jobs", "quizzes", "quiz_attempts")
@@ -70,18 +73,22 @@ def flushed_redis(url: str = REDIS_URL) -> redis.Redis:
     return client
 
 
-def settings_for(
-    writer_url: str, *, replicas: tuple[str, ...] = (), **overrides: object
-) -> ServiceSettings:
-    """Settings as the environment would give them, with test overrides."""
-    environ: Mapping[str, str] = {
+def environment_for(writer_url: str, *, replicas: tuple[str, ...] = ()) -> dict[str, str]:
+    """The variables a service needs for the test databases and Redis; add others to taste."""
+    return {
         "DATABASE_URL": writer_url,
         "DATABASE_REPLICA_URLS": ",".join(replicas),
         "REDIS_URL": REDIS_URL,
         "JWT_SECRET": JWT_SECRET,
         "LOG_LEVEL": "WARNING",
     }
-    settings = ServiceSettings.from_env(environ)
+
+
+def settings_for(
+    writer_url: str, *, replicas: tuple[str, ...] = (), **overrides: object
+) -> ServiceSettings:
+    """Settings as the environment would give them, with test overrides."""
+    settings = ServiceSettings.from_env(environment_for(writer_url, replicas=replicas))
     from dataclasses import replace  # noqa: PLC0415
 
     return replace(settings, **overrides)  # type: ignore[arg-type]

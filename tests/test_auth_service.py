@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -10,13 +11,22 @@ from typing import Any
 
 import httpx
 import jwt
+import msgspec
 import psycopg
 import pytest
+import redis
+import redis.asyncio
+import structlog
+import structlog.testing
+import structlog.typing
 from litestar.testing import AsyncTestClient
-from service_harness import JWT_SECRET, settings_for
+from service_harness import JWT_SECRET, environment_for, settings_for
 
 from services.auth.app import create_app
-from services.auth.profiles import profile_key
+from services.auth.profiles import ProfileStore, profile_key
+from services.auth.schemas import UserProfile
+from services.auth.users import VersionedProfile
+from services.common.database import Databases
 from services.common.settings import ServiceSettings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("redis_client")]
@@ -73,6 +83,18 @@ async def test_register_login_me_journey(client) -> None:
     me = await client.get("/auth/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200
     assert me.json() == created
+
+
+async def test_jwt_ttl_seconds_sets_the_token_lifetime(core_db: str) -> None:
+    settings = ServiceSettings.from_env({**environment_for(core_db), "JWT_TTL_SECONDS": "120"})
+    async with AsyncTestClient(create_app(settings)) as client:
+        await register(client)
+        before = time.time()
+        body = (await login(client)).json()
+    assert body["expires_in"] == 120
+    claims = jwt.decode(body["access_token"], JWT_SECRET, algorithms=["HS256"], audience="eduscale")
+    assert claims["exp"] - claims["iat"] == 120
+    assert before + 120 - 5 <= claims["exp"] <= time.time() + 120 + 5
 
 
 async def test_instructors_register_as_such(client) -> None:
@@ -155,23 +177,38 @@ async def test_a_success_clears_earlier_failures(client) -> None:
     assert (await login(client)).status_code == 200
 
 
-async def test_passwords_are_hashed_and_never_returned_or_logged(
-    client, core_db: str, capsys
-) -> None:
-    created = await register(client)
-    await login(client)
-    await login(client, password="another wrong guess")
+async def test_passwords_are_hashed_and_never_returned_or_logged(core_db: str, caplog) -> None:
+    # DEBUG, so no event a careless change might add is filtered out before the capture.
+    app = create_app(settings_for(core_db, log_level="DEBUG"))
+    caplog.set_level(logging.DEBUG)
+    capture: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.format_exc_info,
+    ]
+    with structlog.testing.capture_logs(processors=capture) as events:
+        async with AsyncTestClient(app) as client:
+            registered = await client.post(
+                "/auth/register",
+                json={"email": "ann@example.com", "password": PASSWORD, "display_name": "Ann"},
+            )
+            accepted = await login(client)
+            refused = await login(client, password="another wrong guess")
+    assert (registered.status_code, accepted.status_code, refused.status_code) == (201, 200, 401)
+    paths = [event.get("path") for event in events]
+    assert paths.count("/auth/login") == 2  # the capture sees the service's own log lines
     with psycopg.connect(core_db) as conn:
         row = conn.execute(
-            "SELECT password_hash FROM users WHERE id = %s", (created["id"],)
+            "SELECT password_hash FROM users WHERE id = %s", (registered.json()["id"],)
         ).fetchone()
     assert row is not None
     (stored,) = row
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
-    captured = capsys.readouterr()
-    assert PASSWORD not in captured.out + captured.err
-    assert "another wrong guess" not in captured.out + captured.err
+    for response in (registered, accepted, refused):
+        assert PASSWORD not in response.text
+    logged = repr(events) + caplog.text
+    assert PASSWORD not in logged
+    assert "another wrong guess" not in logged
 
 
 @pytest.mark.parametrize(
@@ -182,8 +219,11 @@ async def test_passwords_are_hashed_and_never_returned_or_logged(
         {"Authorization": "Bearer not.a.token"},
     ],
 )
-async def test_me_needs_a_valid_token(client, headers) -> None:
-    response = await client.get("/auth/me", headers=headers)
+@pytest.mark.parametrize("method", ["GET", "PATCH"])
+async def test_me_needs_a_valid_token(client, headers, method) -> None:
+    await register(client)
+    body = {"bio": "written without a token"} if method == "PATCH" else None
+    response = await client.request(method, "/auth/me", json=body, headers=headers)
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
 
@@ -272,6 +312,9 @@ async def test_profile_reads_come_from_the_cache(client, core_db: str, redis_cli
     assert (await client.get("/auth/me", headers=bearer(token))).json()["display_name"] == "Ann"
     # A write through the API is visible at once: the cache is never stale after it.
     await client.patch("/auth/me", json={"bio": "new bio"}, headers=bearer(token))
+    cached = redis_client.get(profile_key(uuid.UUID(created["id"])))
+    assert cached is not None  # written through, not merely dropped
+    assert b"new bio" in cached
     me = (await client.get("/auth/me", headers=bearer(token))).json()
     assert me["bio"] == "new bio"
     assert me["display_name"] == "Changed in SQL"  # the update returned the committed row
@@ -300,3 +343,85 @@ async def test_with_redis_down_profiles_are_served_from_the_database(settings) -
         me = await client.get("/auth/me", headers=bearer(token))
     assert me.status_code == 200
     assert me.json()["bio"] == "still saved"
+
+
+class WritesFail(redis.asyncio.Redis):
+    """The real client, except that its next `failures` writes (SET or a script) raise."""
+
+    failures = 0
+    injected = 0
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        if self.failures and str(args[0]).upper() in {"SET", "EVAL", "EVALSHA"}:
+            self.failures -= 1
+            self.injected += 1
+            raise redis.ConnectionError("injected: the write never reached Redis")
+        return await super().execute_command(*args, **options)
+
+
+@pytest.fixture
+async def flaky(settings: ServiceSettings) -> AsyncIterator[tuple[httpx.AsyncClient, WritesFail]]:
+    """The Auth app on a Redis client whose writes the test makes fail; DEL and GET work."""
+    made: list[WritesFail] = []
+
+    def open_cache(settings: ServiceSettings) -> redis.asyncio.Redis:
+        client = WritesFail.from_url(settings.redis_url)
+        assert isinstance(client, WritesFail)
+        made.append(client)
+        return client
+
+    async with AsyncTestClient(create_app(settings, open_cache=open_cache)) as client:
+        yield client, made[0]
+
+
+async def test_when_redis_refuses_every_write_the_old_entry_is_deleted(flaky, redis_client) -> None:
+    client, cache = flaky
+    created = await register(client)
+    token = await token_for(client)
+    key = profile_key(uuid.UUID(created["id"]))
+    assert b"Ann" in redis_client.get(key)  # the entry a failed write would leave stale
+
+    cache.failures = 1_000_000  # every write from now on
+    response = await client.patch(
+        "/auth/me", json={"display_name": "Ann B."}, headers=bearer(token)
+    )
+    assert response.status_code == 200
+    assert cache.injected > 0
+    assert not redis_client.exists(key)
+    me = await client.get("/auth/me", headers=bearer(token))
+    assert me.json()["display_name"] == "Ann B."
+
+
+async def test_a_write_that_fails_once_is_retried(flaky, redis_client) -> None:
+    client, cache = flaky
+    created = await register(client)
+    token = await token_for(client)
+    cache.failures = 1
+    response = await client.patch(
+        "/auth/me", json={"display_name": "Ann B."}, headers=bearer(token)
+    )
+    assert response.status_code == 200
+    assert cache.injected == 1
+    cached = redis_client.get(profile_key(uuid.UUID(created["id"])))
+    assert cached is not None
+    assert b"Ann B." in cached
+
+
+async def test_a_late_write_of_an_older_version_never_replaces_a_newer_one(
+    client, settings: ServiceSettings, redis_client
+) -> None:
+    created = await register(client)  # version 1
+    token = await token_for(client)
+    older = VersionedProfile(msgspec.convert(created, UserProfile), version=1)
+    await client.patch("/auth/me", json={"bio": "the newer bio"}, headers=bearer(token))
+    # The request that committed version 1 reaches Redis only now, after version 2 did.
+    connection = redis.asyncio.Redis.from_url(settings.redis_url)
+    try:
+        store = ProfileStore(Databases(settings), connection, ttl_seconds=60)
+        await store.put(older)
+    finally:
+        await connection.aclose()
+    cached = redis_client.get(profile_key(uuid.UUID(created["id"])))
+    assert cached is not None
+    assert b"the newer bio" in cached
+    assert (await client.get("/auth/me", headers=bearer(token))).json()["bio"] == "the newer bio"

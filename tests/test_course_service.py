@@ -15,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
-from service_harness import database_url, replicate, settings_for
+from service_harness import database_url, environment_for, replicate, settings_for
 
 from services.auth.app import create_app as create_auth_app
 from services.common.settings import ServiceSettings
@@ -276,6 +276,18 @@ async def test_course_content_is_served_from_the_ttl_cache(
     await client.patch(f"/courses/{course['id']}", json={"description": "New"}, headers=instructor)
     fresh = (await client.get(f"/courses/{course['id']}")).json()
     assert (fresh["title"], fresh["description"]) == ("Changed in SQL", "New")
+
+
+async def test_content_cache_ttl_seconds_sets_the_ttl_of_cached_content(
+    core_db, redis_client
+) -> None:
+    environ = {**environment_for(core_db), "CONTENT_CACHE_TTL_SECONDS": "900"}
+    settings = ServiceSettings.from_env(environ)
+    instructor = headers_for(settings, "instructor")
+    async with AsyncTestClient(create_app(settings)) as client:
+        course = await new_course(client, instructor)
+        assert (await client.get(f"/courses/{course['id']}")).status_code == 200
+    assert 60 < redis_client.ttl(course_key(uuid.UUID(course["id"]))) <= 900
 
 
 async def test_catalogue_responses_revalidate_with_etags(client, instructor) -> None:

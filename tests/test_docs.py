@@ -1,8 +1,11 @@
 """The README's promises that a newcomer follows literally."""
 
 import re
+from urllib.parse import urlsplit
 
+import yaml
 from conftest import PROJECT_DIR
+from service_harness import DEFAULT_POSTGRES_URL, DEFAULT_REDIS_URL
 
 
 def quickstart_commands() -> list[str]:
@@ -21,6 +24,26 @@ def test_the_quickstart_has_exactly_two_one_line_commands():
 def test_ci_runs_the_readme_test_command_verbatim():
     ci_lines = (PROJECT_DIR / ".ci" / "run").read_text().splitlines()
     assert quickstart_commands()[1] in ci_lines
+
+
+def test_the_workflow_gives_the_test_command_the_postgres_and_redis_the_tests_use():
+    workflow = yaml.safe_load((PROJECT_DIR / ".github" / "workflows" / "preview.yml").read_text())
+    (job,) = [
+        job
+        for job in workflow["jobs"].values()
+        if any(quickstart_commands()[1] == step.get("run") for step in job["steps"])
+    ]
+    services = job["services"]
+    postgres, redis = urlsplit(DEFAULT_POSTGRES_URL), urlsplit(DEFAULT_REDIS_URL)
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert services["postgres"]["env"] == {
+        "POSTGRES_HOST_AUTH_METHOD": "trust",  # the harness's URL has no password
+        "POSTGRES_DB": postgres.path.lstrip("/"),
+    }
+    assert postgres.username == "postgres"
+    assert services["postgres"]["ports"] == [f"{postgres.port}:5432"]
+    assert services["redis"]["image"].startswith("redis:")
+    assert services["redis"]["ports"] == [f"{redis.port}:6379"]
 
 
 def test_the_test_command_runs_linters_types_and_tests():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -11,6 +12,7 @@ import pytest
 from service_harness import fresh_database
 
 from services.common.migrations import (
+    LOCK_KEY,
     Migration,
     MigrationError,
     apply_migrations,
@@ -37,16 +39,45 @@ def test_applying_twice_changes_nothing_the_second_time() -> None:
             conn.execute("SELECT id, email FROM users LIMIT 0")  # the schema is really there
 
 
+def waiting_for_the_migration_lock(conn: psycopg.Connection) -> int:
+    """How many sessions of this database wait for the migrators' advisory lock."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND classid = %s AND objid = %s AND objsubid = 1",  # a bigint key, split in two
+        (LOCK_KEY >> 32, LOCK_KEY & 0xFFFFFFFF),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def test_two_processes_at_once_apply_each_migration_once() -> None:
-    with fresh_database("migrate", migrate=False) as url:
+    with (
+        fresh_database("migrate", migrate=False) as url,
+        psycopg.connect(url, autocommit=True) as holder,
+    ):
+        # Hold the lock ourselves, so both processes are surely running at the same time
+        # when it is released: then only the lock can keep them apart.
+        holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         command = [sys.executable, "-m", "infra.cli", "migrate", "--database-url", url]
         runs = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-        outputs = [run.communicate(timeout=60)[1] for run in runs]
+        try:
+            deadline = time.monotonic() + 60
+            while waiting_for_the_migration_lock(holder) < 2:
+                finished = [run.args for run in runs if run.poll() is not None]
+                assert not finished, "a migrator ran without waiting for the migration lock"
+                assert time.monotonic() < deadline, "the migrators never waited for the lock"
+                time.sleep(0.05)
+        finally:
+            holder.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+            outputs = [run.communicate(timeout=60)[1] for run in runs]
         assert [run.returncode for run in runs] == [0, 0], outputs
         applied = [
-            line for output in outputs for line in output.splitlines() if line.startswith("applied")
+            [line for line in output.splitlines() if line.startswith("applied")]
+            for output in outputs
         ]
-        assert len(applied) == len(load_migrations())  # split between the two, never twice
+        # One applies everything; the other, once it has the lock, finds nothing to do.
+        assert sorted(map(len, applied)) == [0, len(load_migrations())], outputs
         assert any("up to date" in output for output in outputs)
 
 

@@ -1,4 +1,4 @@
-"""Random requests against every endpoint that reads a body or a query: never a 5xx.
+"""Random requests against every endpoint that reads a body, a query or a path: never a 5xx.
 
 Whatever a client sends (arbitrary bytes, broken or wrongly shaped JSON, the right keys with
 values of any type and size, text with NUL or invalid UTF-8, unknown fields, odd query
@@ -6,7 +6,9 @@ strings), the answer is a 2xx or a 4xx, and every 4xx is an RFC 9457 problem doc
 Requests carry a valid token of the owner, so they get past authentication and reach
 validation and the handlers; a real course, lesson and quiz exist so paths point at rows.
 Besides the random examples, each endpoint always gets a fixed set: its valid body with NUL
-put into each string, invalid UTF-8 in each field, deep nesting and an unknown field.
+put into each string, invalid UTF-8 in each field, deep nesting and an unknown field. Every
+GET also gets random ids in its path and garbage in the headers it reads (Authorization,
+If-None-Match, X-Request-ID).
 
 Hypothesis tests are synchronous, so each test drives its app with Litestar's sync
 `TestClient`, built and started once per test, not once per example.
@@ -34,6 +36,7 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 from service_harness import database_url, settings_for
 
+from services.analytics.settings import AnalyticsSettings
 from services.auth.app import create_app as create_auth_app
 from services.common.settings import ServiceSettings
 from services.common.tokens import Principal, TokenIssuer
@@ -363,9 +366,12 @@ def created(response: httpx.Response) -> Any:
 
 @contextmanager
 def running(
-    service: Service, settings: ServiceSettings
+    service: Service, settings: ServiceSettings, analytics: AnalyticsSettings | None = None
 ) -> Iterator[tuple[TestClient[Any], dict[str, str], dict[str, str]]]:
-    """The started app, the owner instructor's Authorization header, and ids that exist."""
+    """The started app, the owner instructor's Authorization header, and ids that exist.
+
+    `analytics` gives the Course app its report store (without one that report is a 503).
+    """
     if service == "auth":
         with TestClient(create_auth_app(settings)) as client:
             email = "owner@example.com"
@@ -377,7 +383,7 @@ def running(
             )
             yield client, bearer(settings, uuid.UUID(profile["id"])), {"email": email}
         return
-    with TestClient(create_course_app(settings)) as client:
+    with TestClient(create_course_app(settings, analytics)) as client:
         token = bearer(settings, uuid.uuid4())
         course = created(client.post("/courses", json={"title": "Maths"}, headers=token))
         lesson = created(
@@ -574,6 +580,146 @@ def test_no_query_makes_the_analytics_report_fail(
         FUZZ(given(query=report_queries)(check))()
 
 
+# --- reads: ids in the path, and the headers -------------------------------------------
+
+GET_OPERATIONS: dict[Service, dict[str, str]] = {
+    "auth": {
+        "health_live": "/health/live",
+        "health_ready": "/health/ready",
+        "get_me": "/auth/me",
+    },
+    "course": {
+        "health_live": "/health/live",
+        "health_ready": "/health/ready",
+        "health_analytics": "/health/analytics",
+        "list_courses": "/courses",
+        "get_course": "/courses/{course_id}",
+        "get_lesson": "/courses/{course_id}/lessons/{lesson_id}",
+        "get_quiz": "/quizzes/{quiz_id}",
+        "course_report": "/courses/{course_id}/report",
+        "course_analytics": "/courses/{course_id}/analytics",
+    },
+}
+"""operation_id -> path, for every GET of each service."""
+
+# What HTTP servers pass on in a header value: no CR, LF, NUL or other control bytes.
+header_bytes = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
+    max_size=80,
+).map(lambda text: text.encode("latin-1"))
+
+
+def path_ids(real: str) -> st.SearchStrategy[str]:
+    """A path segment where `real` (an id that exists) belongs."""
+    return st.one_of(
+        st.just(real),
+        st.uuids().map(str),
+        st.sampled_from(
+            [
+                real.upper(),
+                real.replace("-", ""),
+                "{" + real + "}",
+                real + "0",
+                real[:-1],
+                "0" * 32,
+                "00000000-0000-0000-0000-000000000000",
+                "%00",
+                "%FF%FE",
+                "%2F",
+                "-1",
+                "1e9",
+            ]
+        ),
+        query_texts.map(lambda text: quote(text, safe="")),
+        st.binary(min_size=1, max_size=10).map(_raw_percent),
+    )
+
+
+def authorizations(token: str) -> st.SearchStrategy[bytes]:
+    """Authorization values: the owner's, broken copies of it, and garbage."""
+    scheme, _, value = token.partition(" ")
+    return st.one_of(
+        st.just(token.encode()),
+        st.sampled_from(
+            [
+                b"",
+                b"Bearer",
+                b"Bearer ",
+                b"bearer " + value.encode(),
+                b"Basic dXNlcjpwYXNz",
+                scheme.encode() + b"  " + value.encode(),
+                token.encode()[:-3],
+                token.encode() + b"x",
+                b"Bearer " + value.encode()[::-1],
+                b"Bearer a.b.c",
+                b"Bearer " + b"A" * 5000,
+            ]
+        ),
+        header_bytes.map(lambda garbage: b"Bearer " + garbage),
+        header_bytes,
+    )
+
+
+etags = st.one_of(
+    st.sampled_from([b"*", b'""', b'"', b'W/"x"', b'"x", W/"y", *', b",,,", b'"' + b"a" * 4000]),
+    header_bytes,
+)
+
+
+def read_headers(token: str) -> st.SearchStrategy[dict[bytes, bytes]]:
+    """Any mix of the headers a GET reads, each valid or not."""
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            b"Authorization": authorizations(token),
+            b"If-None-Match": etags,
+            b"X-Request-ID": header_bytes,
+        },
+    )
+
+
+def reads(
+    operations: Mapping[str, str], ids: Ids, token: str
+) -> st.SearchStrategy[tuple[str, dict[bytes, bytes]]]:
+    """A GET path with each id drawn by `path_ids`, and headers."""
+
+    def of(template: str) -> st.SearchStrategy[str]:
+        names = [name for name in ids if "{" + name + "}" in template]
+        segments = st.fixed_dictionaries({name: path_ids(ids[name]) for name in names})
+        return segments.map(lambda drawn: template.format(**drawn))
+
+    paths = st.sampled_from(sorted(operations.values())).flatmap(of)
+    return st.tuples(paths, read_headers(token))
+
+
+@pytest.mark.parametrize("service", ["auth", "course"])
+def test_no_path_id_or_header_makes_a_read_fail(
+    service: Service, settings: ServiceSettings, tmp_path: Path
+) -> None:
+    with running(service, settings, fast_settings(tmp_path)) as (client, token, ids):
+        operations = GET_OPERATIONS[service]
+        for template in operations.values():  # with the right ids and token, each one works
+            response = client.get(template.format(**ids), headers=token)
+            assert response.status_code == 200, (template, response.text)
+
+        def check(read: tuple[str, dict[bytes, bytes]]) -> None:
+            path, headers = read
+            response = client.get(path, headers=headers)
+            assert_answered_cleanly(response, f"GET {path} {headers!r:.300}")
+
+        owner = token["Authorization"]
+        for template in operations.values():
+            path = template.format(**ids)
+            for headers in (
+                {b"Authorization": owner.encode(), b"If-None-Match": b"*"},
+                {b"Authorization": owner.encode() + b"\xff\xfe"},
+                {b"Authorization": b"Bearer \xff"},
+                {b"Authorization": owner.encode(), b"X-Request-ID": b"\xff" * 200},
+            ):
+                check = example(read=(path, headers))(check)
+        FUZZ(given(read=reads(operations, ids, owner))(check))()
+
+
 # --- size and coverage --------------------------------------------------------------
 
 
@@ -602,6 +748,19 @@ def test_a_body_over_the_configured_limit_is_413(core_db: str) -> None:
                 response = client.request(endpoint.method, path, content=content, headers=headers)
                 assert response.status_code == 413, (endpoint.operation_id, response.text)
                 assert_answered_cleanly(response, endpoint.operation_id)
+
+
+@pytest.mark.parametrize("service", ["auth", "course"])
+def test_every_read_is_fuzzed(service: Service) -> None:
+    factory = create_auth_app if service == "auth" else create_course_app
+    document = factory(settings_for(database_url("never_opened"))).openapi_schema.to_schema()
+    reads = {
+        operation["operationId"]: path
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method == "get"
+    }
+    assert reads == GET_OPERATIONS[service]
 
 
 @pytest.mark.parametrize("service", ["auth", "course"])

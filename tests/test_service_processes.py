@@ -139,3 +139,22 @@ def test_a_missing_variable_stops_start_up_with_one_line(core_db: str, module: s
         "eduscale: configuration error: JWT_SECRET is not set: expected a random string of at least 32 characters"
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_serve_with_the_writer_unreachable_exits_at_once_with_one_line() -> None:
+    dead = free_port()  # bound and released: nothing listens there
+    env = environment(f"postgresql://postgres@127.0.0.1:{dead}/test")
+    env["DATABASE_POOL_TIMEOUT_SECONDS"] = "1"
+    command = [sys.executable, "-m", "infra.cli", "serve", "auth", "--port", str(free_port())]
+    # psycopg's own wait is 30 s; the configured 1 s must be what bounds start-up.
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=20, check=False
+    )
+    assert result.returncode != 0
+    expected = (
+        f"eduscale: cannot start auth: the writer database (DATABASE_URL, 127.0.0.1:{dead}/test)"
+        " did not accept a connection within 1 s; is PostgreSQL running there, and does the"
+        " database exist?"
+    )
+    assert result.stderr.strip().splitlines() == [expected]
+    assert "Application startup complete" not in result.stdout

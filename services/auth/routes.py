@@ -49,22 +49,21 @@ class AuthController(Controller):
         data: JSONBody[RegisterRequest],
         resources: NamedDependency[Resources],
         passwords: NamedDependency[Passwords],
+        profiles: NamedDependency[ProfileStore],
     ) -> UserProfile:
         """409 when the email is taken in any letter case; the password is only hashed."""
         email = _normalised_email(data.email)
         password_hash = await passwords.hash(data.password)
         async with resources.databases.writer() as conn:
-            profile = await create_user(
+            stored = await create_user(
                 conn,
                 email=email,
                 password_hash=password_hash,
                 display_name=data.display_name.strip() or data.display_name,
                 role=data.role,
             )
-        await ProfileStore(
-            resources.databases, resources.redis, resources.settings.profile_cache_ttl_seconds
-        ).put(profile)
-        return profile
+        await profiles.put(stored)
+        return stored.profile
 
     @post(
         "/login", operation_id="login", summary="Exchange credentials for a token", status_code=200
@@ -97,12 +96,10 @@ class AuthController(Controller):
 
     @get("/me", operation_id="get_me", summary="The caller's profile")
     async def me(
-        self, principal: NamedDependency[Principal], resources: NamedDependency[Resources]
+        self, principal: NamedDependency[Principal], profiles: NamedDependency[ProfileStore]
     ) -> UserProfile:
         """Served from the write-through cache when it holds the profile."""
-        profile = await ProfileStore(
-            resources.databases, resources.redis, resources.settings.profile_cache_ttl_seconds
-        ).get(principal.user_id)
+        profile = await profiles.get(principal.user_id)
         if profile is None:
             raise NotFound("This account no longer exists")
         return profile
@@ -112,7 +109,7 @@ class AuthController(Controller):
         self,
         data: JSONBody[ProfileUpdate],
         principal: NamedDependency[Principal],
-        resources: NamedDependency[Resources],
+        profiles: NamedDependency[ProfileStore],
     ) -> UserProfile:
         """Written to PostgreSQL, then through to Redis in the same request."""
         changes: dict[str, str | None] = {}
@@ -128,9 +125,7 @@ class AuthController(Controller):
             raise InvalidInput(
                 [FieldError("body", "send at least one of display_name, bio, avatar_url")]
             )
-        profile = await ProfileStore(
-            resources.databases, resources.redis, resources.settings.profile_cache_ttl_seconds
-        ).update(principal.user_id, changes)
+        profile = await profiles.update(principal.user_id, changes)
         if profile is None:
             raise NotFound("This account no longer exists")
         return profile

@@ -9,7 +9,7 @@ size limit, the health endpoints and an OpenAPI document at `/schema`.
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Request
@@ -20,10 +20,12 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ControllerRouterHandler
 
+from services.common.cache import open_redis
+from services.common.database import DatabaseUnreachable
 from services.common.errors import exception_handlers
 from services.common.health import health_handlers
 from services.common.logs import REQUEST_ID_HEADER, configure_logging, request_context
-from services.common.resources import Resources, open_resources
+from services.common.resources import RedisFactory, Resources, open_resources
 from services.common.settings import ServiceSettings, SettingsError
 from services.common.tokens import Principal
 
@@ -55,16 +57,26 @@ def build_app(
     description: str,
     dependencies: Mapping[str, Provide] | None = None,
     lifespans: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
+    open_cache: RedisFactory = open_redis,
 ) -> Litestar:
     """A Litestar app for `service` with the shared foundation around `handlers`.
 
     `lifespans` run inside the shared one, so they find `app.state.resources` open.
+    `open_cache` makes the Redis client (see `open_resources`).
     """
     configure_logging(settings.log_level, service)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with open_resources(settings) as resources:
+        async with AsyncExitStack() as stack:
+            try:
+                resources = await stack.enter_async_context(
+                    open_resources(settings, open_cache=open_cache)
+                )
+            except DatabaseUnreachable as error:
+                # The server exits non-zero after start-up fails; this is the line to read.
+                print(f"eduscale: cannot start {service}: {error}", file=sys.stderr)  # noqa: T201
+                raise
             app.state.resources = resources
             yield
 

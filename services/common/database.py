@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 import structlog
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from psycopg_pool.abc import AsyncKwargsParam
@@ -28,7 +29,7 @@ from services.common.errors import Unavailable
 from services.common.iam_auth import iam_token_kwargs
 from services.common.settings import ServiceSettings
 
-__all__ = ["Connection", "Databases"]
+__all__ = ["Connection", "DatabaseUnreachable", "Databases"]
 
 Connection = psycopg.AsyncConnection[dict[str, Any]]
 _REPLICA_WAIT_SECONDS = 1.0
@@ -53,10 +54,25 @@ def _pool(url: str, name: str, settings: ServiceSettings) -> AsyncConnectionPool
     )
 
 
+class DatabaseUnreachable(RuntimeError):
+    """The writer did not accept a connection at start-up; the message says where and how long."""
+
+
+def _where(url: str) -> str:
+    """`host:port/dbname` of a libpq URL, without the user or password."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "?"
+    return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+
+
 class Databases:
     """The writer pool and one pool per replica."""
 
     def __init__(self, settings: ServiceSettings) -> None:
+        self._writer_url = settings.database_url
+        self._open_timeout = settings.pool_timeout_seconds
         self._writer = _pool(settings.database_url, "writer", settings)
         self._replicas = [
             _pool(url, f"replica-{index}", settings)
@@ -70,8 +86,19 @@ class Databases:
         return bool(self._replicas)
 
     async def open(self) -> None:
-        """Open the writer (waiting for it) and the replicas (not waiting: one may be down)."""
-        await self._writer.open(wait=True)
+        """Open the writer (waiting for it) and the replicas (not waiting: one may be down).
+
+        The wait is DATABASE_POOL_TIMEOUT_SECONDS, not psycopg's 30 s: a pod that cannot
+        reach its writer should fail at once and say so, not sit silently unready.
+        """
+        try:
+            await self._writer.open(wait=True, timeout=self._open_timeout)
+        except PoolTimeout:
+            raise DatabaseUnreachable(
+                f"the writer database (DATABASE_URL, {_where(self._writer_url)}) did not accept "
+                f"a connection within {self._open_timeout:g} s; is PostgreSQL running there, "
+                "and does the database exist?"
+            ) from None
         for replica in self._replicas:
             await replica.open(wait=False)
 

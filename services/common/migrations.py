@@ -17,11 +17,19 @@ from pathlib import Path
 
 import psycopg
 
-__all__ = ["MIGRATIONS_DIR", "Migration", "MigrationError", "apply_migrations", "load_migrations"]
+__all__ = [
+    "LOCK_KEY",
+    "MIGRATIONS_DIR",
+    "Migration",
+    "MigrationError",
+    "apply_migrations",
+    "load_migrations",
+]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_LOCK_KEY = 0x65647573  # "edus": one lock id for every eduscale migration run
+LOCK_KEY = 0x65647573
+"""The advisory lock ("edus") every migration run holds; public so a test can hold it too."""
 
 
 class MigrationError(RuntimeError):
@@ -69,7 +77,7 @@ def apply_migrations(
     pending_source = load_migrations() if migrations is None else migrations
     applied_now: list[Migration] = []
     with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -94,7 +102,7 @@ def apply_migrations(
                 progress(f"applied {migration.version:04d}_{migration.name} ({elapsed:.0f} ms)")
                 applied_now.append(migration)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     return applied_now
 
 

@@ -4,7 +4,7 @@ Created and closed by the app's lifespan (`services.common.app`), handed to hand
 dependency injection under the name `resources`. Nothing here exists at import time.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -13,7 +13,10 @@ from services.common.database import Databases
 from services.common.settings import ServiceSettings
 from services.common.tokens import TokenIssuer
 
-__all__ = ["Resources", "open_resources"]
+__all__ = ["RedisFactory", "Resources", "open_resources"]
+
+RedisFactory = Callable[[ServiceSettings], Redis]
+"""Makes the Redis client from the settings; `open_redis` unless a test hands in its own."""
 
 
 @dataclass(frozen=True)
@@ -27,10 +30,16 @@ class Resources:
 
 
 @asynccontextmanager
-async def open_resources(settings: ServiceSettings) -> AsyncIterator[Resources]:
-    """Open the pools (the writer must answer), yield them, and close them on the way out."""
+async def open_resources(
+    settings: ServiceSettings, *, open_cache: RedisFactory = open_redis
+) -> AsyncIterator[Resources]:
+    """Open the pools (the writer must answer), yield them, and close them on the way out.
+
+    `open_cache` exists so a test can put a client that fails on cue in front of the real
+    Redis, and watch what the service does about it.
+    """
     databases = Databases(settings)
-    redis = open_redis(settings)
+    redis = open_cache(settings)
     try:
         await databases.open()
         yield Resources(settings, databases, redis, TokenIssuer(settings))

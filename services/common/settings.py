@@ -55,7 +55,8 @@ class ServiceSettings:
     pool_max_size: int = 10
     """DATABASE_POOL_MAX_SIZE: connections per pool (one pool per database)."""
     pool_timeout_seconds: float = 5.0
-    """DATABASE_POOL_TIMEOUT_SECONDS: how long a request waits for a connection."""
+    """DATABASE_POOL_TIMEOUT_SECONDS: how long a request waits for a connection, and start-up
+    for the writer (then the service exits, naming it)."""
     max_body_bytes: int = 1_000_000
     """MAX_BODY_BYTES: larger request bodies get 413."""
     login_max_failures: int = 5
