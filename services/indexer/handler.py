@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio.to_thread
-import psycopg
 import structlog
 from confluent_kafka import Message
 
@@ -32,6 +31,7 @@ from services.ai.settings import AISettings
 from services.analytics.emitter import EventEmitter
 from services.analytics.events import DocumentIndexed, DocumentIndexedProps, stable_event_id
 from services.common.database import Databases
+from services.common.transient import is_transient_infrastructure
 from services.indexer.chunking import Chunk, chunk_pages
 from services.indexer.pdf import UnreadableDocument, read_pages
 from services.indexer.vector_index import CourseIndex, IndexedChunk
@@ -81,12 +81,10 @@ class IndexHandler:
         self._settings = settings
 
     def is_transient(self, error: BaseException) -> bool:
-        """Provider, database and network trouble may pass; an unreadable file will not."""
+        """Provider and infrastructure trouble may pass; an unreadable file will not."""
         if isinstance(error, UnreadableDocument):
             return False
-        return is_provider_failure(error) or isinstance(
-            error, psycopg.OperationalError | TimeoutError | ConnectionError
-        )
+        return is_provider_failure(error) or is_transient_infrastructure(error)
 
     async def __call__(self, message: Message) -> None:
         """Index the message's document (raise to let the consumer loop retry or DLQ)."""
