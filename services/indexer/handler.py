@@ -1,7 +1,8 @@
 """The vector indexer's handler: one `document.uploaded` message, one document indexed.
 
 File -> pages (pypdf) -> overlapping chunks -> embeddings in batches (through the
-provider's circuit breaker) -> Qdrant, with progress on the document after each batch.
+provider's circuit breaker) -> Qdrant, with the pages wholly stored shown on the document
+after each batch.
 Point ids derive from the document and the chunk's position, so a redelivery or a replay
 overwrites the same points, and a re-upload's leftover chunks are removed at the end.
 A message whose job is no longer the document's current one (replaced, deleted) is
@@ -38,7 +39,7 @@ from services.indexer.vector_index import CourseIndex, IndexedChunk
 from services.messaging.dead_letters import Failure
 from services.messaging.envelope import PoisonMessage, decode_document
 
-__all__ = ["IndexHandler", "MissingFile"]
+__all__ = ["IndexHandler", "MissingFile", "pages_done"]
 
 _log = structlog.get_logger("eduscale.indexer")
 
@@ -56,6 +57,18 @@ _UNREADABLE: set[str] = {
     *(cls.__name__ for cls in UnreadableDocument.__subclasses__()),
 }
 """The error classes whose dead letter means "this file cannot be indexed"."""
+
+
+def pages_done(chunks: Sequence[Chunk], stored: int, pages: int) -> int:
+    """How many pages are wholly stored once the first `stored` chunks are.
+
+    A page is done only when its last chunk is: a batch ending in the middle of a page
+    leaves that page to the next one. Chunks never span pages, and pages without text have
+    none, so every page before the next chunk's page is done.
+    """
+    if stored >= len(chunks):
+        return pages
+    return chunks[stored].page - 1
 
 
 class IndexHandler:
@@ -159,7 +172,11 @@ class IndexHandler:
             )
             async with self._databases.writer() as conn:
                 await record_progress(
-                    conn, document["id"], document["job_id"], batch[-1].page, pages
+                    conn,
+                    document["id"],
+                    document["job_id"],
+                    pages_done(chunks, start + len(batch), pages),
+                    pages,
                 )
 
     async def dead_lettered(self, message: Message, failure: Failure) -> None:
