@@ -3,9 +3,12 @@
 Databases are reached only as the application user, with IAM database authentication.
 
 Uploaded documents: the object actions a job needs, on the `documents/` prefix of the
-bucket only (no listing, no bucket settings), and the bucket's KMS key for exactly the
-operations those actions imply (GenerateDataKey to write, Decrypt to read), only through
-S3 (`kms:ViaService`).
+bucket only (no bucket settings), and the bucket's KMS key for exactly the operations
+those actions imply (GenerateDataKey to write, Decrypt to read), only through S3
+(`kms:ViaService`). A role that reads may also list the `documents/` prefix: S3 answers a
+read of a missing key with 404 NoSuchKey only to a caller that may list the bucket, and
+with 403 AccessDenied to any other, so without it the indexer could not tell "the file is
+gone" (a permanent failure) from "we may not read it" (our misconfiguration).
 
 MSK IAM authorisation names topics and groups by ARNs derived from the cluster's ARN
 (`...:cluster/<name>/<uuid>` -> `...:topic/<name>/<uuid>/<topic>`).
@@ -26,8 +29,8 @@ __all__ = [
     "with_document_access",
 ]
 
-DOCUMENT_READ = ("s3:GetObject", "s3:DeleteObject")
-"""What a consumer of uploaded documents may do: read a file, and remove it."""
+DOCUMENT_READ = ("s3:GetObject",)
+"""What a consumer of uploaded documents may do: read a file (the indexer never deletes)."""
 DOCUMENT_WRITE = ("s3:PutObject", "s3:GetObject", "s3:DeleteObject")
 """What the service that takes uploads may do: store, read back and delete files."""
 
@@ -104,7 +107,11 @@ def with_document_access(
     actions: tuple[str, ...],
     region: str,
 ) -> str:
-    """`policy` plus `actions` on the objects under `prefix`, and the key uses they need."""
+    """`policy` plus `actions` on the objects under `prefix`, and the key uses they need.
+
+    A reader also gets `s3:ListBucket` on the bucket, for keys under `prefix` only (see the
+    module's docstring for why).
+    """
     key_actions = []
     if "s3:PutObject" in actions:
         key_actions.append("kms:GenerateDataKey")
@@ -119,6 +126,16 @@ def with_document_access(
             "Resource": f"{bucket_arn}/{prefix}*",
         }
     )
+    if "s3:GetObject" in actions:
+        document["Statement"].append(
+            {
+                "Sid": "DocumentListing",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": bucket_arn,
+                "Condition": {"StringLike": {"s3:prefix": f"{prefix}*"}},
+            }
+        )
     if key_actions:
         document["Statement"].append(
             {

@@ -25,7 +25,7 @@ from services.ai.app import create_app as create_ai_app
 from services.ai.settings import AISettings
 from services.ai.worker_process import run_generation_worker
 from services.common.settings import ServiceSettings
-from services.common.tokens import Principal, TokenIssuer
+from services.common.tokens import Principal, Role, TokenIssuer
 from services.course.app import create_app as create_course_app
 from services.indexer.process import run_indexer_worker
 from services.messaging.dlq_tool import DeadLetter, read_dead_letters
@@ -80,6 +80,8 @@ class Platform:
     instructor: dict[str, str]
     student: dict[str, str]
     environ: dict[str, str]
+    other_instructor: dict[str, str] = field(default_factory=dict)
+    """An instructor of no course here (the courses are `instructor`'s)."""
     worker: asyncio.Task[None] | None = None
     worker_stop: asyncio.Event = field(default_factory=asyncio.Event)
     indexer: asyncio.Task[None] | None = None
@@ -216,17 +218,23 @@ async def running_platform(
     env = worker_environ(database_url, broker, openai_url, **(environ or {}))
     ai = AISettings.from_env(env)
     issuer = TokenIssuer(settings)
-    instructor = {
-        "Authorization": f"Bearer {issuer.issue(Principal(user_id=uuid.uuid4(), role='instructor'))}"
-    }
-    student = {
-        "Authorization": f"Bearer {issuer.issue(Principal(user_id=uuid.uuid4(), role='student'))}"
-    }
+
+    def bearer(role: Role) -> dict[str, str]:
+        principal = Principal(user_id=uuid.uuid4(), role=role)
+        return {"Authorization": f"Bearer {issuer.issue(principal)}"}
+
+    instructor, student, other_instructor = (
+        bearer("instructor"),
+        bearer("student"),
+        bearer("instructor"),
+    )
     async with (
         AsyncTestClient(create_course_app(settings)) as course,
         AsyncTestClient(create_ai_app(settings, ai, broker.settings())) as ai_client,
     ):
-        platform = Platform(settings, course, ai_client, instructor, student, env)
+        platform = Platform(
+            settings, course, ai_client, instructor, student, env, other_instructor=other_instructor
+        )
         await platform.start_worker()
         await platform.start_indexer()
         try:

@@ -276,14 +276,14 @@ def document_statements(graph: Graph, workload: str) -> dict[str, dict[str, Any]
     ("workload", "objects", "key"),
     [
         ("ai-orchestrator", ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"], ["kms:GenerateDataKey", "kms:Decrypt"]),
-        ("indexer-worker", ["s3:GetObject", "s3:DeleteObject"], ["kms:Decrypt"]),
+        ("indexer-worker", ["s3:GetObject"], ["kms:Decrypt"]),  # it never deletes
     ],
 )  # fmt: skip
 def test_document_users_may_touch_only_objects_under_the_prefix_and_use_only_its_key(
     stack_graph: Graph, workload: str, objects: list[str], key: list[str]
 ):
     found = document_statements(stack_graph, workload)
-    assert set(found) == {"DocumentObjects", "DocumentKey"}
+    assert set(found) == {"DocumentObjects", "DocumentListing", "DocumentKey"}
     bucket_arn = f"arn:aws:s3:::{documents_bucket(stack_graph)}"
     assert found["DocumentObjects"] == {
         "Sid": "DocumentObjects",
@@ -300,6 +300,22 @@ def test_document_users_may_touch_only_objects_under_the_prefix_and_use_only_its
     }
 
 
+@pytest.mark.parametrize("workload", sorted(DOCUMENT_USERS))
+def test_document_readers_may_list_the_prefix_so_a_missing_file_is_a_404(
+    stack_graph: Graph, workload: str
+):
+    # Without s3:ListBucket S3 answers a missing key with 403 AccessDenied, and the
+    # indexer would retry a deleted file as if it were a permission problem.
+    listing = document_statements(stack_graph, workload)["DocumentListing"]
+    assert listing == {
+        "Sid": "DocumentListing",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": f"arn:aws:s3:::{documents_bucket(stack_graph)}",
+        "Condition": {"StringLike": {"s3:prefix": f"{DOCUMENTS_PREFIX}*"}},
+    }
+
+
 @pytest.mark.parametrize("workload", sorted(DOCUMENT_USERS | OTHERS))
 def test_no_role_reaches_s3_or_kms_beyond_that(stack_graph: Graph, workload: str):
     grants = [
@@ -307,14 +323,17 @@ def test_no_role_reaches_s3_or_kms_beyond_that(stack_graph: Graph, workload: str
         for s in role_statements(stack_graph, workload)
         if any(str(a).startswith(("s3:", "kms:")) or a == "*" for a in _list(s["Action"]))
     ]
-    expected = 2 if workload in DOCUMENT_USERS else 0
+    expected = 3 if workload in DOCUMENT_USERS else 0
     assert len(grants) == expected
     assert all(s["Effect"] == "Allow" and "*" not in json.dumps(s["Action"]) for s in grants)
     bucket = documents_bucket(stack_graph)
     for statement in role_statements(stack_graph, workload):
         for resource in _list(statement["Resource"]):
             assert resource != "*"
-            if bucket in resource:
+            if resource == f"arn:aws:s3:::{bucket}":  # the bucket itself: listing the prefix
+                assert statement["Action"] == "s3:ListBucket"
+                assert statement["Condition"]["StringLike"]["s3:prefix"] == f"{DOCUMENTS_PREFIX}*"
+            elif bucket in resource:
                 assert resource == f"arn:aws:s3:::{bucket}/{DOCUMENTS_PREFIX}*"
 
 

@@ -1,7 +1,9 @@
-"""The course-material index on Qdrant local mode, and the server-side layout it creates."""
+"""The course-material index on Qdrant local mode, the server-side layout it creates, and
+which runtimes ask a server for that layout."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import uuid
@@ -12,8 +14,17 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from kafka_broker import Broker
+from litestar.testing import AsyncTestClient
 from qdrant_client import AsyncQdrantClient, models
+from service_harness import settings_for
 
+import services.ai.qdrant
+from services.ai.app import create_app as create_ai_app
+from services.ai.qdrant import course_index, open_qdrant
+from services.ai.settings import AISettings
+from services.ai.worker_runtime import WorkerContext
+from services.indexer.process import _index_handler as index_handler
 from services.indexer.vector_index import (
     MAX_SEARCH_LIMIT,
     CourseIndex,
@@ -369,3 +380,88 @@ async def test_a_creation_failure_that_left_no_collection_is_raised():
     with pytest.raises(ConnectionError, match="qdrant is down"):
         await on_server(fake).ensure_collection()
     assert "create_payload_index" not in [call[0] for call in fake.calls]
+
+
+# --- which runtimes treat Qdrant as a server --------------------------------------------
+
+SERVER = {
+    "QDRANT_URL": "https://qdrant.eduscale.internal:6333",
+    "QDRANT_API_KEY": "the-key",
+    "QDRANT_COLLECTION_LAYOUT": json.dumps(LAYOUT),
+}
+LOCAL = {"QDRANT_PATH": ":memory:", "QDRANT_COLLECTION_LAYOUT": json.dumps(LAYOUT)}
+LOCAL_CREATE = ("create_collection", NAME, {"vectors_config": EXPECTED_CREATE[2]["vectors_config"]})
+
+
+class ServerClients:
+    """Stands in for `AsyncQdrantClient` in `services.ai.qdrant`: records every client made.
+
+    No Qdrant server can run in the tests, so what `open_qdrant` passes to the client's
+    constructor is what there is to check.
+    """
+
+    def __init__(self) -> None:
+        self.made: list[tuple[dict[str, Any], ServerClient]] = []
+
+    def __call__(self, **kwargs: Any) -> ServerClient:
+        client = ServerClient()
+        self.made.append((kwargs, client))
+        return client
+
+
+class ServerClient(RecordingQdrant):
+    closed = False
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def server_clients(monkeypatch: pytest.MonkeyPatch) -> ServerClients:
+    clients = ServerClients()
+    monkeypatch.setattr(services.ai.qdrant, "AsyncQdrantClient", clients)
+    return clients
+
+
+async def test_a_qdrant_url_and_key_open_a_server_client(server_clients: ServerClients):
+    async with open_qdrant(AISettings.from_env(SERVER)) as client:
+        ((made, recorded),) = server_clients.made
+        assert made == {"url": SERVER["QDRANT_URL"], "api_key": "the-key"}
+        assert cast("object", client) is recorded
+        assert not recorded.closed
+    assert recorded.closed
+
+
+async def test_server_settings_give_the_server_layout_and_local_ones_the_plain_collection():
+    server, local = RecordingQdrant(), RecordingQdrant()
+    await course_index(cast("AsyncQdrantClient", server), AISettings.from_env(SERVER)).ensure_collection()  # fmt: skip
+    await course_index(cast("AsyncQdrantClient", local), AISettings.from_env(LOCAL)).ensure_collection()  # fmt: skip
+    assert server.calls == [("collection_exists", NAME, {}), EXPECTED_CREATE, *EXPECTED_INDEXES]
+    assert local.calls == [("collection_exists", NAME, {}), LOCAL_CREATE]
+
+
+@pytest.mark.parametrize(("environ", "created"), [(SERVER, EXPECTED_CREATE), (LOCAL, LOCAL_CREATE)])
+async def test_the_indexer_creates_the_collection_for_the_qdrant_it_is_given(
+    environ: dict[str, str], created: tuple[str, str, dict[str, Any]]
+):
+    qdrant = RecordingQdrant()
+    context = WorkerContext(
+        ai=AISettings.from_env(environ),
+        resources=SimpleNamespace(databases=None),  # type: ignore[arg-type]  # not used to start
+        client=None,  # type: ignore[arg-type]
+        breakers=SimpleNamespace(embeddings=None),  # type: ignore[arg-type]
+        qdrant=cast("AsyncQdrantClient", qdrant),
+    )
+    async with index_handler(context):
+        assert qdrant.calls[1] == created
+    assert [c[0] for c in qdrant.calls].count("create_payload_index") == (environ is SERVER) * 2
+
+
+async def test_the_orchestrator_creates_the_collection_on_the_server_it_is_given(
+    core_db: str, kafka_broker: Broker, server_clients: ServerClients
+):
+    app = create_ai_app(settings_for(core_db), AISettings.from_env(SERVER), kafka_broker.settings())
+    async with AsyncTestClient(app):
+        ((made, qdrant),) = server_clients.made
+        assert made["url"] == SERVER["QDRANT_URL"]
+        assert qdrant.calls == [("collection_exists", NAME, {}), EXPECTED_CREATE, *EXPECTED_INDEXES]

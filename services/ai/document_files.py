@@ -99,7 +99,11 @@ class S3Files:
         )
 
     async def get(self, key: str) -> bytes:
-        """As `DocumentFiles.get`."""
+        """As `DocumentFiles.get`.
+
+        S3 says NoSuchKey only to a role that may list the bucket (else AccessDenied), which
+        is why the readers' roles may list the documents prefix (`stacks/access.py`).
+        """
 
         def read() -> bytes:
             try:

@@ -27,11 +27,14 @@ from services.ai.documents import (
     Upload,
     course_owner,
     delete_document,
+    detach_document,
     document_id_for,
     load_document,
     queue_upload,
 )
+from services.ai.provider_breakers import EMBEDDINGS_BREAKER
 from services.ai.runtime import AIRuntime
+from services.ai.status import provider_paused_for
 from services.common.errors import (
     FieldError,
     InvalidInput,
@@ -178,13 +181,23 @@ def document_controller(max_bytes: int) -> type[Controller]:
             resources: NamedDependency[Resources],
             ai: NamedDependency[AIRuntime],
         ) -> None:
-            """Vectors first, then the file, then the row: a failure leaves it retryable."""
+            """Detach the row from its job (committed), then vectors, file, and the row last.
+
+            An indexer may be writing the document's chunks meanwhile. Removing the vectors
+            while the row still names its job would let it finish afterwards, mark the
+            document indexed and leave its chunks behind once the row is gone; detaching
+            first makes it see the document as gone and remove what it wrote. The row goes
+            last, so if removing the vectors or the file fails, it is still there (saying
+            so) and `DELETE` can be repeated: nothing is left that no request can reach.
+            """
             async with resources.databases.writer() as conn:
                 found, key = await load_document(conn, document_id, principal)
                 await course_owner(conn, found.course_id, principal)
-                await ai.index.delete_document(str(document_id))
-                await ai.files.delete(key)
-                await delete_document(conn, document_id)
+                detached = await detach_document(conn, document_id)
+            await ai.index.delete_document(str(document_id))
+            await ai.files.delete(key)
+            async with resources.databases.writer() as conn:
+                await delete_document(conn, document_id, detached)
 
         @get(
             "/search",
@@ -207,6 +220,9 @@ def document_controller(max_bytes: int) -> type[Controller]:
                     raise NotFound(f"No course {course_id}")
             if ai.embedder is None:
                 raise Unavailable("Search needs the AI provider (OPENAI_API_KEY)", retry_after=60)
+            paused = await provider_paused_for(resources.redis, EMBEDDINGS_BREAKER)
+            if paused is not None:  # known down: fail fast rather than add to its load
+                raise Unavailable("The AI provider is failing; retry shortly", retry_after=paused)
             try:
                 (vector,) = await ai.embedder.embed([q])
             except Exception as error:

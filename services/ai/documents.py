@@ -28,6 +28,7 @@ __all__ = [
     "course_owner",
     "current_document",
     "delete_document",
+    "detach_document",
     "fail_indexing",
     "finish_indexing",
     "load_document",
@@ -167,9 +168,37 @@ async def load_document(
     return _document(row), row["storage_key"]
 
 
-async def delete_document(conn: Connection, document_id: uuid.UUID) -> None:
-    """Remove the row (its jobs go with it)."""
-    await conn.execute("DELETE FROM documents WHERE id = %s", (document_id,))
+_BEING_DELETED = "deleted; its search chunks and file are being removed (delete it again)"
+
+
+async def detach_document(conn: Connection, document_id: uuid.UUID) -> uuid.UUID:
+    """Take the document from its indexing job, committed; the job id it now names.
+
+    The new job id belongs to no job and no message. Every indexer write names the job it
+    runs, so from this commit on an indexer still at work on the document changes nothing
+    on it, and when it finds its job no longer current at the end it removes the chunks it
+    wrote itself. The row stays until its chunks and file are gone, so a deletion that
+    fails half-way can be repeated; until then it reads as failed, saying so.
+    """
+    detached = uuid.uuid4()
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE documents SET job_id = %s, status = 'failed', error = %s,"
+            " updated_at = now() WHERE id = %s",
+            (detached, _BEING_DELETED, document_id),
+        )
+    return detached
+
+
+async def delete_document(conn: Connection, document_id: uuid.UUID, detached: uuid.UUID) -> None:
+    """Remove the row detached as `detached` (its jobs go with it).
+
+    A re-upload under the same name in the meantime attached a new job to the row: that
+    upload is newer than the deletion, so the row stays for it.
+    """
+    await conn.execute(
+        "DELETE FROM documents WHERE id = %s AND job_id = %s", (document_id, detached)
+    )
 
 
 # --- the indexer's side ---------------------------------------------------------------

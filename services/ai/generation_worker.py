@@ -4,15 +4,15 @@ Idempotent: a job already succeeded or failed is skipped, so a redelivery or a D
 replay never generates twice, and the draft quiz is keyed by its job. The lesson comes
 from a replica (a miss is treated as replication lag: retried). The semantic cache is
 asked first; the provider is called through the circuit breaker only on a miss. What is
-transient (provider failures, a database or cache hiccup, the lesson not yet on the
-replica) is retried by the consumer loop; an unusable model answer is permanent.
+transient (provider failures, a dependency's passing trouble as `services.common.transient`
+knows it, the lesson not yet on the replica) is retried by the consumer loop; an unusable
+model answer is permanent.
 """
 
 import uuid
 from typing import Any, Literal
 
 import msgspec
-import psycopg
 import structlog
 from confluent_kafka import Message
 from openai import AsyncOpenAI
@@ -37,6 +37,7 @@ from services.analytics.events import (
     stable_event_id,
 )
 from services.common.database import Databases
+from services.common.transient import is_transient_infrastructure
 from services.indexer.vector_index import CourseIndex
 from services.messaging.dead_letters import Failure
 from services.messaging.envelope import PoisonMessage, decode_generation
@@ -53,9 +54,11 @@ class LessonNotReplicated(RuntimeError):
 
 
 def is_transient(error: BaseException) -> bool:
-    """Whether a retry may succeed: provider failures, database trouble, replication lag."""
-    return is_provider_failure(error) or isinstance(
-        error, psycopg.OperationalError | LessonNotReplicated | TimeoutError | ConnectionError
+    """Whether a retry may succeed: provider failures, infrastructure trouble, replication lag."""
+    return (
+        is_provider_failure(error)
+        or is_transient_infrastructure(error)
+        or isinstance(error, LessonNotReplicated)
     )
 
 

@@ -6,6 +6,10 @@ nothing or fail on the lock. Every part of one process (orchestrator, indexer,
 generation worker, as the tests and `eduscale dev up` run them) therefore shares one
 local client per location, opened by the first user and closed by the last. Server
 clients are cheap and independent.
+
+`course_index` is how every runtime gets the course index on that client: the server-only
+layout (shards, replication, HNSW, the tenant index) is applied exactly when the
+settings name a server, a decision made here once rather than by each runtime.
 """
 
 from collections.abc import AsyncIterator
@@ -14,8 +18,9 @@ from contextlib import asynccontextmanager
 from qdrant_client import AsyncQdrantClient
 
 from services.ai.settings import AISettings
+from services.indexer.vector_index import CourseIndex
 
-__all__ = ["open_qdrant"]
+__all__ = ["course_index", "open_qdrant"]
 
 _shared: dict[str, tuple[AsyncQdrantClient, int]] = {}
 
@@ -52,3 +57,12 @@ async def open_qdrant(settings: AISettings) -> AsyncIterator[AsyncQdrantClient]:
             await client.close()
         else:
             _shared[location] = (client, users - 1)
+
+
+def course_index(qdrant: AsyncQdrantClient, settings: AISettings) -> CourseIndex:
+    """The course index on `open_qdrant(settings)`'s client, as that client can hold it.
+
+    Local mode has no shards, HNSW settings or payload indexes (and warns about them), so
+    the layout's server-only parts are applied exactly when `settings` name a server.
+    """
+    return CourseIndex(qdrant, settings.layout, on_server=bool(settings.qdrant_url))

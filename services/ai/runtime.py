@@ -17,7 +17,7 @@ from openai import AsyncOpenAI
 
 from services.ai.document_files import DocumentFiles, document_files
 from services.ai.outbox import OutboxRelay
-from services.ai.qdrant import open_qdrant
+from services.ai.qdrant import course_index, open_qdrant
 from services.ai.semantic_cache import OpenAIEmbedder
 from services.ai.settings import AISettings
 from services.common.resources import Resources
@@ -67,7 +67,7 @@ def ai_lifespan(
         )
         client = openai_client(ai)
         async with open_qdrant(ai) as qdrant:
-            index = CourseIndex(qdrant, ai.layout, on_server=bool(ai.qdrant_url))
+            index = course_index(qdrant, ai)
             try:
                 await index.ensure_collection()
             except Exception as error:  # noqa: BLE001 - Qdrant may come later; search says 503

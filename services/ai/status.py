@@ -21,7 +21,7 @@ from services.ai.provider_breakers import CHAT_BREAKER
 from services.ai.settings import AISettings
 from services.common.cache import Redis
 
-__all__ = ["GenerationStatus", "generation_status"]
+__all__ = ["GenerationStatus", "generation_status", "provider_paused_for"]
 
 _log = structlog.get_logger("eduscale.ai.status")
 
@@ -34,6 +34,23 @@ class GenerationStatus(msgspec.Struct, kw_only=True):
     retry_after_s: int | None = None
 
 
+async def provider_paused_for(cache: Redis, breaker: str) -> int | None:
+    """Seconds to wait (at least 1) while the workers' `breaker` is open, else None.
+
+    The orchestrator calls the provider too (search embeds its query) but holds no breaker
+    of its own: the workers' shared state is the best knowledge of the provider there is.
+    An unreadable state counts as closed, so a Redis outage cannot take the AI down too.
+    """
+    try:
+        state = await read_breaker_state(cache, breaker)
+    except (redis.exceptions.RedisError, OSError) as error:
+        _log.warning("breaker_state_unavailable", error=type(error).__name__)
+        return None
+    if state is None or state.state != "open":
+        return None
+    return max(1, math.ceil(state.retry_after))
+
+
 async def generation_status(
     settings: AISettings, cache: Redis, relay: RelayHealth, *, now: float | None = None
 ) -> GenerationStatus:
@@ -42,16 +59,12 @@ async def generation_status(
         return GenerationStatus(
             generation="degraded", reason="No AI provider is configured (OPENAI_API_KEY)"
         )
-    try:
-        breaker = await read_breaker_state(cache, CHAT_BREAKER)
-    except (redis.exceptions.RedisError, OSError) as error:
-        _log.warning("breaker_state_unavailable", error=type(error).__name__)
-        breaker = None
-    if breaker is not None and breaker.state == "open":
+    paused = await provider_paused_for(cache, CHAT_BREAKER)
+    if paused is not None:
         return GenerationStatus(
             generation="degraded",
             reason="The AI provider is failing; generation is paused",
-            retry_after_s=max(1, math.ceil(breaker.retry_after)),
+            retry_after_s=paused,
         )
     stalled = relay.stalled_for(time.monotonic() if now is None else now)
     if stalled > settings.broker_grace_seconds:

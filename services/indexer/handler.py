@@ -1,7 +1,8 @@
 """The vector indexer's handler: one `document.uploaded` message, one document indexed.
 
 File -> pages (pypdf) -> overlapping chunks -> embeddings in batches (through the
-provider's circuit breaker) -> Qdrant, with progress on the document after each batch.
+provider's circuit breaker) -> Qdrant, with the pages wholly stored shown on the document
+after each batch.
 Point ids derive from the document and the chunk's position, so a redelivery or a replay
 overwrites the same points, and a re-upload's leftover chunks are removed at the end.
 A message whose job is no longer the document's current one (replaced, deleted) is
@@ -14,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio.to_thread
-import psycopg
 import structlog
 from confluent_kafka import Message
 
@@ -32,13 +32,14 @@ from services.ai.settings import AISettings
 from services.analytics.emitter import EventEmitter
 from services.analytics.events import DocumentIndexed, DocumentIndexedProps, stable_event_id
 from services.common.database import Databases
+from services.common.transient import is_transient_infrastructure
 from services.indexer.chunking import Chunk, chunk_pages
 from services.indexer.pdf import UnreadableDocument, read_pages
 from services.indexer.vector_index import CourseIndex, IndexedChunk
 from services.messaging.dead_letters import Failure
 from services.messaging.envelope import PoisonMessage, decode_document
 
-__all__ = ["IndexHandler", "MissingFile"]
+__all__ = ["IndexHandler", "MissingFile", "pages_done"]
 
 _log = structlog.get_logger("eduscale.indexer")
 
@@ -56,6 +57,18 @@ _UNREADABLE: set[str] = {
     *(cls.__name__ for cls in UnreadableDocument.__subclasses__()),
 }
 """The error classes whose dead letter means "this file cannot be indexed"."""
+
+
+def pages_done(chunks: Sequence[Chunk], stored: int, pages: int) -> int:
+    """How many pages are wholly stored once the first `stored` chunks are.
+
+    A page is done only when its last chunk is: a batch ending in the middle of a page
+    leaves that page to the next one. Chunks never span pages, and pages without text have
+    none, so every page before the next chunk's page is done.
+    """
+    if stored >= len(chunks):
+        return pages
+    return chunks[stored].page - 1
 
 
 class IndexHandler:
@@ -81,12 +94,10 @@ class IndexHandler:
         self._settings = settings
 
     def is_transient(self, error: BaseException) -> bool:
-        """Provider, database and network trouble may pass; an unreadable file will not."""
+        """Provider and infrastructure trouble may pass; an unreadable file will not."""
         if isinstance(error, UnreadableDocument):
             return False
-        return is_provider_failure(error) or isinstance(
-            error, psycopg.OperationalError | TimeoutError | ConnectionError
-        )
+        return is_provider_failure(error) or is_transient_infrastructure(error)
 
     async def __call__(self, message: Message) -> None:
         """Index the message's document (raise to let the consumer loop retry or DLQ)."""
@@ -161,7 +172,11 @@ class IndexHandler:
             )
             async with self._databases.writer() as conn:
                 await record_progress(
-                    conn, document["id"], document["job_id"], batch[-1].page, pages
+                    conn,
+                    document["id"],
+                    document["job_id"],
+                    pages_done(chunks, start + len(batch), pages),
+                    pages,
                 )
 
     async def dead_lettered(self, message: Message, failure: Failure) -> None:

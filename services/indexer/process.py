@@ -11,10 +11,10 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 
 from services.ai.document_files import document_files
+from services.ai.qdrant import course_index
 from services.ai.semantic_cache import OpenAIEmbedder
 from services.ai.worker_runtime import WorkerContext, WorkerHandler, run_forever, run_worker
 from services.indexer.handler import IndexHandler
-from services.indexer.vector_index import CourseIndex
 from services.topics import DOCUMENT_UPLOADED
 
 __all__ = ["main", "run_indexer_worker"]
@@ -23,7 +23,7 @@ __all__ = ["main", "run_indexer_worker"]
 @contextlib.asynccontextmanager
 async def _index_handler(context: WorkerContext) -> AsyncIterator[WorkerHandler]:
     ai = context.ai
-    index = CourseIndex(context.qdrant, ai.layout, on_server=bool(ai.qdrant_url))
+    index = course_index(context.qdrant, ai)
     await index.ensure_collection()
     yield IndexHandler(
         context.resources.databases,
