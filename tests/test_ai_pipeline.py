@@ -463,12 +463,8 @@ async def test_the_worker_serves_its_semantic_cache_counts(
             response = await client.get(f"http://127.0.0.1:{port}/metrics")
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/plain")
-        counts = {
-            name: float(value)
-            for name, value in (
-                line.split() for line in response.text.splitlines() if not line.startswith("#")
-            )
-        }
+        samples = [line.split() for line in response.text.splitlines()]
+        counts = {sample[0]: float(sample[1]) for sample in samples if sample[0] != "#"}
         assert counts["eduscale_semantic_cache_hits_total"] == 1
         assert counts["eduscale_semantic_cache_misses_total"] == 1
         assert counts["eduscale_semantic_cache_near_misses_total"] == 0

@@ -73,7 +73,7 @@ class WorkerContext:
     """Where a handler factory adds what it counts; served on the health port's /metrics."""
 
     def read_counters(self) -> dict[str, float]:
-        """Every registered counter, read now."""
+        """Read at scrape time, so /metrics shows live numbers."""
         return {name: value for read in self.counters for name, value in read().items()}
 
 

@@ -21,10 +21,9 @@ Counters = Callable[[], Mapping[str, float]]
 
 def prometheus_text(counters: Mapping[str, float]) -> str:
     """The counters in the Prometheus text exposition format (each one a counter)."""
-    lines: list[str] = []
-    for name, value in sorted(counters.items()):
-        lines += [f"# TYPE {name} counter", f"{name} {value:g}"]
-    return "\n".join(lines) + "\n"
+    return "".join(
+        f"# TYPE {name} counter\n{name} {value}\n" for name, value in sorted(counters.items())
+    )
 
 
 @asynccontextmanager
