@@ -178,14 +178,19 @@ def _lessons(database_url: str, count: int) -> list[tuple[uuid.UUID, uuid.UUID]]
         return [(row[0], row[1]) for row in rows.fetchall()][:count]
 
 
-def _instructor_token() -> str:
+def _owner_token(database_url: str) -> str:
+    """A token of the seeded courses' instructor: only a course's own may ask for a quiz."""
     from services.common.settings import ServiceSettings  # noqa: PLC0415
     from services.common.tokens import Principal, TokenIssuer  # noqa: PLC0415
 
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT DISTINCT owner_id FROM courses").fetchone()
+    if row is None:
+        raise RuntimeError("no courses were seeded")
     settings = ServiceSettings.from_env(
         {"DATABASE_URL": "postgresql://unused/x", "REDIS_URL": REDIS_URL, "JWT_SECRET": JWT_SECRET}
     )
-    return TokenIssuer(settings).issue(Principal(user_id=uuid.uuid4(), role="instructor"))
+    return TokenIssuer(settings).issue(Principal(user_id=row[0], role="instructor"))
 
 
 def _unsent(database_url: str) -> int:
@@ -205,7 +210,7 @@ def _wait_until_drained(database_url: str, within: float) -> float:
 
 
 def _accepted(stack: _Stack, plan: _Plan) -> Figure:
-    token = f"Bearer {_instructor_token()}"
+    token = f"Bearer {_owner_token(stack.database_url)}"
     lines = [
         (
             "/ai/generations",

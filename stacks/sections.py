@@ -226,3 +226,8 @@ class AiConfig(Section):
         "https://api.openai.com/v1"
     )
     """An OpenAI-compatible API (OpenAI itself, Azure OpenAI, a gateway); HTTPS only."""
+    openai_model: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")] = (
+        "gpt-4o-mini"
+    )
+    """The chat model the generation worker asks (the services' `OPENAI_MODEL`). Part of
+    the semantic cache's scope: changing it never serves answers of the previous model."""

@@ -160,6 +160,7 @@ def build_workloads(
     ai_env: dict[str, pulumi.Input[str]] = {
         "QDRANT_URL": vector_store.url,
         "OPENAI_BASE_URL": config.ai.openai_base_url,
+        "OPENAI_MODEL": config.ai.openai_model,
         # MSK takes IAM identities only: SASL/OAUTHBEARER over TLS, signed per pod role.
         "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
         # The indexer creates the collection from it; the orchestrator (search) and the

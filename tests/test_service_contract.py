@@ -19,6 +19,7 @@ from services.ai.settings import AISettings
 from services.ai.worker_process import worker_settings
 from services.common.settings import ServiceSettings
 from services.messaging.settings import KafkaSettings
+from stacks.sections import AiConfig
 from stacks.service_env import RDS_CA_BUNDLE
 
 HTTP_SERVICES = ["auth", "course", "ai-orchestrator"]
@@ -64,6 +65,12 @@ def test_the_ai_tier_reads_kafka_and_provider_settings_from_the_stack(
     assert ai.qdrant_url is not None
     assert ai.qdrant_url.startswith("http")
     assert ai.openai_base_url == "https://api.openai.com/v1"
+    # The chat model comes from `eduscale:ai.openaiModel`, not the services' own default.
+    assert environ["OPENAI_MODEL"] == ai.openai_model == "gpt-4o-mini"
+
+
+def test_the_stacks_default_chat_model_is_the_services_default():
+    assert AiConfig().openai_model == AISettings().openai_model
 
 
 @pytest.mark.parametrize("name", ["ai-orchestrator", "indexer-worker"])

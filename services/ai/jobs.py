@@ -21,6 +21,7 @@ __all__ = [
     "JobKind",
     "create_job",
     "finish_job",
+    "job_by_key",
     "load_job_for",
     "mark_job",
 ]
@@ -81,18 +82,28 @@ async def create_job(
 ) -> Job:
     """Insert the job and its outbox message in one transaction.
 
-    An idempotency key that was used before returns that job instead.
+    An idempotency key that was used before returns that job instead. A quiz is saved
+    as a draft of the course, so only the course's instructor may ask for one; a summary
+    or an explanation stays with whoever asked, so any signed-in user may.
     """
     if idempotency_key is not None:
-        existing = await _by_key(conn, principal, idempotency_key)
+        existing = await job_by_key(conn, principal, idempotency_key)
         if existing is not None:
             return existing
     cursor = await conn.execute(
-        "SELECT 1 FROM lessons WHERE id = %s AND course_id = %s",
+        "SELECT c.owner_id FROM lessons l JOIN courses c ON c.id = l.course_id"
+        " WHERE l.id = %s AND l.course_id = %s",
         (request.lesson_id, request.course_id),
     )
-    if await cursor.fetchone() is None:
+    lesson = await cursor.fetchone()
+    if lesson is None:
         raise NotFound(f"No lesson {request.lesson_id} in course {request.course_id}")
+    if request.kind == "quiz" and (
+        principal.role != "instructor" or principal.user_id != lesson["owner_id"]
+    ):
+        raise Forbidden(
+            "Only the course's instructor may generate a quiz: it becomes a draft of the course"
+        )
     job_id = uuid.uuid4()
     try:
         async with conn.transaction():
@@ -118,7 +129,7 @@ async def create_job(
             )
     except psycopg.errors.UniqueViolation:
         # The same key raced in from another request: that one won; return its job.
-        existing = await _by_key(conn, principal, idempotency_key or "")
+        existing = await job_by_key(conn, principal, idempotency_key or "")
         if existing is None:
             raise
         return existing
@@ -126,7 +137,8 @@ async def create_job(
     return _job(row)
 
 
-async def _by_key(conn: Connection, principal: Principal, key: str) -> Job | None:
+async def job_by_key(conn: Connection, principal: Principal, key: str) -> Job | None:
+    """The job `principal` created with this Idempotency-Key, if any."""
     cursor = await conn.execute(
         f"SELECT {_COLUMNS} FROM ai_jobs WHERE owner_id = %s AND idempotency_key = %s",  # noqa: S608
         (principal.user_id, key),

@@ -8,7 +8,7 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
-from services.ai.jobs import GenerationRequest, Job, create_job, load_job_for
+from services.ai.jobs import GenerationRequest, Job, create_job, job_by_key, load_job_for
 from services.ai.runtime import AIRuntime
 from services.ai.status import GenerationStatus, generation_status
 from services.analytics.emitter import EventEmitter
@@ -57,14 +57,26 @@ class AIController(Controller):
             str | None, HeaderParameter(name="Idempotency-Key", max_length=200)
         ] = None,
     ) -> Accepted:
-        """202 with the job; the same Idempotency-Key returns the same job; 503 if degraded."""
-        status = await generation_status(ai.settings, resources.redis, ai.relay.health)
-        if status.generation == "degraded":
-            raise Unavailable(
-                status.reason or "Generation is unavailable", retry_after=status.retry_after_s or 30
-            )
-        async with resources.databases.writer() as conn:
-            job = await create_job(conn, principal, data, idempotency_key)
+        """202 with the job; the same Idempotency-Key returns the same job; 503 if degraded.
+
+        A quiz becomes a draft of the course, so only the course's instructor may ask for
+        one (403 otherwise). A retry with a known key is answered before the status is
+        checked: its job was accepted already, and a client retrying after a lost response
+        must learn its id even while new requests are refused.
+        """
+        job = None
+        if idempotency_key is not None:
+            async with resources.databases.writer() as conn:
+                job = await job_by_key(conn, principal, idempotency_key)
+        if job is None:
+            status = await generation_status(ai.settings, resources.redis, ai.relay.health)
+            if status.generation == "degraded":
+                raise Unavailable(
+                    status.reason or "Generation is unavailable",
+                    retry_after=status.retry_after_s or 30,
+                )
+            async with resources.databases.writer() as conn:
+                job = await create_job(conn, principal, data, idempotency_key)
         events.emit(
             GenerationRequested(
                 # One event per job: a retried request (same Idempotency-Key) adds none.

@@ -2,13 +2,16 @@
 
 Around the shared worker runtime it adds the semantic cache (one collection per
 embedding model and size, purged of expired answers in the background) and the course
-index the prompts are grounded in.
+index the prompts are grounded in. The cache's hits, misses and near-misses are what a
+threshold is tuned by, so they are served on the health port's /metrics and logged with
+every purge round.
 """
 
 import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import asdict
 
 import structlog
 
@@ -25,7 +28,13 @@ from services.ai.worker_runtime import (
 from services.indexer.vector_index import CourseIndex
 from services.topics import GENERATION_REQUESTED
 
-__all__ = ["cache_collection", "main", "run_generation_worker", "worker_settings"]
+__all__ = [
+    "cache_collection",
+    "cache_counters",
+    "main",
+    "run_generation_worker",
+    "worker_settings",
+]
 
 _log = structlog.get_logger("eduscale.ai.worker")
 _PURGE_EVERY_SECONDS = 600.0
@@ -41,9 +50,18 @@ def cache_collection(settings: AISettings) -> str:
     return f"semantic_cache_{model}_{settings.embedding_dimensions}"
 
 
+def cache_counters(cache: SemanticCache) -> dict[str, float]:
+    """The cache's counters as Prometheus metric names (`misses` includes near-misses)."""
+    return {
+        f"eduscale_semantic_cache_{name}_total": value
+        for name, value in asdict(cache.stats()).items()
+    }
+
+
 async def _purge_periodically(cache: SemanticCache, every: float) -> None:
     """Delete expired answers; lookups already ignore them, this reclaims the space."""
     while True:
+        _log.info("semantic_cache_stats", **asdict(cache.stats()))
         try:
             await cache.purge_expired()
         except Exception as error:  # noqa: BLE001 - Qdrant down: try again next round
@@ -65,6 +83,7 @@ async def _generation_handler(context: WorkerContext) -> AsyncIterator[WorkerHan
         collection=cache_collection(ai),
     )
     await cache.ensure_collection()
+    context.counters.append(lambda: cache_counters(cache))
     grounding = OpenAIEmbedder(
         context.client, model=ai.embedding_model, dimensions=ai.layout["vector_size"]
     )

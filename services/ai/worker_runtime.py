@@ -3,8 +3,9 @@
 Both workers (generation, indexer) read the same settings, open the same pools, call
 the provider through its circuit breakers and publish their state to Redis, share the
 process's Qdrant client, consume one topic at least once with a dead-letter topic, and
-serve health probes. Only the handler differs: each worker passes a factory that builds
-its handler from this context (and may run background work while the handler lives).
+serve health probes (and, on /metrics, whatever the handler counts). Only the handler
+differs: each worker passes a factory that builds its handler from this context (and may
+run background work while the handler lives).
 On SIGTERM or SIGINT the in-flight message is drained and the group is left.
 """
 
@@ -13,7 +14,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
@@ -28,7 +29,7 @@ from services.ai.runtime import openai_client
 from services.ai.settings import AISettings
 from services.analytics.emitter import EventEmitter
 from services.analytics.settings import AnalyticsSettings
-from services.common.health_server import health_server
+from services.common.health_server import Counters, health_server
 from services.common.logs import configure_logging
 from services.common.resources import Resources, open_resources
 from services.common.settings import ServiceSettings
@@ -66,6 +67,12 @@ class WorkerContext:
     qdrant: AsyncQdrantClient
     events: EventEmitter | None = None
     """Analytics events (generation finished, document indexed); None in some tests."""
+    counters: list[Counters] = field(default_factory=list)
+    """Where a handler factory adds what it counts; served on the health port's /metrics."""
+
+    def read_counters(self) -> dict[str, float]:
+        """Read at scrape time, so /metrics shows live numbers."""
+        return {name: value for read in self.counters for name, value in read().items()}
 
 
 HandlerFactory = Callable[[WorkerContext], AbstractAsyncContextManager[WorkerHandler]]
@@ -122,7 +129,7 @@ async def run_worker(
                     ),
                 )
                 running = asyncio.Event()
-                async with health_server(health_port, running.is_set):
+                async with health_server(health_port, running.is_set, context.read_counters):
                     _log.info("worker_started", group=group, topic=topic)
                     running.set()
                     await loop.run()
