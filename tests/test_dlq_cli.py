@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from confluent_kafka import Message
 from consumer_harness import TOPIC, produce, running_loop
 from kafka_broker import Broker
 
@@ -22,8 +23,8 @@ async def three_dead_letters(kafka_broker: Broker, monkeypatch: pytest.MonkeyPat
     for number in range(3):
         produce(kafka_broker, f"poison {number}".encode(), key=f"k{number}".encode(), partition=0)
 
-    async def reject(message: object) -> None:
-        decode_generation(message.value())  # type: ignore[attr-defined]
+    async def reject(message: Message) -> None:
+        decode_generation(message.value())
 
     async with running_loop(kafka_broker.settings(), reject) as running:
         await running.until(lambda: running.loop.dead_lettered == 3)

@@ -15,8 +15,8 @@ topic. What happens on failure depends on what failed:
 
 A revoke commits the stored offsets synchronously (the next owner starts where we
 stopped); a lost assignment commits nothing. SIGTERM (the stop event) lets the in-flight
-message finish, abandons a retry wait without storing its offset (it is redelivered),
-and closes the consumer, which commits and leaves the group.
+message finish, abandons a retry wait or a breaker pause without storing its offset (it
+is redelivered), and closes the consumer, which commits and leaves the group.
 """
 
 import asyncio
