@@ -86,7 +86,9 @@ def add_service_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     replay_parser = dlq_actions.add_parser("replay", help="send messages back to their topic")
     replay_parser.add_argument("topic")
     which = replay_parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--position", help="PARTITION:OFFSET of one message")
+    which.add_argument(
+        "--position", help="PARTITION:OFFSET of one message (not sent if replayed before)"
+    )
     which.add_argument("--all", action="store_true", help="every message not replayed before")
     replay_parser.add_argument(
         "--dry-run", action="store_true", help="say what would be replayed, send nothing"
@@ -140,10 +142,15 @@ def dlq(args: argparse.Namespace) -> int:
         _print_show(_at(records, args.topic, args.position))
         return 0
     if args.all:
-        done = dlq_tool.replayed_up_to(settings, args.topic, sorted({r.partition for r in records}))
-        chosen = [r for r in records if r.offset >= done.get(r.partition, 0)]
+        chosen = [r for r in records if not r.replayed]
     else:
         chosen = [_at(records, args.topic, args.position)]
+        if chosen[0].replayed:
+            print(
+                f"{args.position} was replayed at {chosen[0].replayed_at}: not sent again "
+                f"(a dead letter is replayed once; if it failed again, it is a new record)"
+            )
+            chosen = []
     verb = "would replay" if args.dry_run else "replayed"
     if not args.dry_run:
         dlq_tool.replay(settings, chosen)
@@ -163,11 +170,13 @@ def _at(records: list[DeadLetter], topic: str, position: str) -> DeadLetter:
 
 
 def _print_list(topic: str, records: list[DeadLetter]) -> None:
-    print(f"{len(records)} dead-lettered message(s) on {topic}")
+    replayed = sum(record.replayed for record in records)
+    print(f"{len(records)} dead-lettered message(s) on {topic}, {replayed} replayed")
     for record in records:
         h = record.headers
         print(
-            f"{record.position}\t{(record.key or b'').decode(errors='replace')}\t"
+            f"{record.position}\t{'replayed' if record.replayed else 'pending'}\t"
+            f"{(record.key or b'').decode(errors='replace')}\t"
             f"{h.get('dlq.error.class', '?')}\tattempts={h.get('dlq.attempts', '?')}\t"
             f"{h.get('dlq.last.failure', '?')}\t{h.get('dlq.error.message', '')[:120]}"
         )
@@ -176,6 +185,7 @@ def _print_list(topic: str, records: list[DeadLetter]) -> None:
 def _print_show(record: DeadLetter) -> None:
     print(f"topic: {record.topic}\nposition: {record.position}")
     print(f"key: {(record.key or b'').decode(errors='replace')}")
+    print(f"replayed: {record.replayed_at or 'no'}")
     for name, value in sorted(record.headers.items()):
         print(f"header {name}: {value}")
     print(f"value: {(record.value or b'').decode(errors='replace')}")

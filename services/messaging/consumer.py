@@ -8,12 +8,15 @@ topic. What happens on failure depends on what failed:
   backoff and full jitter, up to `RetryPolicy.max_attempts`, then dead-lettered;
 - `BreakerOpen` (the provider is known to be down): the message is not burned; the
   consumer pauses its partitions for the breaker's cool-down, resumes, and tries again,
-  without counting an attempt.
+  without counting an attempt. It keeps polling while paused: a consumer that stops
+  polling for `max.poll.interval.ms` is evicted from its group, and a cool-down may be
+  longer than that. If the pause polls away the message's partition (a rebalance), the
+  message is left to its new owner.
 
 A revoke commits the stored offsets synchronously (the next owner starts where we
 stopped); a lost assignment commits nothing. SIGTERM (the stop event) lets the in-flight
-message finish, abandons a retry wait without storing its offset (it is redelivered),
-and closes the consumer, which commits and leaves the group.
+message finish, abandons a retry wait or a breaker pause without storing its offset (it
+is redelivered), and closes the consumer, which commits and leaves the group.
 """
 
 import asyncio
@@ -114,6 +117,9 @@ class ConsumerLoop:
             except Exception as error:  # noqa: BLE001 - every failure is classified below
                 if isinstance(error, self._breaker_open):
                     await self._pause_for(float(getattr(error, "retry_after", 1.0)))
+                    if not self._owns(message):
+                        _log.info("partition_moved_while_paused", partition=message.partition())
+                        return
                     continue
                 attempts += 1
                 first_failure = first_failure or datetime.now(UTC)
@@ -162,13 +168,47 @@ class ConsumerLoop:
         )
 
     async def _pause_for(self, seconds: float) -> None:
-        assignment = self._consumer.assignment()
-        self._consumer.pause(assignment)
+        """Pause every partition for `seconds`, polling all along to stay in the group.
+
+        Polling a paused partition returns nothing, and lets the consumer heartbeat and
+        take part in rebalances. A partition assigned during the pause is not paused
+        yet: a message from it is put back (seek) and its partition paused too.
+        """
+        self._consumer.pause(self._consumer.assignment())
         _log.info("paused_for_breaker", seconds=round(seconds, 2))
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + max(seconds, 0.05)
         try:
-            await self._wait(max(seconds, 0.05))
+            while (left := deadline - clock()) > 0:
+                if self._stop.is_set():
+                    raise Stopped
+                polled = await anyio.to_thread.run_sync(
+                    self._consumer.poll, min(left, _POLL_SECONDS)
+                )
+                if polled is not None:
+                    self._put_back(polled)
         finally:
-            self._consumer.resume(assignment)
+            self._consumer.resume(self._consumer.assignment())
+
+    def _put_back(self, message: Message) -> None:
+        """Undo a poll made while paused: the message is read again after the pause."""
+        error = message.error()
+        if error is not None:
+            if error.fatal():
+                raise KafkaException(error)
+            _log.warning("consumer_error", error=error.str())
+            return
+        position = TopicPartition(
+            message.topic() or self._topic, message.partition() or 0, message.offset() or 0
+        )
+        self._consumer.pause([position])
+        self._consumer.seek(position)
+
+    def _owns(self, message: Message) -> bool:
+        return any(
+            tp.topic == message.topic() and tp.partition == message.partition()
+            for tp in self._consumer.assignment()
+        )
 
     async def _wait(self, seconds: float) -> None:
         try:

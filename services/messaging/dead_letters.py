@@ -1,10 +1,12 @@
 """Dead-letter records: the original message, on `<topic>.dlq`, with why it failed.
 
 The record keeps the original key, value, headers and partition, and adds `dlq.*`
-headers (original topic, partition, offset, error class and message, attempts, first and
-last failure) so `eduscale dlq` can show it and put it back. Publishing waits for the
-broker's acknowledgement; when it fails the caller must not store the original offset, so
-the message comes back instead of being lost.
+headers (original topic, partition, offset and key, error class and message, attempts,
+first and last failure) so `eduscale dlq` can show it and put it back. The key travels
+twice, as the record's key and as `dlq.original.key`, so the failure headers alone tell
+where a message came from, whatever a later copy of the record does with its key.
+Publishing waits for the broker's acknowledgement; when it fails the caller must not
+store the original offset, so the message comes back instead of being lost.
 """
 
 from collections.abc import Sequence
@@ -28,6 +30,7 @@ DLQ_HEADERS = (
     "dlq.original.topic",
     "dlq.original.partition",
     "dlq.original.offset",
+    "dlq.original.key",
     "dlq.error.class",
     "dlq.error.message",
     "dlq.attempts",
@@ -68,17 +71,18 @@ class Failure:
 def dlq_headers(message: Message, failure: Failure) -> Headers:
     """The original headers (minus earlier dlq.* ones) plus this failure's."""
     kept = strip_dlq_headers(message.headers() or [])
-    values = (
-        message.topic() or "",
-        str(message.partition()),
-        str(message.offset()),
-        failure.error_class,
-        failure.message,
-        str(failure.attempts),
-        failure.first_failure.isoformat(),
-        failure.last_failure.isoformat(),
+    values: tuple[bytes | None, ...] = (
+        (message.topic() or "").encode(),
+        str(message.partition()).encode(),
+        str(message.offset()).encode(),
+        message.key(),  # the raw bytes (None for an unkeyed message)
+        failure.error_class.encode(),
+        failure.message.encode(),
+        str(failure.attempts).encode(),
+        failure.first_failure.isoformat().encode(),
+        failure.last_failure.isoformat().encode(),
     )
-    return kept + [(name, value.encode()) for name, value in zip(DLQ_HEADERS, values, strict=True)]
+    return kept + list(zip(DLQ_HEADERS, values, strict=True))
 
 
 def strip_dlq_headers(

@@ -35,6 +35,12 @@ class KafkaSettings:
     """KAFKA_SESSION_TIMEOUT_MS: how long a silent consumer keeps its partitions."""
     delivery_timeout_ms: int = 10_000
     """KAFKA_DELIVERY_TIMEOUT_MS: how long a producer tries before reporting a failure."""
+    max_poll_interval_ms: int = 300_000
+    """KAFKA_MAX_POLL_INTERVAL_MS: a consumer that does not poll for this long is evicted.
+
+    The consumer loop polls while it handles nothing (even while paused for an open
+    breaker), so only one message's handling has to fit in it.
+    """
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "KafkaSettings":
@@ -42,7 +48,7 @@ class KafkaSettings:
         bootstrap = environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
         if not bootstrap:
             raise SettingsError("KAFKA_BOOTSTRAP_SERVERS is not set: expected host:port[,...]")
-        protocol = environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").strip().upper()
+        protocol = environ.get("KAFKA_SECURITY_PROTOCOL", "").strip().upper() or "PLAINTEXT"
         if protocol not in {"PLAINTEXT", "SASL_SSL"}:
             raise SettingsError(
                 f"KAFKA_SECURITY_PROTOCOL={protocol!r} is not allowed: use PLAINTEXT or SASL_SSL"
@@ -50,13 +56,21 @@ class KafkaSettings:
         region = environ.get("AWS_REGION", "").strip() or None
         if protocol == "SASL_SSL" and region is None:
             raise SettingsError("AWS_REGION is not set: SASL_SSL (MSK IAM) needs the region")
+        session = _milliseconds(environ, "KAFKA_SESSION_TIMEOUT_MS", 45_000)
+        max_poll = _milliseconds(environ, "KAFKA_MAX_POLL_INTERVAL_MS", 300_000)
+        if max_poll < session:  # librdkafka refuses it, with a less helpful message
+            raise SettingsError(
+                f"KAFKA_MAX_POLL_INTERVAL_MS={max_poll} is not allowed: it must be at least "
+                f"KAFKA_SESSION_TIMEOUT_MS ({session})"
+            )
         return cls(
             bootstrap_servers=bootstrap,
             security_protocol=protocol,  # type: ignore[arg-type]
             aws_region=region,
             consumer_group=environ.get("KAFKA_CONSUMER_GROUP", "").strip() or None,
-            session_timeout_ms=_milliseconds(environ, "KAFKA_SESSION_TIMEOUT_MS", 45_000),
+            session_timeout_ms=session,
             delivery_timeout_ms=_milliseconds(environ, "KAFKA_DELIVERY_TIMEOUT_MS", 10_000),
+            max_poll_interval_ms=max_poll,
         )
 
 
@@ -114,5 +128,6 @@ def consumer_config(settings: KafkaSettings, *, group: str, client_id: str) -> d
         "partition.assignment.strategy": "cooperative-sticky",
         "session.timeout.ms": settings.session_timeout_ms,
         "heartbeat.interval.ms": max(1000, settings.session_timeout_ms // 6),
+        "max.poll.interval.ms": settings.max_poll_interval_ms,
         **_security(settings),
     }
