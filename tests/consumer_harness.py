@@ -39,8 +39,8 @@ class Flaky(Exception):
     """Transient in these tests."""
 
 
-def job() -> bytes:
-    return encode(GenerationRequested(job_id=uuid.uuid4()))
+def job(job_id: uuid.UUID | None = None) -> bytes:
+    return encode(GenerationRequested(job_id=job_id or uuid.uuid4()))
 
 
 def produce(

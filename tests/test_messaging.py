@@ -7,45 +7,19 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Message
+from consumer_harness import FAST_RETRY, TOPIC, Flaky, Open, job, produce, running_loop
 from kafka_broker import Broker
 
 from services.messaging.consumer import ConsumerLoop, RetryPolicy
 from services.messaging.dead_letters import Failure
 from services.messaging.dlq_tool import read_dead_letters, replay
 from services.messaging.envelope import (
-    GenerationRequested,
     PoisonMessage,
     decode_generation,
-    encode,
 )
-from services.messaging.settings import consumer_config, producer_config
-from services.topics import GENERATION_REQUESTED
 
 pytestmark = pytest.mark.anyio
-TOPIC = GENERATION_REQUESTED.name
-FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
-
-
-class Open(Exception):
-    def __init__(self, retry_after: float) -> None:
-        super().__init__("open")
-        self.retry_after = retry_after
-
-
-class Flaky(Exception):
-    """Transient in these tests."""
-
-
-def produce(broker: Broker, *values: bytes, key: bytes = b"course-1") -> None:
-    producer = Producer(producer_config(broker.settings(), client_id="test"))
-    for value in values:
-        producer.produce(TOPIC, key=key, value=value, headers=[("trace", b"t-1")])
-    assert producer.flush(10) == 0
-
-
-def job(job_id: uuid.UUID | None = None) -> bytes:
-    return encode(GenerationRequested(job_id=job_id or uuid.uuid4()))
 
 
 async def consume(
@@ -57,32 +31,16 @@ async def consume(
     retry: RetryPolicy = FAST_RETRY,
     dead: list[Failure] | None = None,
 ) -> ConsumerLoop:
-    settings = broker.settings()
-    stop = asyncio.Event()
-
-    async def on_dead(_message: Message, failure: Failure) -> None:
-        if dead is not None:
-            dead.append(failure)
-
-    loop = ConsumerLoop(
-        Consumer(consumer_config(settings, group=group, client_id=group)),
-        Producer(producer_config(settings, client_id="dlq")),
-        TOPIC,
-        handler,
-        is_transient=lambda error: isinstance(error, Flaky),
-        breaker_open=Open,
-        on_dead_letter=on_dead,
-        stop=stop,
-        retry=retry,
-    )
-    task = asyncio.create_task(loop.run())
-    for _ in range(600):
-        if until(loop) or task.done():
-            break
-        await asyncio.sleep(0.05)
-    stop.set()
-    await asyncio.wait_for(task, 20)
-    return loop
+    """Run a loop until `until(loop)` (or it ends), stop it, and raise its crash if any."""
+    async with running_loop(
+        broker.settings(), handler, group=group, retry=retry, dead=dead
+    ) as running:
+        for _ in range(600):
+            if until(running.loop) or running.task.done():
+                break
+            await asyncio.sleep(0.05)
+    running.task.result()
+    return running.loop
 
 
 async def test_done_messages_are_not_delivered_again(kafka_broker: Broker) -> None:
