@@ -92,6 +92,9 @@ class Database(pulumi.ComponentResource):
     """PostgreSQL port of the writer and the replicas."""
     master_secret_arn: pulumi.Output[str]
     """Secrets Manager secret holding the master credentials (managed and rotated by RDS)."""
+    master_secret_kms_key_arn: pulumi.Output[str]
+    """The customer-managed key that encrypts the master secret: whoever reads the secret
+    needs `kms:Decrypt` on it (through Secrets Manager)."""
     security_group_id: pulumi.Output[str]
     """The database's security group."""
     app_user_arns: pulumi.Output[list[str]]
@@ -225,6 +228,7 @@ class Database(pulumi.ComponentResource):
         self.master_secret_arn = writer.master_user_secrets.apply(
             lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
         )
+        self.master_secret_kms_key_arn = key.arn
         self.security_group_id = security_group.id
         self.app_user_arns = pulumi.Output.all(
             *[pulumi.Output.all(i.arn, i.resource_id) for i in (writer, *replicas)]
@@ -236,6 +240,7 @@ class Database(pulumi.ComponentResource):
                 "reader_endpoints": self.reader_endpoints,
                 "port": self.port,
                 "master_secret_arn": self.master_secret_arn,
+                "master_secret_kms_key_arn": self.master_secret_kms_key_arn,
                 "security_group_id": self.security_group_id,
                 "app_user_arns": self.app_user_arns,
             }

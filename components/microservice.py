@@ -75,6 +75,7 @@ class Microservice(pulumi.ComponentResource):
                 egress_peers=args.get("egress_peers", []),
             ),
             service_account_role_arn=args.get("service_account_role_arn"),
+            schema_migration=args.get("schema_migration"),
             termination_grace_seconds=30,
             pre_stop_sleep_seconds=5,
             parent=self,

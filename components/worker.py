@@ -87,6 +87,7 @@ class Worker(pulumi.ComponentResource):
                 egress_peers=args.get("egress_peers", []),
             ),
             service_account_role_arn=args.get("service_account_role_arn"),
+            schema_migration=args.get("schema_migration"),
             termination_grace_seconds=grace,
             pre_stop_sleep_seconds=None,
             parent=self,

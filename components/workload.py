@@ -16,6 +16,7 @@ is built here once, so the two cannot drift apart on security:
   the pod reach only DNS and the destinations it declares.
 """
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NotRequired, TypedDict
@@ -32,6 +33,7 @@ from pulumi_kubernetes.core.v1 import (
     SecurityContextArgsDict,
     TopologySpreadConstraintArgsDict,
 )
+from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 from pulumi_kubernetes.networking.v1 import (
     NetworkPolicyEgressRuleArgsDict,
     NetworkPolicyIngressRuleArgsDict,
@@ -40,6 +42,7 @@ from pulumi_kubernetes.networking.v1 import (
 )
 
 __all__ = [
+    "SCHEMA_ANNOTATION",
     "EgressRuleArgs",
     "Fences",
     "PeerArgs",
@@ -52,12 +55,15 @@ __all__ = [
     "disruption_budget",
     "dns_egress",
     "labels_for",
+    "network_policy",
+    "pinned",
     "restricted_container_context",
     "restricted_pod_context",
     "spread_over_zones_and_nodes",
     "workload_parts",
 ]
 
+_DIGEST_PINNED = re.compile(r"^[^@\s]+@sha256:[a-f0-9]{64}$")
 RUN_AS = 10001
 """The unprivileged uid and gid our images run as."""
 PART_OF = "eduscale"
@@ -108,8 +114,8 @@ class WorkloadArgs(TypedDict):
 
     namespace: pulumi.Input[str]
     """Namespace to run in."""
-    image: str
-    """Container image pinned to a version tag or digest (never `latest`)."""
+    image: pulumi.Input[str]
+    """Container image pinned by digest (`name[:tag]@sha256:<64 hex>`)."""
     args: NotRequired[list[str]]
     """Arguments to the image's entry point, e.g. `["serve", "auth"]`: one image runs every
     service and worker by name."""
@@ -134,6 +140,14 @@ class WorkloadArgs(TypedDict):
     """Pods inside the cluster the pods may reach (e.g. Qdrant)."""
     service_account_role_arn: NotRequired[pulumi.Input[str]]
     """IAM role for the pods (IRSA)."""
+    schema_migration: NotRequired[pulumi.Input[str]]
+    """The schema Job this code needs (its name, e.g. `SchemaMigration.job_name`). Pods
+    carry it as an annotation, so the controller is created or updated only after that Job
+    has succeeded, and a new schema rolls the pods."""
+
+
+SCHEMA_ANNOTATION = "eduscale.io/schema-migration"
+"""The pod annotation naming the schema Job a workload's pods were rolled out after."""
 
 
 class WorkloadParts(TypedDict):
@@ -167,7 +181,7 @@ def workload_parts(
     *,
     role: str,
     namespace: pulumi.Input[str],
-    image: str,
+    image: pulumi.Input[str],
     args: Sequence[str] | None = None,
     health_port: int,
     resources: ResourcesArgs,
@@ -178,13 +192,14 @@ def workload_parts(
     service_account_role_arn: pulumi.Input[str] | None,
     termination_grace_seconds: int,
     pre_stop_sleep_seconds: int | None,
+    schema_migration: pulumi.Input[str] | None = None,
     parent: pulumi.Resource,
 ) -> WorkloadParts:
     """Declare the ConfigMap, Secret, ServiceAccount, PDB and NetworkPolicy of a workload.
 
     Returns the pod template that uses them, for the caller's Deployment.
     """
-    check_pinned(image)
+    image = pinned(image)
     labels = labels_for(name, role)
     child = pulumi.ResourceOptions(parent=parent)
     config = k8s.core.v1.ConfigMap(
@@ -220,7 +235,7 @@ def workload_parts(
         opts=child,
     )
     disruption_budget(name, namespace, labels, parent)
-    _network_policy(name, namespace, labels, fences, parent)
+    network_policy(name, namespace, labels, fences, parent)
     container: ContainerArgsDict = {
         "name": name,
         "image": image,
@@ -249,8 +264,11 @@ def workload_parts(
     if pre_stop_sleep_seconds is not None:
         # Let endpoints stop routing to a pod before it is told to stop.
         container["lifecycle"] = {"pre_stop": {"sleep": {"seconds": pre_stop_sleep_seconds}}}
+    pod_metadata: ObjectMetaArgsDict = {"labels": labels}
+    if schema_migration is not None:
+        pod_metadata["annotations"] = {SCHEMA_ANNOTATION: schema_migration}
     pod_template: PodTemplateSpecArgsDict = {
-        "metadata": {"labels": labels},
+        "metadata": pod_metadata,
         "spec": {
             "service_account_name": account.metadata.name,
             "automount_service_account_token": False,
@@ -385,15 +403,30 @@ def cpu_autoscaler(
 
 
 def check_pinned(image: str) -> None:
-    """Refuse an image without a version tag or digest, or tagged `latest`."""
-    reference = image.rsplit("/", 1)[-1]
-    if "@sha256:" in reference:
-        return
-    tag = reference.partition(":")[2]
-    if not tag or tag == "latest":
+    """Refuse an image that is not pinned by digest (`name[:tag]@sha256:<64 hex>`).
+
+    A tag (even a version) can be moved to other bytes; a digest cannot, so every node
+    runs what was reviewed and a rollback runs what ran before.
+    """
+    if _DIGEST_PINNED.match(image) is None:
         raise ValueError(
-            f"image {image!r} must be pinned to a version tag or a digest, not latest or untagged"
+            f"image {image!r} must be pinned by digest (name[:tag]@sha256:<64 hex>): "
+            "a tag can be moved to other bytes, a digest cannot"
         )
+
+
+def pinned(image: pulumi.Input[str]) -> pulumi.Input[str]:
+    """`image`, checked by `check_pinned`: now when it is known, else when it resolves."""
+    if isinstance(image, str):
+        check_pinned(image)  # at once, with the caller's arguments in the traceback
+        return image
+    resolved: pulumi.Output[str] = pulumi.Output.from_input(image)
+    return resolved.apply(_checked_image)
+
+
+def _checked_image(image: str) -> str:
+    check_pinned(image)
+    return image
 
 
 def _probe(path: str, *, period: int, failures: int) -> ProbeArgsDict:
@@ -421,13 +454,14 @@ def _peer(peer: PeerArgs) -> NetworkPolicyPeerArgsDict:
     }
 
 
-def _network_policy(
+def network_policy(
     name: str,
     namespace: pulumi.Input[str],
     labels: dict[str, str],
     fences: Fences,
     parent: pulumi.Resource,
 ) -> None:
+    """Admit only `fences.ingress_from` on the port; let the pods reach DNS and the rest."""
     ingress: list[NetworkPolicyIngressRuleArgsDict] = []
     if fences.ingress_from and fences.ingress_port is not None:
         ingress.append(

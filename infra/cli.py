@@ -22,6 +22,7 @@ from infra.capacity.command import add_capacity_command, capacity
 from infra.dev.commands import add_dev_commands, dev
 from infra.service_commands import add_service_commands, dlq, migrate, serve, worker
 from services.common.migrations import MigrationError
+from services.common.schema_job import MasterSecretError
 from services.common.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -213,6 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except psycopg.OperationalError as exc:
         print(f"eduscale: cannot reach the database: {exc}".rstrip(), file=sys.stderr)
+        return EXIT_PROGRAM_FAILED
+    except MasterSecretError as exc:
+        print(f"eduscale: {exc}", file=sys.stderr)
         return EXIT_PROGRAM_FAILED
     except OSError as exc:
         print(f"eduscale: {exc.strerror}: {exc.filename}", file=sys.stderr)

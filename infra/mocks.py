@@ -11,6 +11,7 @@ silently build on nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +62,21 @@ def _kubernetes_auto_name(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"metadata": metadata}
 
 
+def _built_image(inputs: dict[str, Any]) -> dict[str, Any]:
+    """What BuildKit reports after a push: the digest of the bytes, and `<tag>@<digest>`.
+
+    The digest stands for the image's content, so it is derived from every build input:
+    the same inputs give the same digest, a changed release tag (new sources) another.
+    """
+    digest = "sha256:" + hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    tags = inputs.get("tags") or []
+    return {
+        "digest": digest,
+        "ref": f"{tags[0]}@{digest}" if tags else "",
+        "contextHash": _hex(json.dumps(inputs.get("context"), sort_keys=True), 64),
+    }
+
+
 class OfflineMocks(pulumi.runtime.Mocks):
     """Deterministic provider answers for one offline run in `region`."""
 
@@ -73,6 +89,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
             "aws:index/getPartition:getPartition": self._partition,
             "aws:index/getRegion:getRegion": self._region,
             "aws:elb/getServiceAccount:getServiceAccount": self._elb_service_account,
+            "aws:ecr/getAuthorizationToken:getAuthorizationToken": self._ecr_token,
         }
 
     # -- resources ---------------------------------------------------------------------
@@ -184,6 +201,11 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "latestVersion": 1,
                 "id": rid,
             },
+            "aws:ecr/repository:Repository": lambda _, inputs, __: {
+                "registryId": ACCOUNT_ID,
+                "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{inputs['name']}",
+            },
+            "docker-build:index:Image": lambda _, inputs, __: _built_image(inputs),
         }
 
     def _eks_cluster(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -279,6 +301,17 @@ class OfflineMocks(pulumi.runtime.Mocks):
     def _elb_service_account(self, _: dict[str, Any]) -> dict[str, Any]:
         # The account ELB delivers access logs from in eu-west-1 (per AWS's documentation).
         return {"id": "156460612806", "arn": "arn:aws:iam::156460612806:root"}
+
+    def _ecr_token(self, args: dict[str, Any]) -> dict[str, Any]:
+        registry = args.get("registryId", ACCOUNT_ID)
+        return {
+            "id": self.region,
+            "authorizationToken": "QVdTOm9mZmxpbmUtcHJldmlldw==",  # base64 "AWS:offline-preview"
+            "userName": "AWS",
+            "password": "offline-preview",
+            "proxyEndpoint": f"https://{registry}.dkr.ecr.{self.region}.amazonaws.com",
+            "expiresAt": "2038-01-19T03:14:07Z",
+        }
 
     def _region(self, _: dict[str, Any]) -> dict[str, Any]:
         return {

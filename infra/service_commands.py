@@ -192,14 +192,24 @@ def _print_show(record: DeadLetter) -> None:
 
 
 def migrate(args: argparse.Namespace) -> int:
-    """Apply pending migrations and say what was done."""
-    from services.common.migrations import apply_migrations  # noqa: PLC0415
-    from services.common.settings import SettingsError  # noqa: PLC0415
+    """Apply pending migrations and say what was done.
 
-    url = args.database_url or os.environ.get("DATABASE_URL", "").strip()
-    if not url:
-        raise SettingsError("DATABASE_URL is not set: pass --database-url or set DATABASE_URL")
-    applied = apply_migrations(url, progress=lambda line: print(line, file=sys.stderr))
+    In the schema Job, DATABASE_MASTER_SECRET_ARN names the RDS-managed secret the
+    credentials are read from; by hand, DATABASE_URL (or --database-url) carries them.
+    """
+    from services.common.migrations import apply_migrations  # noqa: PLC0415
+    from services.common.schema_job import SchemaTarget  # noqa: PLC0415
+
+    target = SchemaTarget.from_env(os.environ, args.database_url)
+    print(
+        "Reading the database's master credentials from its secret"
+        if target.master_secret_arn
+        else "Connecting with DATABASE_URL",
+        file=sys.stderr,
+    )
+    applied = apply_migrations(
+        target.conninfo(), progress=lambda line: print(line, file=sys.stderr)
+    )
     print(
         f"{len(applied)} migration(s) applied" if applied else "The schema is up to date",
         file=sys.stderr,

@@ -42,6 +42,7 @@ STANDARD_TAGS = ("project", "stack", "component", "managed-by")
 TAGGABLE_TYPES = frozenset(f"aws:{t}" for t in (
     "acm/certificate:Certificate", "appautoscaling/target:Target", "cloudwatch/logGroup:LogGroup",
     "ec2/defaultSecurityGroup:DefaultSecurityGroup", "ec2/eip:Eip", "ec2/flowLog:FlowLog",
+    "ecr/repository:Repository",
     "ec2/internetGateway:InternetGateway", "ec2/launchTemplate:LaunchTemplate",
     "ec2/natGateway:NatGateway", "ec2/routeTable:RouteTable", "ec2/securityGroup:SecurityGroup",
     "ec2/subnet:Subnet", "ec2/vpc:Vpc", "eks/accessEntry:AccessEntry", "eks/addon:Addon",

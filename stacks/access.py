@@ -25,6 +25,7 @@ __all__ = [
     "DOCUMENT_WRITE",
     "database_login_policy",
     "kafka_client_policy",
+    "master_secret_policy",
     "with_database_login",
     "with_document_access",
 ]
@@ -147,3 +148,32 @@ def with_document_access(
             }
         )
     return json.dumps(document)
+
+
+def master_secret_policy(secret_arn: str, key_arn: str, region: str) -> str:
+    """Policy to read the database's master secret, and decrypt it through Secrets Manager.
+
+    Only the schema Job holds it: changing the schema needs the database's owner.
+    """
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "MasterSecret",
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": secret_arn,
+                },
+                {
+                    "Sid": "MasterSecretKey",
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": key_arn,
+                    "Condition": {
+                        "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
+                    },
+                },
+            ],
+        }
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, model_validator
@@ -40,10 +41,32 @@ def _public_cidr(cidr: str) -> str:
     return cidr
 
 
-def _pinned(image: str) -> str:
-    if image == "latest" or image.endswith(":latest"):
-        raise ValueError("must be a fixed version or digest, not `latest`: deploys must repeat")
+_REPOSITORY = r"[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+"""A registry host (optional) and repository path, as Docker's reference grammar has them."""
+_DIGEST_PINNED = rf"{_REPOSITORY}(:[A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})?@sha256:[a-f0-9]{{64}}"
+
+
+def _digest_pinned(image: str) -> str:
+    if re.fullmatch(_DIGEST_PINNED, image) is None:
+        raise ValueError(
+            "must be pinned by digest, `name[:tag]@sha256:<64 hex>` (e.g. "
+            "`kong:3.9.1@sha256:76c1...`): a tag can be moved to other bytes, a digest cannot"
+        )
     return image
+
+
+PinnedImage = Annotated[str, AfterValidator(_digest_pinned)]
+
+
+def _some(platforms: tuple[str, ...]) -> tuple[str, ...]:
+    if not platforms:
+        raise ValueError("name at least one platform, e.g. [linux/arm64]")
+    return platforms
+"""A container image reference pinned by digest (`name[:tag]@sha256:<64 hex>`): the same
+bytes on every node and every deploy, whatever happens to the tag later."""
+
+Platform = Literal["linux/arm64", "linux/amd64"]
+"""A platform the services' image is built for."""
 
 
 class Scaling(Section):
@@ -81,14 +104,22 @@ class WorkerSettings(Scaling):
 
 
 class ServicesConfig(Section):
-    """`eduscale:services`: the images, and scaling per service and worker."""
+    """`eduscale:services`: the image, the schema step, and scaling per service and worker."""
 
-    image_registry: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)*$")] = (
-        "ghcr.io/eduscale"
-    )
-    image_tag: Annotated[
-        str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"), AfterValidator(_pinned)
-    ] = "0.1.0"
+    image: PinnedImage | None = None
+    """A prebuilt image of this repository's Dockerfile, pinned by digest, for teams that
+    build in their own CI. Unset (the default): `pulumi up` builds the Dockerfile and
+    pushes it to the stack's ECR repository."""
+    image_platforms: Annotated[tuple[Platform, ...], AfterValidator(_some)] = ("linux/arm64",)
+    """Platforms the image is built for; every node group's architecture must be among
+    them (the default node groups are Graviton)."""
+    keep_images: Annotated[int, Field(ge=1, le=1000)] = 20
+    """Releases the ECR repository keeps; older ones expire (a rollback reaches this far)."""
+    migration_deadline_seconds: Annotated[int, Field(ge=60, le=86400)] = 900
+    """How long the schema Job may run before it is failed (and `pulumi up` with it)."""
+    migration_ttl_seconds: Annotated[int, Field(ge=0, le=2_592_000)] = 86400
+    """How long a finished schema Job (and its pod's logs) stays before the cluster removes
+    it."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """LOG_LEVEL of every service and worker."""
     jwt_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
@@ -121,6 +152,11 @@ class NodeGroupConfig(Section):
     system: bool = False
     """Runs the cluster add-ons (metrics-server, autoscaler, controllers)."""
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def platform(self) -> Platform:
+        """The image platform the group's nodes run."""
+        return "linux/arm64" if "ARM_64" in self.ami_type else "linux/amd64"
 
     @model_validator(mode="after")
     def _sizes(self) -> Self:
@@ -182,11 +218,10 @@ class ClusterConfig(Section):
 class GatewayConfig(Scaling):
     """`eduscale:gateway`: Kong, its scaling and the limits it enforces."""
 
-    image: Annotated[
-        str,
-        Field(pattern=r"^[a-z0-9./-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$"),
-        AfterValidator(_pinned),
-    ] = "kong:3.9.1"
+    image: PinnedImage = (
+        "kong:3.9.1@sha256:76c14b93e989f7f4418039f7f9789ca32564016211c86ac1a18022f4788e7b9c"
+    )
+    """Kong's official image (multi-arch)."""
     requests_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = (
         DEFAULT_LIMITS.requests_per_minute
     )
@@ -203,11 +238,12 @@ class GatewayConfig(Scaling):
 class VectorStoreConfig(Section):
     """`eduscale:vectorStore`: Qdrant on the cluster, and the collection layout."""
 
-    image: Annotated[
-        str,
-        Field(pattern=r"^[a-z0-9./-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$"),
-        AfterValidator(_pinned),
-    ] = "qdrant/qdrant:v1.15.0"
+    image: PinnedImage = (
+        "qdrant/qdrant:v1.19.0-unprivileged"
+        "@sha256:a0e04fe623cb064502cd869cefc1dc7ce359d8edd481063b5bd351c0a0a2c91e"
+    )
+    """Qdrant's `-unprivileged` image: it runs as a non-root user, as the restricted Pod
+    Security Standard of the namespace requires."""
     replicas: Annotated[int, Field(ge=1, le=64)] = 3
     shards: Annotated[int, Field(ge=1, le=256)] = 6
     replication_factor: Annotated[int, Field(ge=1, le=8)] = 2
@@ -228,21 +264,18 @@ class VectorStoreConfig(Section):
         return self
 
 
-Image = Annotated[
-    str,
-    Field(pattern=r"^[a-z0-9./-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$"),
-    AfterValidator(_pinned),
-]
-"""A container image pinned to a version tag or a digest."""
-
-
 class AnalyticsConfig(Section):
     """`eduscale:analytics`: ClickHouse on the cluster (shards x replicas) and its Keeper."""
 
-    image: Image = "clickhouse/clickhouse-server:25.8.30.16"
-    """The ClickHouse server image; the Keeper image must be the same release."""
-    keeper_image: Image = "clickhouse/clickhouse-keeper:25.8.30.16"
-    """The ClickHouse Keeper image, of the same release as `image`."""
+    image: PinnedImage = (
+        "clickhouse/clickhouse-server:25.8.33.6"
+        "@sha256:0152dd511befe6a2c2ef53e930726179669b08116da78500b37c51c96ff5ee77"
+    )
+    """The ClickHouse server image. It carries ClickHouse Keeper too (`clickhouse-keeper`
+    is part of the server package), so one pinned release runs both."""
+    keeper_image: PinnedImage | None = None
+    """A separate image for the Keeper nodes (e.g. `clickhouse/clickhouse-keeper` of the
+    same release); unset, Keeper runs from `image`."""
     shards: Annotated[int, Field(ge=1, le=32)] = 2
     """Horizontal split of the events: each shard holds a share of the rows."""
     replicas_per_shard: Annotated[int, Field(ge=1, le=5)] = 2

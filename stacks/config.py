@@ -128,6 +128,19 @@ def _cross_section_issues(config: StackConfig) -> list[ConfigIssue]:
                 "multipart envelope",
             )
         )
+    services = config.services
+    missing = sorted(
+        {group.platform for group in config.cluster.node_groups} - set(services.image_platforms)
+    )
+    if services.image is None and missing:
+        issues.append(
+            ConfigIssue(
+                key=f"{NAMESPACE}:services.imagePlatforms",
+                value=_show(list(services.image_platforms)),
+                message=f"must include {', '.join(missing)}: cluster.nodeGroups run nodes of "
+                "that architecture, which could not start the services' image",
+            )
+        )
     return issues
 
 

@@ -6,7 +6,9 @@ same topology is deployed by `pulumi up` and recorded by `eduscale preview`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -18,16 +20,20 @@ from components.api_gateway import PROXY_PORT, STATUS_PORT, ApiGateway
 from components.cache import Cache
 from components.cdn import Cdn
 from components.cluster import Cluster, NodeGroupArgs
+from components.container_image import ContainerImage
 from components.conventions import physical_name, standard_tags
 from components.database import Database
 from components.document_store import DocumentStore
 from components.event_bus import EventBus, TopicArgs
 from components.load_balancer import LoadBalancer
 from components.network import Network
+from components.schema_migration import SchemaMigration
 from components.vector_store import VectorStore
 from services.topics import WORK_TOPICS
 from services.vector_layout import PARTITION_KEY, Distance
 from stacks.config import StackConfig, StackSecrets
+from stacks.image_source import DOCKERFILE, release_tag
+from stacks.schema_migration import build_schema_migration
 from stacks.workloads import (
     ANALYTICS_CLIENTS,
     ANALYTICS_NAME,
@@ -38,7 +44,10 @@ from stacks.workloads import (
     build_workloads,
 )
 
-__all__ = ["Platform", "build_platform", "export_outputs"]
+__all__ = ["PROJECT_ROOT", "Platform", "build_platform", "export_outputs"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The repository root: the services' image is built from its Dockerfile."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,8 @@ class Platform:
     event_bus: EventBus
     documents: DocumentStore
     cluster: Cluster
+    services_image: ContainerImage
+    schema_migration: SchemaMigration
     vector_store: VectorStore
     analytics: Analytics
     workloads: Workloads
@@ -156,6 +167,20 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
     cluster = _cluster(config, network, allowed)
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
     namespace = _restricted_namespace("app-namespace", APP_NAMESPACE, cluster)
+    services_image = _services_image(config)
+    schema_migration = build_schema_migration(
+        database=database,
+        image=services_image.image_ref,
+        namespace=namespace.metadata.name,
+        service_account_namespace=APP_NAMESPACE,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_issuer=cluster.oidc_issuer,
+        vpc_cidr=config.network.cidr,
+        region=config.region,
+        deadline_seconds=config.services.migration_deadline_seconds,
+        ttl_seconds_after_finished=config.services.migration_ttl_seconds,
+        opts=on_cluster,
+    )
     vector_store = _vector_store(config, namespace.metadata.name, on_cluster)
     analytics = _analytics(config, namespace.metadata.name, on_cluster)
     workloads = build_workloads(
@@ -169,6 +194,8 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
         vector_store=vector_store,
         documents=documents,
         analytics=analytics,
+        image=services_image.image_ref,
+        schema_migration=schema_migration.job_name,
         namespace=namespace.metadata.name,
         opts=on_cluster,
     )
@@ -211,12 +238,48 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
         event_bus=event_bus,
         documents=documents,
         cluster=cluster,
+        services_image=services_image,
+        schema_migration=schema_migration,
         vector_store=vector_store,
         analytics=analytics,
         workloads=workloads,
         gateway=gateway,
         load_balancer=load_balancer,
         cdn=cdn,
+    )
+
+
+def _services_image(config: StackConfig) -> ContainerImage:
+    """The one image every service, worker and the schema Job run, pinned by digest.
+
+    Built from this repository's Dockerfile during `pulumi up`, unless the stack names a
+    prebuilt image (`eduscale:services.image`).
+    """
+    services = config.services
+    if services.image is not None:
+        return ContainerImage(
+            "services-image",
+            {"prebuilt_image": services.image, "keep_releases": services.keep_images},
+        )
+    if not (PROJECT_ROOT / DOCKERFILE).is_file():
+        raise FileNotFoundError(
+            f"no {DOCKERFILE} in {PROJECT_ROOT} to build the services' image from; set "
+            "eduscale:services.image to a prebuilt image pinned by digest"
+        )
+    # Relative to the program's working directory, so the state does not record this
+    # machine's paths (Pulumi runs the program from the project directory).
+    context = os.path.relpath(PROJECT_ROOT, Path.cwd())
+    return ContainerImage(
+        "services-image",
+        {
+            "build": {
+                "context": context,
+                "dockerfile": os.path.join(context, DOCKERFILE),  # noqa: PTH118 - a relative str
+                "platforms": list(services.image_platforms),
+                "tag": release_tag(PROJECT_ROOT),
+            },
+            "keep_releases": services.keep_images,
+        },
     )
 
 
@@ -380,7 +443,7 @@ def _analytics(
         {
             "namespace": namespace,
             "image": settings.image,
-            "keeper_image": settings.keeper_image,
+            "keeper_image": settings.keeper_image or settings.image,
             "shards": settings.shards,
             "replicas_per_shard": settings.replicas_per_shard,
             "keeper_nodes": settings.keeper_nodes,
@@ -413,6 +476,9 @@ def export_outputs(platform: Platform) -> None:
     pulumi.export("databaseReaderEndpoint", platform.database.reader_endpoint)
     pulumi.export("databaseReaderEndpoints", platform.database.reader_endpoints)
     pulumi.export("databaseMasterSecretArn", platform.database.master_secret_arn)
+    pulumi.export("servicesImage", platform.services_image.image_ref)
+    pulumi.export("imageRepositoryUrl", platform.services_image.repository_url)
+    pulumi.export("schemaMigrationJob", platform.schema_migration.job_name)
     pulumi.export("cacheEndpoint", platform.cache.configuration_endpoint)
     pulumi.export("cacheAuthToken", platform.cache.auth_token)
     pulumi.export("kafkaBootstrapBrokers", platform.event_bus.bootstrap_brokers_iam)

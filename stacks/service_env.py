@@ -20,10 +20,19 @@ from components.cache import Cache
 from components.database import APP_USER, Database
 from stacks.config import StackConfig
 
-__all__ = ["RDS_CA_BUNDLE", "ServiceEnvironment", "core_environment", "token_key"]
+__all__ = [
+    "DATABASE_NAME",
+    "RDS_CA_BUNDLE",
+    "ServiceEnvironment",
+    "core_environment",
+    "database_url",
+    "token_key",
+]
 
 RDS_CA_BUNDLE = "/etc/ssl/certs/rds-global-bundle.pem"
 """Where the image keeps Amazon RDS's CA bundle (see the Dockerfile)."""
+DATABASE_NAME = "eduscale"
+"""The platform's database on the writer (and its replicas)."""
 _TOKEN_KEY_LENGTH = 64
 
 
@@ -46,15 +55,19 @@ def token_key(opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
     return pulumi.Output.secret(key.result)
 
 
-def _database_url(
-    host: pulumi.Input[str], port: pulumi.Input[int], name: str
+def database_url(
+    host: pulumi.Input[str], port: pulumi.Input[int], *, user: str | None = APP_USER
 ) -> pulumi.Output[str]:
+    """The libpq URL of the platform's database on `host`, TLS verified against the RDS CA.
+
+    `user` None leaves the user out, for a client that adds its credentials itself.
+    """
     return pulumi.Output.format(
-        "postgresql://{0}@{1}:{2}/{3}?sslmode=verify-full&sslrootcert={4}",
-        APP_USER,
+        "postgresql://{0}{1}:{2}/{3}?sslmode=verify-full&sslrootcert={4}",
+        f"{user}@" if user else "",
         host,
         port,
-        name,
+        DATABASE_NAME,
         RDS_CA_BUNDLE,
     )
 
@@ -75,7 +88,7 @@ def core_environment(
     services = config.services
     plain: dict[str, pulumi.Input[str]] = {
         "APP_ENV": pulumi.get_stack(),
-        "DATABASE_URL": _database_url(database.writer_endpoint, database.port, "eduscale"),
+        "DATABASE_URL": database_url(database.writer_endpoint, database.port),
         "DATABASE_IAM_AUTH": "true",
         "AWS_REGION": config.region,
         "REDIS_CLUSTER": "true",
@@ -84,9 +97,7 @@ def core_environment(
         "LOG_LEVEL": services.log_level,
     }
     if reads_replicas and config.database.replica_count > 0:
-        plain["DATABASE_REPLICA_URLS"] = _database_url(
-            database.reader_endpoint, database.port, "eduscale"
-        )
+        plain["DATABASE_REPLICA_URLS"] = database_url(database.reader_endpoint, database.port)
     redis_url = pulumi.Output.all(cache.auth_token, cache.configuration_endpoint, cache.port).apply(
         lambda parts: f"rediss://:{quote(str(parts[0]), safe='')}@{parts[1]}:{parts[2]}/0"
     )

@@ -50,15 +50,12 @@ __all__ = [
     "APP_NAMESPACE",
     "GATEWAY",
     "HTTP_PORT",
-    "IMAGE_NAME",
     "Workloads",
     "build_workloads",
 ]
 
 APP_NAMESPACE = "eduscale"
 HTTP_PORT = 8000
-IMAGE_NAME = "eduscale"
-"""The one image (built from the Dockerfile) that runs every service and worker by name."""
 GATEWAY: PeerArgs = {"namespace": "gateway", "labels": {"app.kubernetes.io/name": "api-gateway"}}
 """The API gateway's pods: the only callers of the HTTP services."""
 ANALYTICS_NAME = "clickhouse"
@@ -116,10 +113,16 @@ def build_workloads(
     vector_store: VectorStore,
     documents: DocumentStore,
     analytics: Analytics,
+    image: pulumi.Input[str],
+    schema_migration: pulumi.Input[str],
     namespace: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
 ) -> Workloads:
-    """Declare every service and worker, wired to the data tier."""
+    """Declare every service and worker, wired to the data tier.
+
+    `image` is the services' image pinned by digest; every workload that uses the
+    database waits for `schema_migration` (the schema Job's name) before it rolls out.
+    """
     tiers = _Tiers(
         network, cluster, database, cache, event_bus, vector_store, documents, config.region
     )
@@ -176,7 +179,6 @@ def build_workloads(
     ai_secrets: dict[str, pulumi.Input[str]] = {"QDRANT_API_KEY": vector_store.api_key}
     if secrets.openai_api_key is not None:
         ai_secrets["OPENAI_API_KEY"] = secrets.openai_api_key
-    image = f"{services.image_registry}/{IMAGE_NAME}:{services.image_tag}"
 
     def service(
         name: str,
@@ -200,6 +202,7 @@ def build_workloads(
                 "env": environment.plain,
                 "secret_env": environment.secret,
                 "service_account_role_arn": role.arn,
+                "schema_migration": schema_migration,
                 **extra,  # type: ignore[typeddict-item]
             },
             opts=opts,
@@ -285,6 +288,7 @@ def build_workloads(
                 "egress_to": [data_stores, kafka, _HTTPS_OUT],
                 "egress_peers": [qdrant],
                 "service_account_role_arn": role.arn,
+                "schema_migration": schema_migration,
             },
             opts=opts,
         )

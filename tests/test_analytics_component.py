@@ -179,7 +179,7 @@ def test_copies_never_share_a_node_and_spread_over_zones(stack_graph: Graph):
 def test_pods_are_restricted_pinned_sized_and_probed(stack_graph: Graph):
     wanted = settings(stack_graph.stack)
     statefulsets = named(stack_graph, STATEFUL_SET)
-    images = {"clickhouse-keeper": wanted.keeper_image} | dict.fromkeys(
+    images = {"clickhouse-keeper": wanted.keeper_image or wanted.image} | dict.fromkeys(
         servers(stack_graph), wanted.image
     )
     for name, image in images.items():
@@ -388,8 +388,8 @@ def test_the_diagram_shows_clickhouse_fed_by_the_sink_and_read_by_course(stack_g
 
 def component_args(**changes: Any) -> AnalyticsArgs:
     args: dict[str, Any] = {
-        "namespace": "ns", "image": "clickhouse/clickhouse-server:25.8.30.16",
-        "keeper_image": "clickhouse/clickhouse-keeper:25.8.30.16", "shards": 1,
+        "namespace": "ns", "image": "clickhouse/clickhouse-server:25.8.30.16@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        "keeper_image": "clickhouse/clickhouse-keeper:25.8.30.16@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "shards": 1,
         "replicas_per_shard": 2, "storage_gb": 10, "cpu": "1", "memory": "2Gi",
         "database": "analytics", "username": "app", "password": "p",
         "allowed_clients": [{"namespace": "ns", "labels": {"app.kubernetes.io/name": "c"}}],
@@ -403,6 +403,7 @@ def component_args(**changes: Any) -> AnalyticsArgs:
     [
         ({"image": "clickhouse/clickhouse-server"}, "must be pinned"),
         ({"keeper_image": "clickhouse/clickhouse-keeper:latest"}, "must be pinned"),
+        ({"image": "clickhouse/clickhouse-server:25.8.30.16"}, "must be pinned by digest"),
         ({"shards": 0}, "shards and replicas_per_shard must be at least 1"),
         ({"keeper_nodes": 4}, "keeper nodes must be odd and at least 3"),
         ({"keeper_nodes": 1}, "keeper nodes must be odd and at least 3"),

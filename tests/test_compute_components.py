@@ -19,7 +19,7 @@ RESOURCES = {
 
 def microservice(**changes: Any) -> Microservice:
     args: MicroserviceArgs = {
-        "namespace": "team", "image": "registry.example/api:1.2.3", "port": 8080,
+        "namespace": "team", "image": "registry.example/api:1.2.3@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "port": 8080,
         "min_replicas": 2, "max_replicas": 4, "resources": RESOURCES,  # type: ignore[typeddict-item]
         "ingress_from": [{"namespace": "edge", "labels": {"app": "proxy"}}],
     }  # fmt: skip
@@ -63,6 +63,7 @@ def test_a_worker_pinned_by_digest_may_scale_to_zero():
         (lambda: microservice(image="registry.example/api"), "must be pinned"),
         (lambda: worker(max_replicas=0), "max_replicas >= 1"),
         (lambda: worker(image="jobs"), "must be pinned"),
+        (lambda: microservice(image="registry.example/api:1.2.3"), "must be pinned by digest"),
     ],
 )  # fmt: skip
 def test_workloads_refuse_unpinned_images_and_impossible_bounds(build: Any, message: str):

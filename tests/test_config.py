@@ -25,6 +25,32 @@ def issues_for(**changes: Any) -> list[str]:
     return [str(issue) for issue in caught.value.issues]
 
 
+def test_the_image_must_run_on_every_node_group_it_is_built_for():
+    amd64_groups = {
+        "nodeGroups": [
+            {"name": "system", "instanceTypes": ["m7i.large"], "system": True, "amiType": "AL2023_x86_64_STANDARD"},
+        ]
+    }
+    (issue,) = issues_for(eduscale__cluster=amd64_groups)
+    assert issue.startswith('eduscale:services.imagePlatforms = ["linux/arm64"]: must include linux/amd64')
+    both = parse_stack_config(
+        {**VALID, "eduscale:cluster": amd64_groups, "eduscale:services": {"imagePlatforms": ["linux/arm64", "linux/amd64"]}}
+    )
+    assert both.services.image_platforms == ("linux/arm64", "linux/amd64")
+    # A prebuilt image is the team's to build for its nodes; nothing to check here.
+    prebuilt = "registry.example/eduscale:1.0@sha256:" + "a" * 64
+    parsed = parse_stack_config({**VALID, "eduscale:cluster": amd64_groups, "eduscale:services": {"image": prebuilt}})
+    assert parsed.services.image == prebuilt
+
+
+def test_third_party_images_default_to_digest_pinned_releases():
+    config = parse_stack_config(VALID)
+    for image in (config.gateway.image, config.vector_store.image, config.analytics.image):
+        assert "@sha256:" in image
+    assert config.analytics.keeper_image is None  # Keeper runs from the server image
+    assert config.services.image is None  # built by `pulumi up`
+
+
 def test_valid_config_parses_with_secure_defaults():
     config = parse_stack_config(VALID)
     assert config.network.nat_per_az is True
@@ -156,10 +182,18 @@ def test_a_secret_stored_in_plain_text_is_refused_without_echoing_it():
         ({"eduscale__cluster": {"nodeGroups": [{"name": "system", "instanceTypes": ["m7g.large"], "system": True, "capacityType": "SPOT"}]}}, "needs one group with system: true and capacityType ON_DEMAND"),
         ({"eduscale__cluster": {"nodeGroups": [{"name": "system", "instanceTypes": ["m7g.large"], "system": True, "minSize": 3, "desiredSize": 2}]}}, "minSize <= desiredSize <= maxSize, got 3 / 2 / 6"),
         ({"eduscale__cluster": {"nodeGroups": [{"name": "system", "instanceTypes": ["m7g.large"], "system": True, "sizee": 3}]}}, "eduscale:cluster.nodeGroups.0.sizee = 3: unknown field; known: amiType"),
-        ({"eduscale__services": {"imageTag": "latest"}}, "eduscale:services.imageTag = latest: must be a fixed version"),
+        ({"eduscale__services": {"imageTag": "0.1.0"}}, "eduscale:services.imageTag = 0.1.0: unknown field; known: aiOrchestrator"),
+        ({"eduscale__services": {"image": "ghcr.io/acme/eduscale:1.4.2"}}, "eduscale:services.image = ghcr.io/acme/eduscale:1.4.2: must be pinned by digest"),
+        ({"eduscale__services": {"image": "ghcr.io/acme/eduscale@sha256:abc"}}, "must be pinned by digest"),
+        ({"eduscale__services": {"imagePlatforms": ["linux/s390x"]}}, "eduscale:services.imagePlatforms.0 = linux/s390x"),
+        ({"eduscale__services": {"imagePlatforms": []}}, "eduscale:services.imagePlatforms = []"),
+        ({"eduscale__services": {"keepImages": 0}}, "eduscale:services.keepImages = 0"),
+        ({"eduscale__services": {"migrationDeadlineSeconds": 10}}, "eduscale:services.migrationDeadlineSeconds = 10"),
+        ({"eduscale__gateway": {"image": "kong:3.9.1"}}, "eduscale:gateway.image = kong:3.9.1: must be pinned by digest"),
+        ({"eduscale__analytics": {"keeperImage": "clickhouse/clickhouse-keeper:25.8"}}, "eduscale:analytics.keeperImage = clickhouse/clickhouse-keeper:25.8: must be pinned by digest"),
         ({"eduscale__services": {"course": {"memoryLimit": "1GB"}}}, "eduscale:services.course.memoryLimit = 1GB"),
         ({"eduscale__services": {"generationWorker": {"lagThreshold": 0}}}, "eduscale:services.generationWorker.lagThreshold = 0"),
-        ({"eduscale__vectorStore": {"image": "qdrant/qdrant:latest"}}, "must be a fixed version"),
+        ({"eduscale__vectorStore": {"image": "qdrant/qdrant:latest"}}, "must be pinned by digest"),
         ({"eduscale__vectorStore": {"image": "qdrant/qdrant"}}, "eduscale:vectorStore.image = qdrant/qdrant"),
     ],
 )  # fmt: skip

@@ -25,7 +25,7 @@ from infra.cli import _parser
 from infra.graph import Graph
 from infra.service_commands import HTTP_SERVICES
 from stacks.service_env import RDS_CA_BUNDLE
-from stacks.workloads import HTTP_PORT, IMAGE_NAME
+from stacks.workloads import HTTP_PORT
 
 DOCKERFILE = PROJECT_DIR / "Dockerfile"
 DOCKERIGNORE = PROJECT_DIR / ".dockerignore"
@@ -746,7 +746,9 @@ def test_each_pod_runs_a_valid_eduscale_command(dev_graph: Graph, dockerfile_tex
         if d.inputs["metadata"]["name"] == name
     ]
     (container,) = deployment.inputs["spec"]["template"]["spec"]["containers"]
-    assert container["image"].rpartition(":")[0].endswith(f"/{IMAGE_NAME}")
+    # The image this repository's Dockerfile builds, as pushed: pinned by its digest.
+    assert container["image"] == dev_graph.outputs["servicesImage"]
+    assert "@sha256:" in container["image"]
     assert "command" not in container, "the pod must keep the image's entry point"
     entrypoint = parse(dockerfile_text).final.last("ENTRYPOINT").exec_form()
     eduscale_command([*entrypoint, *container["args"]])

@@ -1,5 +1,6 @@
 """Every service and worker on the cluster, as both stacks declare them."""
 
+import re
 from typing import Any
 
 import pytest
@@ -106,9 +107,9 @@ def test_images_are_pinned_and_config_comes_from_a_configmap_and_a_secret(
     stack_graph: Graph, name: str
 ):
     (container,) = pod(stack_graph, name)["containers"]
-    repository, _, tag = container["image"].rpartition(":")
-    assert repository.endswith("/eduscale")  # one image runs each workload by name
-    assert tag not in {"", "latest"}
+    # One image runs each workload by name: the services' image, as pushed, by digest.
+    assert container["image"] == stack_graph.outputs["servicesImage"]
+    assert re.fullmatch(r"[^@]+/eduscale-[a-z]+-services-image:v[^@]+@sha256:[0-9a-f]{64}", container["image"])
     assert container["args"] == (
         ["serve", name] if name in SERVICES else ["worker", WORKER_COMMANDS[name]]
     )
