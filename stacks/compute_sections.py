@@ -62,6 +62,8 @@ def _some(platforms: tuple[str, ...]) -> tuple[str, ...]:
     if not platforms:
         raise ValueError("name at least one platform, e.g. [linux/arm64]")
     return platforms
+
+
 """A container image reference pinned by digest (`name[:tag]@sha256:<64 hex>`): the same
 bytes on every node and every deploy, whatever happens to the tag later."""
 

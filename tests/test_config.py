@@ -28,18 +28,31 @@ def issues_for(**changes: Any) -> list[str]:
 def test_the_image_must_run_on_every_node_group_it_is_built_for():
     amd64_groups = {
         "nodeGroups": [
-            {"name": "system", "instanceTypes": ["m7i.large"], "system": True, "amiType": "AL2023_x86_64_STANDARD"},
+            {
+                "name": "system",
+                "instanceTypes": ["m7i.large"],
+                "system": True,
+                "amiType": "AL2023_x86_64_STANDARD",
+            },
         ]
     }
     (issue,) = issues_for(eduscale__cluster=amd64_groups)
-    assert issue.startswith('eduscale:services.imagePlatforms = ["linux/arm64"]: must include linux/amd64')
+    assert issue.startswith(
+        'eduscale:services.imagePlatforms = ["linux/arm64"]: must include linux/amd64'
+    )
     both = parse_stack_config(
-        {**VALID, "eduscale:cluster": amd64_groups, "eduscale:services": {"imagePlatforms": ["linux/arm64", "linux/amd64"]}}
+        {
+            **VALID,
+            "eduscale:cluster": amd64_groups,
+            "eduscale:services": {"imagePlatforms": ["linux/arm64", "linux/amd64"]},
+        }
     )
     assert both.services.image_platforms == ("linux/arm64", "linux/amd64")
     # A prebuilt image is the team's to build for its nodes; nothing to check here.
     prebuilt = "registry.example/eduscale:1.0@sha256:" + "a" * 64
-    parsed = parse_stack_config({**VALID, "eduscale:cluster": amd64_groups, "eduscale:services": {"image": prebuilt}})
+    parsed = parse_stack_config(
+        {**VALID, "eduscale:cluster": amd64_groups, "eduscale:services": {"image": prebuilt}}
+    )
     assert parsed.services.image == prebuilt
 
 

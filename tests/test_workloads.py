@@ -109,7 +109,9 @@ def test_images_are_pinned_and_config_comes_from_a_configmap_and_a_secret(
     (container,) = pod(stack_graph, name)["containers"]
     # One image runs each workload by name: the services' image, as pushed, by digest.
     assert container["image"] == stack_graph.outputs["servicesImage"]
-    assert re.fullmatch(r"[^@]+/eduscale-[a-z]+-services-image:v[^@]+@sha256:[0-9a-f]{64}", container["image"])
+    assert re.fullmatch(
+        r"[^@]+/eduscale-[a-z]+-services-image:v[^@]+@sha256:[0-9a-f]{64}", container["image"]
+    )
     assert container["args"] == (
         ["serve", name] if name in SERVICES else ["worker", WORKER_COMMANDS[name]]
     )
