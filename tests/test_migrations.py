@@ -85,8 +85,11 @@ def test_a_failing_migration_leaves_nothing_half_applied() -> None:
     good = load_migrations()
     broken = Migration(len(good) + 1, "broken", "CREATE TABLE half (id int); SELECT 1/0;")
     with fresh_database("migrate", migrate=False) as url:
-        with pytest.raises(psycopg.errors.DivisionByZero):
+        with pytest.raises(
+            MigrationError, match=f"migration {broken.version:04d}_broken failed"
+        ) as caught:
             apply_migrations(url, [*good, broken])
+        assert isinstance(caught.value.__cause__, psycopg.errors.DivisionByZero)
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT to_regclass('half')").fetchone() == (None,)
             versions = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()

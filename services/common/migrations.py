@@ -91,13 +91,19 @@ def apply_migrations(
                     _check_unchanged(migration, *recorded[migration.version])
                     continue
                 started = time.perf_counter()
-                with conn.transaction():
-                    conn.execute(migration.sql.encode())
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum)"
-                        " VALUES (%s, %s, %s)",
-                        (migration.version, migration.name, migration.checksum),
-                    )
+                try:
+                    with conn.transaction():
+                        conn.execute(migration.sql.encode())
+                        conn.execute(
+                            "INSERT INTO schema_migrations (version, name, checksum)"
+                            " VALUES (%s, %s, %s)",
+                            (migration.version, migration.name, migration.checksum),
+                        )
+                except psycopg.DatabaseError as exc:
+                    raise MigrationError(
+                        f"migration {migration.version:04d}_{migration.name} failed, and none "
+                        f"of it was applied: {type(exc).__name__}: {exc}".rstrip()
+                    ) from exc
                 elapsed = (time.perf_counter() - started) * 1000
                 progress(f"applied {migration.version:04d}_{migration.name} ({elapsed:.0f} ms)")
                 applied_now.append(migration)
