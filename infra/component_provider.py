@@ -28,12 +28,14 @@ from components.api_gateway import ApiGateway
 from components.cache import Cache
 from components.cdn import Cdn
 from components.cluster import Cluster
+from components.container_image import ContainerImage
 from components.database import Database
 from components.document_store import DocumentStore
 from components.event_bus import EventBus
 from components.load_balancer import LoadBalancer
 from components.microservice import Microservice
 from components.network import Network
+from components.schema_migration import SchemaMigration
 from components.vector_store import VectorStore
 from components.worker import Worker
 
@@ -49,6 +51,8 @@ PUBLISHED_COMPONENTS: Final[tuple[type[pulumi.ComponentResource], ...]] = (
     EventBus,
     DocumentStore,
     Cluster,
+    ContainerImage,
+    SchemaMigration,
     Microservice,
     Worker,
     VectorStore,
