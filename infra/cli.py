@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
         "--diagram", type=Path, metavar="FILE", help="write a Mermaid flowchart of the components"
     )
     preview.add_argument(
+        "--manifests",
+        type=Path,
+        metavar="DIR",
+        help="write every Kubernetes object as YAML, one file each (secrets masked); DIR must "
+        "be new, empty or an earlier --manifests output, which is replaced",
+    )
+    preview.add_argument(
         "--project-dir",
         type=Path,
         metavar="DIR",
@@ -143,6 +150,7 @@ def _preview(args: argparse.Namespace) -> int:
     # Imported here: loading the provider SDKs takes seconds, `--help` should not.
     from infra.diagram import render_mermaid  # noqa: PLC0415
     from infra.engine import run_offline  # noqa: PLC0415
+    from infra.manifests import check_output_dir, write_manifests  # noqa: PLC0415
     from infra.program import program  # noqa: PLC0415
     from infra.stack_files import StackFileError, find_project_dir, load_stack  # noqa: PLC0415
     from infra.summary import render_summary  # noqa: PLC0415
@@ -152,6 +160,8 @@ def _preview(args: argparse.Namespace) -> int:
         if target is not None and not target.parent.is_dir():
             # Checked first: finding out after a minute-long preview wastes the minute.
             raise StackFileError(f"cannot write {target}: {target.parent} is not a directory")
+    if args.manifests is not None:
+        check_output_dir(args.manifests)
     project_dir = args.project_dir or find_project_dir(Path.cwd())
     files = load_stack(project_dir, args.stack)
     config = parse_stack_config(files.config)  # fail fast, before any resource
@@ -174,6 +184,9 @@ def _preview(args: argparse.Namespace) -> int:
     if args.diagram is not None:
         args.diagram.write_text(render_mermaid(graph))
         print(f"Wrote the diagram to {args.diagram}", file=sys.stderr)
+    if args.manifests is not None:
+        count = write_manifests(graph, args.manifests)
+        print(f"Wrote {count} Kubernetes manifests to {args.manifests}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -182,11 +195,12 @@ def _deploy_errors(command: str) -> tuple[type[Exception], ...]:
     if command not in {"preview", "policy", "capacity"}:
         return ()
     from infra.capacity.errors import CapacityInputError  # noqa: PLC0415
+    from infra.manifests import ManifestDirError  # noqa: PLC0415
     from infra.policy_check import PolicyConfigError  # noqa: PLC0415
     from infra.stack_files import StackFileError  # noqa: PLC0415
     from stacks.config import ConfigError  # noqa: PLC0415
 
-    return (StackFileError, ConfigError, PolicyConfigError, CapacityInputError)
+    return (StackFileError, ConfigError, PolicyConfigError, CapacityInputError, ManifestDirError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

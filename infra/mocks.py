@@ -17,7 +17,7 @@ from typing import Any
 
 import pulumi
 
-__all__ = ["ACCOUNT_ID", "OfflineMocks", "UnmockedInvokeError"]
+__all__ = ["ACCOUNT_ID", "OfflineMocks", "UnmockedInvokeError", "kubernetes_auto_name"]
 
 ACCOUNT_ID = "123456789012"
 """The AWS account the offline engine pretends to deploy into (AWS's documentation id)."""
@@ -53,12 +53,23 @@ def _hex(seed: str, length: int = 17) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()[:length]
 
 
-def _kubernetes_auto_name(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Name an object the way the Kubernetes provider does when `metadata.name` is unset."""
+def kubernetes_auto_name(name: str) -> str:
+    """The `metadata.name` of an object whose program left it unset.
+
+    The Kubernetes provider autonames such an object `<logical name>-<random suffix>`;
+    offline the suffix is derived from the logical name, so every preview agrees with
+    itself and with the objects that reference the name (`eduscale preview --manifests`
+    writes the same name).
+    """
+    return f"{name}-{_hex(name, 8)}"
+
+
+def _kubernetes_auto_named(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The provider's answer for an object: its metadata with the autoname, if unnamed."""
     metadata = dict(inputs.get("metadata") or {})
     if "name" in metadata:
         return {}
-    metadata["name"] = f"{name}-{_hex(name, 8)}"
+    metadata["name"] = kubernetes_auto_name(name)
     return {"metadata": metadata}
 
 
@@ -127,7 +138,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
         if handler is not None:
             return handler(name, inputs, resource_id)
         if typ.startswith("kubernetes:") and not typ.startswith("kubernetes:helm"):
-            return _kubernetes_auto_name(name, inputs)
+            return _kubernetes_auto_named(name, inputs)
         return {}
 
     def _output_table(self) -> dict[str, _Outputs]:
