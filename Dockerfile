@@ -12,22 +12,33 @@
 # Graviton (arm64), so build with `docker buildx build --platform linux/arm64` (add
 # linux/amd64 for local runs).
 #
+# Only what the pods run: the package's [project] dependencies. The `infra` extra (the
+# Pulumi SDKs and providers, the policy pack's pulumi-policy) and the dev group (pytest,
+# ruff, mypy, kubernetes-validate, ...) stay out; tests/test_services_image.py exports
+# uv.lock with this file's `uv sync` flags and fails if any of them would be installed.
+#
 # Needs BuildKit (the default builder since Docker 23) for the RUN --mount options.
 #
-# Pins: tags only for now: no registry is reachable where this file was written, so no
-# digest could be verified; add `@sha256:...` with Renovate or Dependabot. The
-# builder and the runtime must use the same Python image, because the virtual
-# environment's interpreter link points at /usr/local/bin/python3.11 in that image
-# (tests/test_dockerfile.py checks they match).
+# Pins: the Python image by its multi-arch index digest (the tag says which release it
+# is, the digest makes it immutable; Renovate or Dependabot can bump both). The builder
+# and the runtime must use the same Python image, because the virtual environment's
+# interpreter link points at /usr/local/bin/python3.11 in that image
+# (tests/test_dockerfile.py checks they match). uv comes from PyPI, not from the
+# ghcr.io/astral-sh/uv image: no digest of that image's 0.13.9 tag could be verified where
+# this file was written, while PyPI publishes the sha256 of every wheel of the same
+# release; docker/uv-requirements.txt pins them and pip installs it with --require-hashes,
+# so a wheel that differs by one byte fails the build.
 
-FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
+FROM docker.io/library/python:3.11.17-slim-trixie@sha256:45037981b62b34b44602584fccbc4d884d5f7dc92c7ee86bb38a698a79fe1e51 AS builder
 
-FROM docker.io/library/python:3.11.17-slim-trixie AS builder
-
-COPY --from=uv /uv /bin/uv
+# uv into the builder's /usr/local only; the runtime stage starts again from the base.
+# --only-binary: the hashes are the wheels'; never build uv from its source distribution.
+RUN --mount=type=bind,source=docker/uv-requirements.txt,target=/tmp/uv-requirements.txt \
+    python -m pip install --no-cache-dir --disable-pip-version-check --root-user-action=ignore \
+        --require-hashes --no-deps --only-binary=:all: -r /tmp/uv-requirements.txt
 
 # UV_COMPILE_BYTECODE: write .pyc files now, because at runtime the root filesystem is
-#   read-only and Python could not cache them (and pulumi-aws alone is 130 MB of source).
+#   read-only and Python could not cache them.
 # UV_LINK_MODE=copy: the cache is a separate mount, so hard links are impossible anyway.
 # UV_PYTHON / UV_PYTHON_DOWNLOADS: use the image's interpreter, never a downloaded one
 #   that the runtime stage would not have.
@@ -42,23 +53,28 @@ WORKDIR /src
 
 # Dependencies first, in their own layer: it is rebuilt only when uv.lock or
 # pyproject.toml change, not on every code change. --locked fails the build if uv.lock is
-# out of date with pyproject.toml; --no-dev leaves out the dev group (pytest, ruff, mypy,
-# ...); --no-build refuses any source distribution, so a dependency without a wheel for
-# the target platform fails here, loudly, instead of needing a compiler.
+# out of date with pyproject.toml; --no-default-groups leaves out every default dependency
+# group (dev: pytest, ruff, mypy, kubernetes-validate, ... and the infra extra it brings),
+# and no --extra asks for the infra extra, so no Pulumi SDK is installed; --no-build
+# refuses any source distribution, so a dependency without a wheel for the target
+# platform fails here, loudly, instead of needing a compiler.
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=uv.lock,target=uv.lock \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
-    uv sync --locked --no-dev --no-editable --no-install-project --no-build
+    uv sync --locked --no-default-groups --no-editable --no-install-project --no-build
 
-# Then the project itself (the context is trimmed by .dockerignore). --no-editable
-# installs it as a wheel into site-packages, so /opt/venv does not refer back to /src and
-# is all the runtime stage needs (services/migrations/*.sql ship inside the wheel).
+# Then the project itself (the context is trimmed by .dockerignore), with the same
+# selection. --no-editable installs it as a wheel into site-packages, so /opt/venv does not
+# refer back to /src and is all the runtime stage needs (services/migrations/*.sql ship
+# inside the wheel). --reinstall-package builds that wheel from this context every time:
+# uv caches the wheel of a local directory keyed by its pyproject.toml's mtime only, so
+# with the cache mount a rebuild after a code change would install the previous wheel.
 COPY . /src
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-editable
+    uv sync --locked --no-default-groups --no-editable --reinstall-package=eduscale
 
 
-FROM docker.io/library/python:3.11.17-slim-trixie AS runtime
+FROM docker.io/library/python:3.11.17-slim-trixie@sha256:45037981b62b34b44602584fccbc4d884d5f7dc92c7ee86bb38a698a79fe1e51 AS runtime
 
 # The CI workflow adds org.opencontainers.image.version, .revision and .created at build
 # time (e.g. docker/metadata-action); they are facts of the build, not of this file.

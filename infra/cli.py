@@ -29,13 +29,19 @@ if TYPE_CHECKING:
     from infra.graph import Graph
 
 # The deploy-time modules (stacks, the Pulumi SDKs) load lazily, inside the commands that
-# use them: `eduscale serve` starts every pod and should not pay a second for them.
+# use them: `eduscale serve` starts every pod and should not pay a second for them, and the
+# services' image does not have them at all (they come with the `infra` extra).
 
 __all__ = ["main"]
 
 EXIT_OK = 0
 EXIT_PROGRAM_FAILED = 1
 EXIT_BAD_INPUT = 2
+
+DEPLOY_COMMANDS = frozenset({"preview", "policy", "capacity"})
+"""The commands that run the Pulumi program or read its config: they need `eduscale[infra]`."""
+_INFRA_EXTRA_MODULES = frozenset({"pulumi", "pydantic", "yaml"})
+"""Top-level modules of the infra extra (with every `pulumi_*` provider) the commands import."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -192,7 +198,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 def _deploy_errors(command: str) -> tuple[type[Exception], ...]:
     """Bad-input errors of the deploy-time commands (imported only for them)."""
-    if command not in {"preview", "policy", "capacity"}:
+    if command not in DEPLOY_COMMANDS:
         return ()
     from infra.capacity.errors import CapacityInputError  # noqa: PLC0415
     from infra.manifests import ManifestDirError  # noqa: PLC0415
@@ -203,9 +209,36 @@ def _deploy_errors(command: str) -> tuple[type[Exception], ...]:
     return (StackFileError, ConfigError, PolicyConfigError, CapacityInputError, ManifestDirError)
 
 
+def _infra_extra_missing(command: str, error: ModuleNotFoundError) -> str | None:
+    """The line to print when a deploy-time command lacks the infra extra, else None."""
+    top = (error.name or "").partition(".")[0]
+    if command not in DEPLOY_COMMANDS:
+        return None
+    if top not in _INFRA_EXTRA_MODULES and not top.startswith("pulumi_"):
+        return None
+    return (
+        f"eduscale {command}: the deploy-time commands ({', '.join(sorted(DEPLOY_COMMANDS))}) "
+        f"need the infra extra, which is not installed (no module named {error.name!r}): "
+        'pip install "eduscale[infra]", or `uv sync` in a checkout of the repository'
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except ModuleNotFoundError as exc:
+        # The services' image has no Pulumi: a deploy-time command there gets the fix in
+        # one line. Any other missing module is a failure like any other.
+        missing = _infra_extra_missing(args.command, exc)
+        if missing is None:
+            return _failed(exc)
+        print(missing, file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _run(args: argparse.Namespace) -> int:
     commands = {
         "capacity": capacity,
         "policy": _policy,
@@ -235,9 +268,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"eduscale: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except ModuleNotFoundError:
+        raise  # main tells a missing infra extra from a failure
     except Exception as exc:  # noqa: BLE001 - a user gets one line, not a traceback
-        print(f"eduscale: the program failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_PROGRAM_FAILED
+        return _failed(exc)
+
+
+def _failed(exc: Exception) -> int:
+    print(f"eduscale: the program failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return EXIT_PROGRAM_FAILED
 
 
 if __name__ == "__main__":

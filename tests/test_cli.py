@@ -112,3 +112,59 @@ def test_the_project_is_found_from_a_subdirectory():
     result = run_cli("preview", "--stack", "dev", cwd=PROJECT_DIR / "components")
     assert result.returncode == 0, result.stderr
     assert "Stack eduscale-dev (dev)" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["preview", "policy", "capacity"])
+def test_a_deploy_command_without_the_infra_extra_says_how_to_install_it(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    # As in the services' image: no Pulumi SDK (None in sys.modules makes the import fail),
+    # and the modules that import one not loaded yet.
+    monkeypatch.setitem(sys.modules, "pulumi_policy", None)
+    monkeypatch.delitem(sys.modules, "infra.policy_check", raising=False)
+    args = {
+        "preview": ["--stack", "dev"],
+        "policy": ["--stack", "dev"],
+        "capacity": ["--users", "10"],
+    }
+    assert main([command, *args[command]]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"eduscale {command}: the deploy-time commands")
+    assert "no module named 'pulumi_policy'" in line
+    assert 'pip install "eduscale[infra]"' in line
+
+
+@pytest.mark.parametrize("missing", ["pulumi", "pulumi_aws.ec2", "yaml", "pydantic"])
+def test_every_module_of_the_infra_extra_gets_the_hint(
+    missing: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    def preview(_: object) -> int:
+        raise ModuleNotFoundError(f"No module named {missing!r}", name=missing)
+
+    monkeypatch.setattr("infra.cli._preview", preview)
+    assert main(["preview", "--stack", "dev"]) == 2
+    assert 'pip install "eduscale[infra]"' in capsys.readouterr().err
+
+
+def test_another_missing_module_is_a_failure_not_the_infra_hint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    def preview(_: object) -> int:
+        raise ModuleNotFoundError("No module named 'graphviz'", name="graphviz")
+
+    monkeypatch.setattr("infra.cli._preview", preview)
+    assert main(["preview", "--stack", "dev"]) == 1
+    err = capsys.readouterr().err
+    assert err == "eduscale: the program failed: ModuleNotFoundError: No module named 'graphviz'\n"
+
+
+def test_a_service_command_missing_pulumi_is_a_failure_not_the_infra_hint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    # The services never need Pulumi: if one imported it, the hint would hide the bug.
+    def migrate(_: object) -> int:
+        raise ModuleNotFoundError("No module named 'pulumi'", name="pulumi")
+
+    monkeypatch.setattr("infra.cli.migrate", migrate)
+    assert main(["migrate", "--database-url", "postgresql://nowhere/x"]) == 1
+    assert "infra extra" not in capsys.readouterr().err

@@ -61,6 +61,18 @@ class Instruction:
         return found
 
     @property
+    def mounts(self) -> list[dict[str, str]]:
+        """Every leading `--mount=type=bind,source=a,target=b` as {"type": "bind", ...}."""
+        found: list[dict[str, str]] = []
+        for token in self.args.split():
+            if not token.startswith("--"):
+                break
+            if token.startswith("--mount="):
+                options = (option.partition("=") for option in token[8:].split(","))
+                found.append({key: value for key, _, value in options})
+        return found
+
+    @property
     def body(self) -> str:
         """The arguments after any leading `--flag`s: the command of a RUN, say."""
         tokens = self.args.split(" ")
@@ -220,10 +232,12 @@ def check_every_image_is_pinned(dockerfile: Dockerfile) -> None:
         if reference in stage_names or reference == "scratch":
             continue
         _, tag, digest = split_reference(reference)
+        # The tag says which release it is; the digest makes it immutable.
         assert tag, f"{reference!r} is not pinned to a version tag"
         assert tag != "latest", f"{reference!r} is pinned to latest"
         assert re.search(r"\d", tag), f"{reference!r} has no version in its tag"
-        assert digest is None or DIGEST.fullmatch(digest), f"{reference!r} has a malformed digest"
+        assert digest, f"{reference!r} is not pinned by digest (@sha256:...)"
+        assert DIGEST.fullmatch(digest), f"{reference!r} has a malformed digest"
 
 
 def check_final_stage_runs_as_the_pods_uid(dockerfile: Dockerfile) -> None:
@@ -247,6 +261,7 @@ def check_final_stage_has_no_uv_and_no_build_tools(dockerfile: Dockerfile) -> No
         source = copy.flags.get("from", "")
         assert source not in uv_stages, f"the final stage copies uv: {copy.args}"
         assert "astral-sh/uv" not in source, f"the final stage copies uv: {copy.args}"
+        assert not UV.search(copy.body), f"the final stage copies uv: {copy.args}"
     for run in final.all("RUN"):
         # The whole instruction: `--mount=from=<uv image>` would bring uv in too.
         assert not UV.search(run.args), f"the final stage runs uv: {run.args}"
@@ -275,17 +290,93 @@ def uv_syncs(stage: Stage) -> list[list[str]]:
     return [shlex.split(run) for run in stage.runs() if "uv sync" in run]
 
 
-def check_uv_sync_is_locked_and_without_dev(dockerfile: Dockerfile) -> None:
+# Flags that would bring a dependency group or an extra (the infra extra: Pulumi) into the
+# image; `--group=dev` is caught by its prefix.
+SELECTS_MORE = {
+    "--dev",
+    "--all-groups",
+    "--group",
+    "--only-dev",
+    "--only-group",
+    "--extra",
+    "--all-extras",
+}
+# Flags that say how to install the selection, not what is selected.
+NOT_SELECTION = {"--no-install-project", "--no-build", "--reinstall-package"}
+
+
+def check_uv_sync_installs_only_the_runtime(dockerfile: Dockerfile) -> None:
     syncs = uv_syncs(builder_of(dockerfile))
     assert len(syncs) >= 2, "sync dependencies and the project in separate layers"
     for sync in syncs:
         assert "--locked" in sync, f"{' '.join(sync)}: install exactly uv.lock, or fail"
-        assert "--no-dev" in sync, f"{' '.join(sync)}: the dev group must stay out"
-        assert not {"--dev", "--all-groups", "--group", "--only-dev"} & set(sync)
+        assert "--no-default-groups" in sync, f"{' '.join(sync)}: the dev group must stay out"
+        more = [token for token in sync if token.partition("=")[0] in SELECTS_MORE]
+        assert not more, f"{' '.join(sync)}: {more} would install more than the runtime"
     dependencies, project = syncs[0], syncs[-1]
     assert "--no-install-project" in dependencies, "the first sync must install dependencies only"
+    assert "--no-build" in dependencies, "the dependencies must come as wheels, never built"
     assert "--no-install-project" not in project, "the last sync must install the project"
     assert "--no-editable" in project, "an editable install would point back at the source tree"
+    # uv caches a local project's wheel by its pyproject.toml's mtime: without this, the
+    # cache mount hands a rebuild after a code change the previous build's wheel.
+    name = PYPROJECT["project"]["name"]
+    assert f"--reinstall-package={name}" in project, f"the last sync must rebuild {name}"
+    selections = {
+        frozenset(t for t in sync if t.partition("=")[0] not in NOT_SELECTION) for sync in syncs
+    }
+    assert len(selections) == 1, f"the syncs select different packages: {syncs}"
+
+
+def check_uv_is_installed_from_hash_pinned_wheels(dockerfile: Dockerfile) -> None:
+    # No digest of the uv image could be verified, so the builder installs uv from PyPI
+    # with pip, each wheel pinned by its sha256 (docker/uv-requirements.txt).
+    builder = builder_of(dockerfile)
+    runs = builder.all("RUN")
+    installs = [i for i in runs if re.search(r"\bpip install\b", i.body)]
+    assert installs, "the builder must install uv, pinned by hash, before it syncs"
+    first_sync = next(n for n, run in enumerate(runs) if "uv sync" in run.body)
+    assert runs.index(installs[0]) < first_sync, "uv must be installed before the first sync"
+    for install in installs:
+        tokens = shlex.split(install.body)
+        assert "--require-hashes" in tokens, f"{install.body}: pin every download by hash"
+        assert "--only-binary=:all:" in tokens, f"{install.body}: the hashes are the wheels'"
+        files = [tokens[n + 1] for n, token in enumerate(tokens[:-1]) if token == "-r"]
+        assert files, f"{install.body}: install from a requirements file with the hashes"
+        sources = {m.get("target"): m.get("source") for m in install.mounts}
+        for file in files:
+            source = sources.get(file)
+            assert source, f"{file} must be bind-mounted from the build context"
+            pinned = hash_pinned_requirements((PROJECT_DIR / source).read_text(encoding="utf-8"))
+            assert "uv" in pinned, f"{source} does not pin uv"
+
+
+def hash_pinned_requirements(text: str) -> dict[str, list[str]]:
+    """`name==version --hash=sha256:...` lines -> {name: hashes}, or an AssertionError."""
+    pinned: dict[str, list[str]] = {}
+    for line in logical_lines(text):
+        requirement, *options = line.split()
+        name, operator, version = requirement.partition("==")
+        assert operator, f"{requirement!r} is not pinned to one version (name==version)"
+        assert re.fullmatch(r"\d+(\.\d+)*", version), f"{requirement!r}: not a release"
+        assert all(option.startswith("--hash=") for option in options), f"{line}: only hashes"
+        hashes = [option.removeprefix("--hash=") for option in options]
+        assert all(DIGEST.fullmatch(h) for h in hashes), f"{line}: malformed hash"
+        # One wheel per architecture the image is built for: linux/amd64 and linux/arm64.
+        assert len(set(hashes)) >= 2, f"{name}: pin the x86_64 and the aarch64 wheels"
+        pinned[name.lower()] = hashes
+    return pinned
+
+
+def context_files(dockerfile: Dockerfile) -> list[str]:
+    """What the Dockerfile bind-mounts from the build context (no `from=`)."""
+    return [
+        mount["source"]
+        for stage in dockerfile.stages
+        for run in stage.all("RUN")
+        for mount in run.mounts
+        if mount.get("type") == "bind" and "from" not in mount and mount.get("source")
+    ]
 
 
 def check_bytecode_is_compiled_at_build_time(dockerfile: Dockerfile) -> None:
@@ -359,7 +450,8 @@ CHECKS: list[Callable[[Dockerfile], None]] = [
     check_final_stage_runs_as_the_pods_uid,
     check_final_stage_has_no_uv_and_no_build_tools,
     check_final_stage_copies_only_the_venv,
-    check_uv_sync_is_locked_and_without_dev,
+    check_uv_sync_installs_only_the_runtime,
+    check_uv_is_installed_from_hash_pinned_wheels,
     check_bytecode_is_compiled_at_build_time,
     check_final_stage_is_read_only_friendly,
     check_entrypoint_is_the_command_line_and_serves_by_default,
@@ -401,6 +493,11 @@ def check_dockerignore(text: str) -> None:
         assert not ignored(path, patterns), f".dockerignore excludes {path}, which the build needs"
     migration = "services/migrations/0001_users.sql"
     assert not ignored(migration, patterns), f".dockerignore excludes {migration}"
+    # And what the Dockerfile bind-mounts from the context (uv's hash-pinned requirements).
+    mounted = context_files(parse(DOCKERFILE.read_text(encoding="utf-8")))
+    assert "docker/uv-requirements.txt" in mounted
+    for path in mounted:
+        assert not ignored(path, patterns), f".dockerignore excludes {path}, which the build mounts"
 
 
 # --- the tests ---------------------------------------------------------------------------
@@ -453,6 +550,7 @@ def test_image_references_split_into_repository_tag_and_digest():
 
 
 USER = f"USER {RUN_AS}:{RUN_AS}"
+RUNTIME_SYNC = "uv sync --locked --no-default-groups --no-editable --reinstall-package=eduscale\n"
 
 
 def _runtime_from(text: str) -> str:
@@ -482,13 +580,32 @@ MUTATIONS: list[tuple[str, Callable[[str], str], Callable[[Dockerfile], None]]] 
         check_builder_and_runtime_share_the_base_image,
     ),
     (
-        "uv at latest",
-        lambda t: re.sub(r"astral-sh/uv:\S+", "astral-sh/uv:latest", t),
+        "base at latest",
+        lambda t: re.sub(r"python:3\.11[^@\s]*", "python:latest", t),
         check_every_image_is_pinned,
     ),
     (
-        "uv untagged",
-        lambda t: re.sub(r"astral-sh/uv:\S+", "astral-sh/uv", t),
+        "base by tag only",
+        lambda t: re.sub(r"@sha256:[0-9a-f]{64}", "", t),
+        check_every_image_is_pinned,
+    ),
+    (
+        "base with a malformed digest",
+        lambda t: re.sub(r"@sha256:[0-9a-f]{64}", "@sha256:" + "ab" * 31, t),
+        check_every_image_is_pinned,
+    ),
+    (
+        "runtime base by tag only",
+        lambda t: t.replace(_runtime_from(t), _runtime_from(t).split("@")[0] + " AS runtime"),
+        check_builder_and_runtime_share_the_base_image,
+    ),
+    (
+        "uv from its image by tag only",
+        lambda t: re.sub(
+            r"RUN --mount=type=bind,source=docker/uv-requirements\.txt[^\n]*\n( +[^\n]*\n)+",
+            "COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /bin/uv\n",
+            t,
+        ),
         check_every_image_is_pinned,
     ),
     (
@@ -528,7 +645,14 @@ MUTATIONS: list[tuple[str, Callable[[str], str], Callable[[Dockerfile], None]]] 
     ),
     (
         "uv copied into the runtime",
-        _insert_before_entrypoint("COPY --from=uv /uv /bin/uv"),
+        _insert_before_entrypoint("COPY --from=builder /usr/local/bin/uv /usr/local/bin/uv"),
+        check_final_stage_has_no_uv_and_no_build_tools,
+    ),
+    (
+        "uv image copied into the runtime",
+        _insert_before_entrypoint(
+            f"COPY --from=ghcr.io/astral-sh/uv:0.13.9@sha256:{'ab' * 32} /uv /bin/uv"
+        ),
         check_final_stage_has_no_uv_and_no_build_tools,
     ),
     (
@@ -567,24 +691,52 @@ MUTATIONS: list[tuple[str, Callable[[str], str], Callable[[Dockerfile], None]]] 
     ),
     (
         "sync not locked",
-        lambda t: t.replace(
-            "uv sync --locked --no-dev --no-editable\n", "uv sync --no-dev --no-editable\n"
-        ),
-        check_uv_sync_is_locked_and_without_dev,
+        lambda t: t.replace(RUNTIME_SYNC, RUNTIME_SYNC.replace(" --locked", "")),
+        check_uv_sync_installs_only_the_runtime,
     ),
     (
         "dev group installed",
+        lambda t: t.replace(RUNTIME_SYNC, RUNTIME_SYNC.replace(" --no-default-groups", "")),
+        check_uv_sync_installs_only_the_runtime,
+    ),
+    (
+        "dev group asked for by name",
         lambda t: t.replace(
-            "uv sync --locked --no-dev --no-editable\n", "uv sync --locked --no-editable\n"
+            RUNTIME_SYNC, RUNTIME_SYNC.replace(" --locked", " --locked --group=dev")
         ),
-        check_uv_sync_is_locked_and_without_dev,
+        check_uv_sync_installs_only_the_runtime,
+    ),
+    (
+        "infra extra installed",
+        lambda t: t.replace(
+            RUNTIME_SYNC, RUNTIME_SYNC.replace(" --locked", " --locked --extra infra")
+        ),
+        check_uv_sync_installs_only_the_runtime,
+    ),
+    (
+        "all extras installed",
+        lambda t: t.replace("--no-install-project", "--all-extras --no-install-project"),
+        check_uv_sync_installs_only_the_runtime,
+    ),
+    (
+        "the two syncs select differently",
+        lambda t: t.replace("--no-install-project", "--no-install-project --no-dev"),
+        check_uv_sync_installs_only_the_runtime,
+    ),
+    (
+        "dependencies may be built from source",
+        lambda t: t.replace(" --no-build\n", "\n"),
+        check_uv_sync_installs_only_the_runtime,
+    ),
+    (
+        "the project's cached wheel reused",
+        lambda t: t.replace(" --reinstall-package=eduscale", ""),
+        check_uv_sync_installs_only_the_runtime,
     ),
     (
         "editable project",
-        lambda t: t.replace(
-            "uv sync --locked --no-dev --no-editable\n", "uv sync --locked --no-dev\n"
-        ),
-        check_uv_sync_is_locked_and_without_dev,
+        lambda t: t.replace(RUNTIME_SYNC, RUNTIME_SYNC.replace(" --no-editable", "")),
+        check_uv_sync_installs_only_the_runtime,
     ),
     (
         "dependencies and project in one layer",
@@ -593,7 +745,33 @@ MUTATIONS: list[tuple[str, Callable[[str], str], Callable[[Dockerfile], None]]] 
             "",
             t,
         ),
-        check_uv_sync_is_locked_and_without_dev,
+        check_uv_sync_installs_only_the_runtime,
+    ),
+    (
+        "uv installed without hashes",
+        lambda t: t.replace("--require-hashes ", ""),
+        check_uv_is_installed_from_hash_pinned_wheels,
+    ),
+    (
+        "uv may be built from its sdist",
+        lambda t: t.replace("--only-binary=:all: ", ""),
+        check_uv_is_installed_from_hash_pinned_wheels,
+    ),
+    (
+        "uv's requirements not mounted",
+        lambda t: t.replace(
+            "--mount=type=bind,source=docker/uv-requirements.txt,", "--mount=type=tmpfs,"
+        ),
+        check_uv_is_installed_from_hash_pinned_wheels,
+    ),
+    (
+        "uv not installed by the builder",
+        lambda t: re.sub(
+            r"RUN --mount=type=bind,source=docker/uv-requirements\.txt[^\n]*\n( +[^\n]*\n)+",
+            "",
+            t,
+        ),
+        check_uv_is_installed_from_hash_pinned_wheels,
     ),
     (
         "no bytecode compilation",
@@ -704,6 +882,7 @@ def test_each_check_fails_on_a_dockerfile_that_breaks_its_rule(
         (lambda t: t + "*.lock\n", "uv.lock"),
         (lambda t: t + "services/**/*.sql\n", "migrations"),
         (lambda t: t + "*\n!pyproject.toml\n!uv.lock\n!README.md\n", "packages"),
+        (lambda t: t + "docker\n", "uv requirements"),
     ],
     ids=[
         "keeps .venv",
@@ -714,6 +893,7 @@ def test_each_check_fails_on_a_dockerfile_that_breaks_its_rule(
         "drops lock",
         "drops migrations",
         "drops packages",
+        "drops uv requirements",
     ],
 )
 def test_the_dockerignore_check_fails_on_a_broken_dockerignore(
@@ -724,6 +904,34 @@ def test_the_dockerignore_check_fails_on_a_broken_dockerignore(
     assert broken != text, f"the mutation for {needed} no longer applies; update it"
     with pytest.raises(AssertionError):
         check_dockerignore(broken)
+
+
+UV_REQUIREMENTS = PROJECT_DIR / "docker" / "uv-requirements.txt"
+
+
+def test_uv_requirements_pin_the_x86_64_and_aarch64_wheels_by_hash():
+    pinned = hash_pinned_requirements(UV_REQUIREMENTS.read_text(encoding="utf-8"))
+    assert list(pinned) == ["uv"], "the builder installs uv and nothing else with pip"
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda t: re.sub(r"uv==\S+", "uv", t),
+        lambda t: re.sub(r"uv==\S+", "uv>=0.13", t),
+        lambda t: re.sub(r"(?m)^\s+--hash=.*\n", "", t, count=2),
+        lambda t: re.sub(r"--hash=sha256:[0-9a-f]{64}", "--hash=sha256:abc", t, count=1),
+        lambda t: re.sub(r"--hash=sha256:([0-9a-f]{64})", r"--hash=md5:\1", t, count=1),
+        lambda t: re.sub(r"(?m)^uv==", "--index-url https://example.com/simple uv==", t),
+    ],
+    ids=["unpinned", "a range", "one hash", "malformed hash", "not sha256", "another index"],
+)
+def test_the_requirements_check_fails_on_a_loose_pin(mutate: Callable[[str], str]):
+    text = UV_REQUIREMENTS.read_text(encoding="utf-8")
+    broken = mutate(text)
+    assert broken != text, "the mutation no longer applies; update it"
+    with pytest.raises(AssertionError):
+        hash_pinned_requirements(broken)
 
 
 # --- the image as the pods run it --------------------------------------------------------
