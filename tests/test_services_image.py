@@ -44,6 +44,10 @@ NOT_IN_THE_IMAGE = {
     "fpdf2",
     "flask",
     "flask-cors",
+    # The `local` extra: the embedded analytics store, for runs without a ClickHouse server.
+    "chdb",
+    "pyarrow",
+    "pandas",
 }
 # What the pods import: an empty or truncated export must fail too.
 IN_THE_IMAGE = {"litestar", "psycopg", "confluent-kafka", "uvicorn", "boto3", "redis", "openai"}
@@ -356,7 +360,14 @@ def test_the_image_environment_carries_the_current_source(image_venv: Path):
 
 
 def test_the_image_environment_has_no_pulumi_and_no_test_tools(image_venv: Path, outside: Path):
-    for module in ["pulumi", "pulumi_aws", "pulumi_policy", "kubernetes_validate", "pytest"]:
+    for module in [
+        "pulumi",
+        "pulumi_aws",
+        "pulumi_policy",
+        "kubernetes_validate",
+        "pytest",
+        "chdb",
+    ]:
         result = run_in(image_venv, "python", "-c", f"import {module}", cwd=outside)
         assert result.returncode != 0, f"{module} is installed in the image's environment"
         assert f"No module named '{module}'" in result.stderr
@@ -368,6 +379,21 @@ def test_every_services_module_imports_in_the_image_environment(image_venv: Path
     assert_clean(report)
     checked = report["checked"]
     assert "services.auth.app" in checked
+
+
+def test_without_a_server_the_image_says_analytics_needs_one(image_venv: Path, outside: Path):
+    script = (
+        "from services.analytics.schema import AnalyticsSchema\n"
+        "from services.analytics.store import EmbeddedStore, StoreUnavailable\n"
+        "try:\n"
+        "    EmbeddedStore('analytics', AnalyticsSchema(database='analytics', ttl_days=30))\n"
+        "except StoreUnavailable as error:\n"
+        "    print(error)\n"
+    )
+    result = run_in(image_venv, "python", "-c", script, cwd=outside)
+    assert result.returncode == 0, result.stderr
+    assert "set ANALYTICS_URL to a ClickHouse server" in result.stdout
+    assert 'install "eduscale[local]"' in result.stdout
 
 
 @pytest.mark.parametrize(

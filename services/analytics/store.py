@@ -165,7 +165,14 @@ class EmbeddedStore(_BlockingStore):
     """chDB in a directory: in-process ClickHouse, persistent, no server."""
 
     def __init__(self, directory: str, schema: AnalyticsSchema) -> None:
-        import chdb.session  # noqa: PLC0415 - a large native library; only this store needs it
+        try:
+            import chdb.session  # noqa: PLC0415 - a large native library; only this store needs it
+        except ModuleNotFoundError:
+            raise StoreUnavailable(
+                "the embedded analytics store needs chDB, which this installation leaves out"
+                " (the services' image does): set ANALYTICS_URL to a ClickHouse server, or"
+                ' install "eduscale[local]"'
+            ) from None
 
         self.schema = schema
         path = Path(directory).expanduser().resolve()
