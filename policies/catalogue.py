@@ -7,6 +7,7 @@ from policies import (
     cluster,
     database,
     edge,
+    images,
     kubernetes,
     messaging,
     network,
@@ -25,5 +26,6 @@ ALL_POLICIES: list[Policy] = [
     *edge.POLICIES,
     *cluster.POLICIES,
     *kubernetes.POLICIES,
+    *images.POLICIES,
     *topology.POLICIES,
 ]

@@ -2,6 +2,8 @@
 
 Pod-template rules live in `kubernetes_pods` and are re-exported here; this module adds the
 autoscaler rules and the objects every workload needs (a PodDisruptionBudget, a NetworkPolicy).
+Autoscalers and PodDisruptionBudgets concern Deployments and StatefulSets only; every object
+that runs pods (a Job, a CronJob, a DaemonSet too) needs a NetworkPolicy.
 
 Workloads and their companions are matched the way Kubernetes matches them: by namespace
 (`metadata.namespace`, `default` when absent) and by label selector, and autoscalers by
@@ -16,7 +18,14 @@ from typing import Any
 from pulumi_policy import PolicyResource, ResourceValidationArgs, Severity, StackValidationArgs
 
 from policies import kubernetes_pods
-from policies.kubernetes_pods import DEPLOYMENT, WORKLOADS, namespace_of, plain, pod_labels
+from policies.kubernetes_pods import (
+    DEPLOYMENT,
+    POD_KINDS,
+    WORKLOADS,
+    namespace_of,
+    plain,
+    pod_labels,
+)
 from policies.support import config_value, get, resource_rule, stack_rule
 
 __all__ = ["POLICIES", "depends_on", "selects"]
@@ -241,8 +250,9 @@ def _isolates_ingress(policy: PolicyResource) -> bool:
 
 def _network_policy(args: StackValidationArgs) -> Iterable[tuple[str, str | None]]:
     policies = _of(args, [NETWORK_POLICY])
-    for workload in _of(args, WORKLOADS):
-        labels, namespace = pod_labels(workload.props), namespace_of(workload.props)
+    for workload in _of(args, POD_KINDS):  # a Job's pod is as reachable as a Deployment's
+        labels = pod_labels(workload.props, workload.resource_type)
+        namespace = namespace_of(workload.props)
         selecting = [
             p for p in policies
             if namespace_of(p.props) == namespace
@@ -339,10 +349,11 @@ POLICIES = [
     stack_rule(
         "k8s-network-policy-coverage",
         "Pods no NetworkPolicy selects accept traffic from every pod in the cluster, so one "
-        "compromised pod reaches them all.",
+        "compromised pod reaches them all: the pods of Jobs, CronJobs and DaemonSets as much "
+        "as a Deployment's.",
         severity=Severity.HIGH, mandatory=True, check=_network_policy,
         fix="Add a NetworkPolicy (with Ingress in policyTypes) whose podSelector matches the "
-        "workload's pod labels in its namespace.",
+        "pod labels of the workload (or Job) in its namespace.",
         scanners=["kube-score:pod-networkpolicy", "polaris:missingNetworkPolicy",
                   "kube-linter:non-isolated-pod"],
     ),

@@ -1,11 +1,24 @@
-"""Rules for the pod templates of Deployments and StatefulSets (`spec.template.spec`).
+"""Rules for the pods every pod-bearing object runs, wherever its kind keeps the pod spec.
 
-Each rule reads one concern of the pod: resources, probes, the restricted Pod Security
-Standard split into one rule per control (so a failure names the control), the read-only root
-filesystem, image pinning, zone spread, and secrets written as literals. Init containers are
-checked wherever Kubernetes applies the setting to them too (everything but probes). The
-namespaces of this platform also enforce `restricted` at admission; these rules catch a
-breach at preview, before a rollout stalls on rejected pods.
+Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers and Jobs keep it
+in `spec.template.spec`, a CronJob in `spec.jobTemplate.spec.template.spec`, a bare Pod in
+`spec` (`POD_TEMPLATES`). Each rule reads one concern of the pod: resources, probes, the
+restricted Pod Security Standard split into one rule per control (so a failure names the
+control), the read-only root filesystem, image pinning by digest, zone spread, and secrets
+written as literals.
+
+Which kinds a rule checks: what holds for any pod (resources, the restricted controls, the
+read-only root, the image, literal secrets) is checked on every pod-bearing kind, so a
+migration Job or a CronJob is held to what a Deployment is. What only makes sense for a
+long-running, replicated, served workload (probes, zone spread; and in `kubernetes`, the
+autoscaler, PodDisruptionBudget rules) is checked on Deployments and StatefulSets
+(`WORKLOADS`) only: a Job's pod runs to completion, and one pod of a DaemonSet runs on
+every node. Init containers are checked wherever Kubernetes applies the setting to them too
+(everything but probes); ephemeral containers by the restricted controls (Pod Security
+admission checks them too), the image and literal secrets, not for resources (Kubernetes
+refuses them there) or a read-only root (a debugger may need to write). The namespaces of
+this platform also enforce `restricted` at admission; these rules catch a breach at preview,
+before a rollout stalls on rejected pods.
 """
 
 import itertools
@@ -19,21 +32,52 @@ from policies.support import config_value, get, resource_rule
 
 __all__ = [
     "CONFIG_MAP",
+    "CRON_JOB",
+    "DAEMON_SET",
     "DEPLOYMENT",
+    "JOB",
+    "POD",
+    "POD_KINDS",
+    "POD_TEMPLATES",
     "POLICIES",
+    "REPLICATION_CONTROLLER",
+    "REPLICA_SET",
     "STATEFUL_SET",
     "WORKLOADS",
     "containers",
+    "image_problem",
+    "kind_of",
     "looks_secret",
     "namespace_of",
     "plain",
     "pod_labels",
+    "pod_spec",
 ]
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
+DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
+REPLICA_SET = "kubernetes:apps/v1:ReplicaSet"
+REPLICATION_CONTROLLER = "kubernetes:core/v1:ReplicationController"
+JOB = "kubernetes:batch/v1:Job"
+CRON_JOB = "kubernetes:batch/v1:CronJob"
+POD = "kubernetes:core/v1:Pod"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+POD_TEMPLATES: dict[str, str] = {
+    DEPLOYMENT: "spec.template",
+    STATEFUL_SET: "spec.template",
+    DAEMON_SET: "spec.template",
+    REPLICA_SET: "spec.template",
+    REPLICATION_CONTROLLER: "spec.template",
+    JOB: "spec.template",
+    CRON_JOB: "spec.jobTemplate.spec.template",
+    POD: "",
+}
+"""Where each pod-bearing kind keeps its pod (metadata and spec); a Pod is its own."""
+POD_KINDS = tuple(POD_TEMPLATES)
+"""Every kind that runs pods: what the per-pod rules check."""
 WORKLOADS = (DEPLOYMENT, STATEFUL_SET)
+"""Long-running, replicated, served: what probes, spread, autoscalers and PDBs apply to."""
 ZONE_KEY = "topology.kubernetes.io/zone"
 GOOD_SECCOMP = frozenset({"RuntimeDefault", "Localhost"})
 PROBE_HANDLERS = ("httpGet", "tcpSocket", "exec", "grpc")
@@ -53,20 +97,49 @@ def namespace_of(props: Mapping[str, Any]) -> str:
     return str(get(props, "metadata.namespace") or "default")
 
 
-def pod_labels(props: Mapping[str, Any]) -> dict[str, str]:
-    """The labels the workload's pods carry (what selectors are matched against)."""
-    labels = plain(get(props, "spec.template.metadata.labels") or {})
+def _pod_path(resource_type: str, field: str) -> str:
+    template = POD_TEMPLATES.get(resource_type, POD_TEMPLATES[DEPLOYMENT])
+    return f"{template}.{field}" if template else field
+
+
+def pod_spec(props: Mapping[str, Any], resource_type: str = DEPLOYMENT) -> Any:
+    """The pod spec an object of `resource_type` runs (`{}` when it declares none)."""
+    return get(props, _pod_path(resource_type, "spec")) or {}
+
+
+def pod_labels(props: Mapping[str, Any], resource_type: str = DEPLOYMENT) -> dict[str, str]:
+    """The labels the object's pods carry (what selectors are matched against)."""
+    labels = plain(get(props, _pod_path(resource_type, "metadata.labels")) or {})
     return {str(key): str(value) for key, value in labels.items()}
 
 
-def containers(props: Mapping[str, Any], *, init: bool = True) -> list[tuple[str, Any]]:
-    """(label for messages, container) for each container, init containers first."""
-    spec = get(props, "spec.template.spec") or {}
-    fields = (("initContainers", "init container"), ("containers", "container"))
+def kind_of(resource_type: str) -> str:
+    """The Kubernetes kind of a Pulumi type (`kubernetes:batch/v1:Job` -> `Job`)."""
+    return resource_type.rsplit(":", 1)[-1]
+
+
+def containers(
+    props: Mapping[str, Any],
+    *,
+    resource_type: str = DEPLOYMENT,
+    init: bool = True,
+    ephemeral: bool = False,
+) -> list[tuple[str, Any]]:
+    """(label for messages, container) for each container of an object's pod.
+
+    Init containers first (unless `init` is false), then the app containers, then the
+    ephemeral ones if `ephemeral` is true.
+    """
+    spec = pod_spec(props, resource_type)
+    fields = (
+        ("initContainers", "init container", init),
+        ("containers", "container", True),
+        ("ephemeralContainers", "ephemeral container", ephemeral),
+    )
     return [
-        (f'{kind} "{get(container, "name")}"', container)
-        for field, kind in fields
-        if init or field == "containers"
+        (f'{label} "{get(container, "name")}"', container)
+        for field, label, wanted in fields
+        if wanted
         for container in get(spec, field) or []
     ]
 
@@ -100,11 +173,20 @@ def looks_secret(name: str) -> bool:
     )
 
 
+def _every_container(args: ResourceValidationArgs) -> list[tuple[str, Any]]:
+    """Every container of the pod: init, app and ephemeral ones.
+
+    Pod Security admission checks them all, and an ephemeral container's image runs on the
+    node like any other.
+    """
+    return containers(args.props, resource_type=args.resource_type, ephemeral=True)
+
+
 def _resources(args: ResourceValidationArgs) -> Iterable[str]:
     wanted = ["requests.cpu", "requests.memory", "limits.memory"]
     if config_value(args, "requireCpuLimit", default=True):
         wanted.append("limits.cpu")
-    for label, container in containers(args.props):
+    for label, container in containers(args.props, resource_type=args.resource_type):
         missing = [w for w in wanted if not get(container, f"resources.{w}")]
         if missing:
             yield f"{label} sets no resources.{', resources.'.join(missing)}"
@@ -115,7 +197,7 @@ def _handler(probe: Any) -> dict[str, Any]:
 
 
 def _probes(args: ResourceValidationArgs) -> Iterable[str]:
-    for label, container in containers(args.props, init=False):
+    for label, container in containers(args.props, resource_type=args.resource_type, init=False):
         readiness, liveness = get(container, "readinessProbe"), get(container, "livenessProbe")
         if readiness is None:
             yield f"{label} has no readinessProbe: traffic reaches it before it can serve"
@@ -127,12 +209,12 @@ def _probes(args: ResourceValidationArgs) -> Iterable[str]:
 
 
 def _run_as_non_root(args: ResourceValidationArgs) -> Iterable[str]:
-    pod = get(args.props, "spec.template.spec.securityContext") or {}
+    pod = get(pod_spec(args.props, args.resource_type), "securityContext") or {}
     if get(pod, "runAsNonRoot") is False:
         yield "the pod sets runAsNonRoot = false"
     if get(pod, "runAsUser") == 0:
         yield "the pod runs as UID 0 (securityContext.runAsUser)"
-    for label, container in containers(args.props):
+    for label, container in _every_container(args):
         own = get(container, "securityContext.runAsNonRoot")
         if own is False:
             yield f"{label} sets runAsNonRoot = false"
@@ -143,13 +225,13 @@ def _run_as_non_root(args: ResourceValidationArgs) -> Iterable[str]:
 
 
 def _no_privilege_escalation(args: ResourceValidationArgs) -> Iterable[str]:
-    for label, container in containers(args.props):
+    for label, container in _every_container(args):
         if get(container, "securityContext.allowPrivilegeEscalation") is not False:
             yield f"{label} does not set allowPrivilegeEscalation = false (the default allows it)"
 
 
 def _drop_all_capabilities(args: ResourceValidationArgs) -> Iterable[str]:
-    for label, container in containers(args.props):
+    for label, container in _every_container(args):
         dropped = plain(get(container, "securityContext.capabilities.drop") or [])
         if "ALL" not in dropped:
             yield f"{label} does not drop ALL capabilities"
@@ -159,10 +241,11 @@ def _drop_all_capabilities(args: ResourceValidationArgs) -> Iterable[str]:
 
 
 def _seccomp(args: ResourceValidationArgs) -> Iterable[str]:
-    pod = get(args.props, "spec.template.spec.securityContext.seccompProfile.type")
+    spec = pod_spec(args.props, args.resource_type)
+    pod = get(spec, "securityContext.seccompProfile.type")
     if pod is not None and pod not in GOOD_SECCOMP:
         yield f"the pod's seccomp profile is {pod}, not RuntimeDefault"
-    for label, container in containers(args.props):
+    for label, container in _every_container(args):
         own = get(container, "securityContext.seccompProfile.type")
         if own is not None and own not in GOOD_SECCOMP:
             yield f"{label}'s seccomp profile is {own}, not RuntimeDefault"
@@ -171,43 +254,62 @@ def _seccomp(args: ResourceValidationArgs) -> Iterable[str]:
 
 
 def _no_host_namespaces(args: ResourceValidationArgs) -> Iterable[str]:
+    spec = pod_spec(args.props, args.resource_type)
     for flag in ("hostNetwork", "hostPID", "hostIPC"):
-        if get(args.props, f"spec.template.spec.{flag}") is True:
+        if get(spec, flag) is True:
             yield f"the pod shares the node's namespace ({flag} = true)"
-    for label, container in containers(args.props):
+    for label, container in _every_container(args):
         if any(get(port, "hostPort") for port in get(container, "ports") or []):
             yield f"{label} binds a hostPort on the node"
 
 
 def _not_privileged(args: ResourceValidationArgs) -> Iterable[str]:
-    for label, container in containers(args.props):
+    for label, container in _every_container(args):
         if get(container, "securityContext.privileged") is True:
             yield f"{label} is privileged: it has root on the node"
 
 
 def _read_only_root(args: ResourceValidationArgs) -> Iterable[str]:
-    for label, container in containers(args.props):
+    for label, container in containers(args.props, resource_type=args.resource_type):
         if get(container, "securityContext.readOnlyRootFilesystem") is not True:
             yield f"{label} has a writable root filesystem (readOnlyRootFilesystem is not true)"
 
 
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_NAME = re.compile(r"[^\s@]+")
+
+
 def image_problem(image: Any) -> str | None:
-    """Why `image` is not pinned to one build, or None if it is (a tag or a digest)."""
+    """Why `image` is not pinned by digest (`name[:tag]@sha256:<64 hex>`), or None if it is.
+
+    A tag names whatever was pushed under it last: it can be pushed again (a registry that
+    refuses that is a setting, not a property of the reference), so only the digest, the
+    hash of the image's manifest, makes every node of every rollout run the same bytes.
+    """
     if not isinstance(image, str) or not image:
         return "has no image"
-    if "@" in image:
-        digest = image.split("@", 1)[1]
-        return None if re.fullmatch(r"sha256:[0-9a-f]{64}", digest) else "has a malformed digest"
-    name = image.rsplit("/", 1)[-1]
-    if ":" not in name:
-        return f"image {image} has no tag, so it pulls latest"
-    if name.rsplit(":", 1)[1].lower() in {"", "latest"}:
-        return f"image {image} uses the moving latest tag"
-    return None
+    name, at, digest = image.partition("@")
+    if at:
+        if not _NAME.fullmatch(name) or not _DIGEST.fullmatch(digest):
+            return (
+                f"image {image} has a malformed digest (expected name[:tag]@sha256: and 64 "
+                "lowercase hex digits)"
+            )
+        return None
+    last = name.rsplit("/", 1)[-1]
+    tag = last.rsplit(":", 1)[1] if ":" in last else ""
+    if not tag:
+        return f"image {image} has no tag and no digest, so it pulls whatever latest is"
+    if tag.lower() == "latest":
+        return f"image {image} uses the moving latest tag and no digest"
+    return (
+        f"image {image} is pinned by tag only: the tag can be pushed again with other bytes; "
+        "pin it by digest (@sha256:...)"
+    )
 
 
 def _image_pinned(args: ResourceValidationArgs) -> Iterable[str]:
-    for label, container in containers(args.props):
+    for label, container in _every_container(args):
         problem = image_problem(get(container, "image"))
         if problem:
             yield f"{label}: {problem}"
@@ -217,7 +319,7 @@ def _zone_spread(args: ResourceValidationArgs) -> Iterable[str]:
     replicas = get(args.props, "spec.replicas")
     if isinstance(replicas, int) and replicas < 2:  # noqa: PLR2004
         return  # one pod cannot be spread
-    spec = get(args.props, "spec.template.spec") or {}
+    spec = pod_spec(args.props, args.resource_type)
     spread = get(spec, "topologySpreadConstraints") or []
     anti = get(spec, "affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution")
     if not any(get(term, "topologyKey") == ZONE_KEY for term in [*spread, *(anti or [])]):
@@ -231,7 +333,7 @@ def _no_literal_secrets(args: ResourceValidationArgs) -> Iterable[str]:
                 if looks_secret(str(key)):
                     yield f"ConfigMap key {key} looks like a secret: ConfigMaps are not encrypted"
         return
-    for label, container in containers(args.props):
+    for label, container in _every_container(args):
         for variable in get(container, "env") or []:
             name = str(get(variable, "name") or "")
             if looks_secret(name) and get(variable, "value") not in (None, ""):
@@ -245,7 +347,7 @@ POLICIES = [
         "k8s-resources",
         "Without requests the scheduler overcommits nodes; without limits one pod can starve "
         "or OOM its neighbours.",
-        types=WORKLOADS, severity=Severity.MEDIUM, mandatory=True, check=_resources,
+        types=POD_KINDS, severity=Severity.MEDIUM, mandatory=True, check=_resources,
         fix="Set resources.requests and resources.limits (cpu, memory) on every container "
         "and initContainer.",
         scanners=["CKV_K8S_10", "CKV_K8S_11", "CKV_K8S_12", "CKV_K8S_13", "KSV-0011",
@@ -268,7 +370,7 @@ POLICIES = [
     resource_rule(
         "k8s-run-as-non-root",
         "A container running as root turns any escape or mount mistake into root on the node.",
-        types=WORKLOADS, severity=Severity.HIGH, mandatory=True, check=_run_as_non_root,
+        types=POD_KINDS, severity=Severity.HIGH, mandatory=True, check=_run_as_non_root,
         fix="Set runAsNonRoot = true (and a non-zero runAsUser) on the pod securityContext.",
         scanners=["pss:check_runAsNonRoot", "pss:check_runAsUser", "CKV_K8S_23", "KSV-0012",
                   "KSV-0105", "polaris:runAsRootAllowed", "kube-linter:run-as-non-root"],
@@ -276,7 +378,7 @@ POLICIES = [
     resource_rule(
         "k8s-no-privilege-escalation",
         "setuid binaries must not be able to gain more privileges than the process started with.",
-        types=WORKLOADS, severity=Severity.HIGH, mandatory=True, check=_no_privilege_escalation,
+        types=POD_KINDS, severity=Severity.HIGH, mandatory=True, check=_no_privilege_escalation,
         fix=f"Set allowPrivilegeEscalation = false {_CONTAINER_FIX}.",
         scanners=["pss:check_allowPrivilegeEscalation", "CKV_K8S_20", "KSV-0001",
                   "polaris:privilegeEscalationAllowed",
@@ -286,14 +388,14 @@ POLICIES = [
         "k8s-drop-all-capabilities",
         "Linux capabilities (NET_RAW, SYS_ADMIN...) widen what a compromised process can do; "
         "services need none of them.",
-        types=WORKLOADS, severity=Severity.HIGH, mandatory=True, check=_drop_all_capabilities,
+        types=POD_KINDS, severity=Severity.HIGH, mandatory=True, check=_drop_all_capabilities,
         fix=f"Set capabilities.drop = [ALL] and add at most NET_BIND_SERVICE {_CONTAINER_FIX}.",
         scanners=["pss:check_capabilities_restricted", "CKV_K8S_28", "CKV_K8S_37", "KSV-0003"],
     ),
     resource_rule(
         "k8s-seccomp-profile",
         "The runtime's default seccomp profile blocks the syscalls most container escapes use.",
-        types=WORKLOADS, severity=Severity.HIGH, mandatory=True, check=_seccomp,
+        types=POD_KINDS, severity=Severity.HIGH, mandatory=True, check=_seccomp,
         fix="Set securityContext.seccompProfile.type = RuntimeDefault on the pod.",
         scanners=["pss:check_seccompProfile_restricted", "CKV_K8S_31", "KSV-0030"],
     ),
@@ -301,7 +403,7 @@ POLICIES = [
         "k8s-no-host-namespaces",
         "A pod in the node's network, PID or IPC namespace (or on a host port) sees and reaches "
         "everything on the node.",
-        types=WORKLOADS, severity=Severity.CRITICAL, mandatory=True, check=_no_host_namespaces,
+        types=POD_KINDS, severity=Severity.CRITICAL, mandatory=True, check=_no_host_namespaces,
         fix="Remove hostNetwork, hostPID, hostIPC and hostPort; expose ports through a Service.",
         scanners=["pss:check_hostNamespaces", "pss:check_hostPorts", "CKV_K8S_17", "CKV_K8S_18",
                   "CKV_K8S_19", "KSV-0008", "KSV-0009", "KSV-0010", "KSV-0024"],
@@ -309,7 +411,7 @@ POLICIES = [
     resource_rule(
         "k8s-not-privileged",
         "A privileged container is root on the node with every device: no isolation is left.",
-        types=WORKLOADS, severity=Severity.CRITICAL, mandatory=True, check=_not_privileged,
+        types=POD_KINDS, severity=Severity.CRITICAL, mandatory=True, check=_not_privileged,
         fix=f"Remove privileged: true {_CONTAINER_FIX}.",
         scanners=["pss:check_privileged", "CKV_K8S_16", "KSV-0017", "polaris:runAsPrivileged",
                   "kube-linter:privileged-container"],
@@ -318,7 +420,7 @@ POLICIES = [
         "k8s-readonly-root-filesystem",
         "A read-only root filesystem stops an attacker from dropping tools or changing the "
         "image's code; writable scratch goes to an emptyDir. Not part of PSS restricted.",
-        types=WORKLOADS, severity=Severity.MEDIUM, mandatory=True, check=_read_only_root,
+        types=POD_KINDS, severity=Severity.MEDIUM, mandatory=True, check=_read_only_root,
         fix=f"Set readOnlyRootFilesystem = true {_CONTAINER_FIX}; mount an emptyDir on /tmp.",
         scanners=["CKV_K8S_22", "KSV-0014", "polaris:notReadOnlyRootFilesystem",
                   "kube-score:container-security-context-readonlyrootfilesystem",
@@ -326,12 +428,16 @@ POLICIES = [
     ),
     resource_rule(
         "k8s-image-pinned",
-        "An untagged or latest image changes under a running Deployment: pods of one "
-        "ReplicaSet run different code, and rollback cannot restore the old build.",
-        types=WORKLOADS, severity=Severity.HIGH, mandatory=True, check=_image_pinned,
-        fix="Pin every image to a release tag (service:1.4.2) or a digest (@sha256:...).",
-        scanners=["CKV_K8S_14", "CKV_K8S_43", "KSV-0013", "polaris:tagNotSpecified",
-                  "kube-score:container-image-tag", "kube-linter:latest-tag"],
+        "Every container runs an image pinned by digest (name[:tag]@sha256:...): a tag can be "
+        "pushed again, so the pods of one rollout, or a rollback, could run other bytes than "
+        "the ones reviewed and scanned. Checked on every kind that runs pods, init and "
+        "ephemeral containers included.",
+        types=POD_KINDS, severity=Severity.HIGH, mandatory=True, check=_image_pinned,
+        fix="Reference every image as name[:tag]@sha256:<digest> (components/workload.py "
+        "refuses other images; ContainerImage.image_ref is already pinned).",
+        scanners=["CKV_K8S_43", "CKV_K8S_14", "KSV-0013", "polaris:tagNotSpecified",
+                  "kube-score:container-image-tag", "kube-linter:latest-tag",
+                  "KICS:7c81d34c-8e5a-402b-9798-9f442630e678"],
     ),
     resource_rule(
         "k8s-zone-spread",
@@ -345,7 +451,7 @@ POLICIES = [
         "k8s-no-literal-secrets",
         "A credential written as a literal env value or ConfigMap entry is stored unencrypted, "
         "shown by kubectl describe, and kept in the Pulumi state in plain text.",
-        types=[*WORKLOADS, CONFIG_MAP], severity=Severity.HIGH, mandatory=True,
+        types=[*POD_KINDS, CONFIG_MAP], severity=Severity.HIGH, mandatory=True,
         check=_no_literal_secrets,
         fix="Put the value in a Secret and read it with env.valueFrom.secretKeyRef or "
         "envFrom.secretRef.",

@@ -26,6 +26,11 @@ from policies.support import get
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
+DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
+REPLICA_SET = "kubernetes:apps/v1:ReplicaSet"
+JOB = "kubernetes:batch/v1:Job"
+CRON_JOB = "kubernetes:batch/v1:CronJob"
+POD_KIND = "kubernetes:core/v1:Pod"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 KEDA = "kubernetes:keda.sh/v1alpha1:ScaledObject"
@@ -45,7 +50,7 @@ RESOURCES = {
 }
 CONTAINER: dict[str, Any] = {
     "name": "app",
-    "image": "ghcr.io/eduscale/app:1.0.0",
+    "image": f"ghcr.io/eduscale/app:1.0.0@{DIGEST}",
     "resources": RESOURCES,
     "securityContext": SECURE,
     "readinessProbe": {"httpGet": {"path": "/health/ready", "port": "http"}},
@@ -165,7 +170,19 @@ BAD_VALUES = [
         "writable root",
     ),
     ("k8s-image-pinned", f"{C0}.image", "ghcr.io/eduscale/app:latest", "latest tag"),
-    ("k8s-image-pinned", f"{I0}.image", "ghcr.io/eduscale/app", "no tag"),
+    ("k8s-image-pinned", f"{I0}.image", "ghcr.io/eduscale/app", "no tag and no digest"),
+    (
+        "k8s-image-pinned",
+        f"{C0}.image",
+        "ghcr.io/eduscale/app:1.0.0",
+        'container "app": image ghcr.io/eduscale/app:1.0.0 is pinned by tag only',
+    ),
+    (
+        "k8s-image-pinned",
+        f"{I0}.image",
+        "ghcr.io/eduscale/app:1.0.0@sha256:abc",
+        'init container "migrate": image ghcr.io/eduscale/app:1.0.0@sha256:abc has a malformed digest',
+    ),
     (
         "k8s-zone-spread",
         f"{POD}.topologySpreadConstraints.0.topologyKey",
@@ -276,17 +293,24 @@ def test_init_containers_need_no_probes():
         ("app:latest", False),
         ("app:LATEST", False),
         ("registry.local:5000/app", False),
-        ("registry.local:5000/app:2.1.0", True),
+        ("registry.local:5000/app:2.1.0", False),
+        ("kong:3.9.1", False),
         (f"app@{DIGEST}", True),
         (f"app:1.0@{DIGEST}", True),
+        (f"registry.local:5000/team/app:2.1.0@{DIGEST}", True),
         ("app@sha256:abc", False),
+        ("app@sha256:" + "A" * 64, False),
+        ("app@sha512:" + "a" * 128, False),
+        (f"@{DIGEST}", False),
+        (f"app@{DIGEST}@{DIGEST}", False),
+        ("", False),
     ],
 )
-def test_images_are_pinned_by_a_tag_or_a_digest(image: str, pinned: bool):
+def test_images_are_pinned_by_digest(image: str, pinned: bool):
     found = resource_violations(
         "k8s-image-pinned", DEPLOYMENT, edit(WORKLOAD, f"{C0}.image", image)
     )
-    assert (found == []) is pinned
+    assert (found == []) is pinned, found
 
 
 def test_required_zone_anti_affinity_also_spreads():
@@ -349,6 +373,139 @@ def test_an_unknown_value_during_preview_is_not_a_pass():
     props = edit(WORKLOAD, f"{C0}.securityContext.readOnlyRootFilesystem", UNKNOWN_BOOLEAN_VALUE)
     with pytest.raises(UnknownValueError):
         resource_violations("k8s-readonly-root-filesystem", DEPLOYMENT, props)
+
+
+# Every kind that runs pods -------------------------------------------------------------------
+
+POD_SPEC_PATHS = {
+    DEPLOYMENT: POD, STATEFUL_SET: POD, DAEMON_SET: POD, REPLICA_SET: POD, JOB: POD,
+    CRON_JOB: "spec.jobTemplate.spec.template.spec", POD_KIND: "spec",
+}  # fmt: skip
+PER_POD_RULES = [r for r in POD_RULES if r not in {"k8s-probes", "k8s-zone-spread"}]
+"""The rules every pod is held to, whatever runs it; probes and spread are for workloads."""
+
+
+def shaped(kind: str, workload: dict[str, Any] = WORKLOAD) -> dict[str, Any]:
+    """`workload`'s pod, as an object of `kind` declares it."""
+    template: dict[str, Any] = json.loads(json.dumps(workload["spec"]["template"]))
+    metadata = workload["metadata"]
+    if kind in {DEPLOYMENT, STATEFUL_SET, DAEMON_SET, REPLICA_SET}:
+        return edit(workload, "spec.template", template)
+    template["spec"]["restartPolicy"] = "Never"
+    template["spec"].pop("topologySpreadConstraints")
+    for container in template["spec"]["containers"]:
+        container.pop("readinessProbe")
+        container.pop("livenessProbe")
+    if kind == JOB:
+        return {"metadata": metadata, "spec": {"backoffLimit": 2, "template": template}}
+    if kind == CRON_JOB:
+        job = {"spec": {"template": template}}
+        return {"metadata": metadata, "spec": {"schedule": "0 3 * * *", "jobTemplate": job}}
+    assert kind == POD_KIND
+    return {"metadata": {**metadata, "labels": LABELS}, "spec": template["spec"]}
+
+
+@pytest.mark.parametrize("name", PER_POD_RULES)
+@pytest.mark.parametrize("kind", list(POD_SPEC_PATHS))
+def test_every_kind_that_runs_pods_is_checked_and_a_compliant_one_passes(name: str, kind: str):
+    props = shaped(kind)
+    assert resource_violations(name, kind, props) == []
+    path = f"{POD_SPEC_PATHS[kind]}.containers.0"
+    broken = {
+        "k8s-resources": edit(props, f"{path}.resources", delete=True),
+        "k8s-run-as-non-root": edit(props, f"{path}.securityContext.runAsNonRoot", value=False),
+        "k8s-no-privilege-escalation": edit(props, f"{path}.securityContext.allowPrivilegeEscalation", value=True),
+        "k8s-drop-all-capabilities": edit(props, f"{path}.securityContext.capabilities.drop", []),
+        "k8s-seccomp-profile": edit(props, f"{POD_SPEC_PATHS[kind]}.securityContext.seccompProfile.type", "Unconfined"),
+        "k8s-no-host-namespaces": edit(props, f"{POD_SPEC_PATHS[kind]}.hostPID", value=True),
+        "k8s-not-privileged": edit(props, f"{path}.securityContext.privileged", value=True),
+        "k8s-readonly-root-filesystem": edit(props, f"{path}.securityContext.readOnlyRootFilesystem", value=False),
+        "k8s-image-pinned": edit(props, f"{path}.image", "ghcr.io/eduscale/app:1.0.0"),
+        "k8s-no-literal-secrets": edit(props, f"{path}.env.0", {"name": "DB_PASSWORD", "value": "x"}),
+    }[name]  # fmt: skip
+    assert resource_violations(name, kind, broken), (name, kind)
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "label"),
+    [
+        (JOB, "containers", 'container "app"'),
+        (CRON_JOB, "containers", 'container "app"'),
+        (POD_KIND, "containers", 'container "app"'),
+        (JOB, "initContainers", 'init container "migrate"'),
+        (CRON_JOB, "initContainers", 'init container "migrate"'),
+        (POD_KIND, "initContainers", 'init container "migrate"'),
+        (DAEMON_SET, "containers", 'container "app"'),
+        (REPLICA_SET, "initContainers", 'init container "migrate"'),
+    ],
+)
+def test_a_tag_only_image_fails_in_every_kind_naming_the_container(kind: str, field: str, label: str):  # fmt: skip
+    props = edit(
+        shaped(kind), f"{POD_SPEC_PATHS[kind]}.{field}.0.image", "ghcr.io/eduscale/app:1.0.0"
+    )
+    (message,) = resource_violations("k8s-image-pinned", kind, props)
+    assert message.startswith(f"{label}: image ghcr.io/eduscale/app:1.0.0 is pinned by tag only")
+
+
+DEBUG = {"name": "debug", "image": f"busybox:1.37@{DIGEST}", "securityContext": SECURE}
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "message"),
+    [
+        ("k8s-image-pinned", {"image": "busybox:1.37"}, 'ephemeral container "debug": image busybox:1.37 is pinned by tag only'),
+        ("k8s-image-pinned", {"image": "busybox@sha256:0"}, 'ephemeral container "debug": image busybox@sha256:0 has a malformed digest'),
+        ("k8s-not-privileged", {"securityContext": {**SECURE, "privileged": True}}, 'ephemeral container "debug" is privileged'),
+        ("k8s-run-as-non-root", {"securityContext": {**SECURE, "runAsUser": 0}}, 'ephemeral container "debug" runs as UID 0'),
+        ("k8s-drop-all-capabilities", {"securityContext": {**SECURE, "capabilities": {"drop": ["ALL"], "add": ["SYS_PTRACE"]}}}, "adds capabilities SYS_PTRACE"),
+    ],
+)  # fmt: skip
+def test_ephemeral_containers_are_held_to_the_image_and_restricted_rules(
+    name: str, change: dict[str, Any], message: str
+):
+    pod = edit(shaped(POD_KIND), "spec.ephemeralContainers", [DEBUG])
+    assert resource_violations(name, POD_KIND, pod) == []
+    (found,) = resource_violations(name, POD_KIND, edit(pod, "spec.ephemeralContainers.0", {**DEBUG, **change}))  # fmt: skip
+    assert message in found
+
+
+def test_ephemeral_containers_need_no_resources_or_read_only_root():
+    """Kubernetes refuses resources on an ephemeral container; a debugger may write."""
+    pod = edit(shaped(POD_KIND), "spec.ephemeralContainers", [{"name": "debug", "image": f"busybox@{DIGEST}"}])  # fmt: skip
+    assert resource_violations("k8s-resources", POD_KIND, pod) == []
+    assert resource_violations("k8s-readonly-root-filesystem", POD_KIND, pod) == []
+
+
+@pytest.mark.parametrize("name", ["k8s-probes", "k8s-zone-spread"])
+@pytest.mark.parametrize("kind", [JOB, CRON_JOB, POD_KIND, DAEMON_SET])
+def test_workload_only_rules_do_not_apply_to_jobs_pods_or_daemon_sets(name: str, kind: str):
+    spec = POD_SPEC_PATHS[kind]
+    unprobed = {key: value for key, value in CONTAINER.items() if not key.endswith("Probe")}
+    bare = edit(edit(shaped(kind), f"{spec}.containers.0", unprobed), f"{spec}.topologySpreadConstraints", [])  # fmt: skip
+    assert resource_violations(name, kind, bare) == []
+    # The same pod in a Deployment fails: the kind, not the pod, is why it passes.
+    assert resource_violations(name, DEPLOYMENT, edit(WORKLOAD, POD, get(bare, spec)))
+
+
+@pytest.mark.parametrize("name", ["k8s-pod-disruption-budget", "k8s-deployment-autoscaled", "k8s-autoscaled-no-replicas"])  # fmt: skip
+@pytest.mark.parametrize("kind", [JOB, CRON_JOB, POD_KIND, DAEMON_SET])
+def test_a_job_or_pod_needs_no_pdb_or_autoscaler(name: str, kind: str):
+    assert stack_violations(name, [policy_resource(kind, shaped(kind), "urn:job")]) == []
+
+
+@pytest.mark.parametrize("kind", [JOB, CRON_JOB, POD_KIND, DAEMON_SET])
+def test_every_pod_needs_a_network_policy(kind: str):
+    job = policy_resource(kind, shaped(kind), "urn:job")
+    ((message, urn),) = stack_violations("k8s-network-policy-coverage", [job])
+    assert (urn, message) == ("urn:job", "no NetworkPolicy selects its pods: any pod in the cluster can reach them")  # fmt: skip
+    fenced = [job, policy_resource(NETPOL, NETPOL_PROPS, "urn:netpol")]
+    assert stack_violations("k8s-network-policy-coverage", fenced) == []
+
+
+def test_an_unknown_image_during_preview_is_not_a_pass():
+    props = edit(shaped(CRON_JOB), f"{POD_SPEC_PATHS[CRON_JOB]}.containers.0.image", UNKNOWN_STRING_VALUE)  # fmt: skip
+    with pytest.raises(UnknownValueError):
+        resource_violations("k8s-image-pinned", CRON_JOB, props)
 
 
 # Autoscalers ---------------------------------------------------------------------------------
@@ -666,9 +823,38 @@ def hpa_cpu_95(document: dict[str, Any]) -> None:
     hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] = 95
 
 
+def pod_spec_of(document: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
+    found = next(r for r in resources_of(document, kind) if r["name"] == name)
+    spec: dict[str, Any] = found["inputs"]["spec"]["template"]["spec"]
+    return spec
+
+
 def latest_image(document: dict[str, Any]) -> None:
     container = deployment_named(document, "course")["inputs"]["spec"]["template"]["spec"]["containers"][0]  # fmt: skip
-    container["image"] = container["image"].rsplit(":", 1)[0] + ":latest"
+    repository = container["image"].split("@")[0].rsplit(":", 1)[0]
+    container["image"] = f"{repository}:latest"
+
+
+def kong_by_tag(document: dict[str, Any]) -> None:
+    container = pod_spec_of(document, DEPLOYMENT, "api-gateway-deployment")["containers"][0]
+    assert container["image"].startswith("kong:3.9.1@sha256:")
+    container["image"] = "kong:3.9.1"
+
+
+def migration_by_tag(document: dict[str, Any]) -> None:
+    container = pod_spec_of(document, JOB, "schema-migration-job")["containers"][0]
+    container["image"] = container["image"].split("@")[0]
+
+
+def migration_as_root(document: dict[str, Any]) -> None:
+    pod_spec_of(document, JOB, "schema-migration-job")["securityContext"]["runAsUser"] = 0
+
+
+def migration_unfenced(document: dict[str, Any]) -> None:
+    document["resources"] = [
+        r for r in document["resources"]
+        if not (r["type"] == NETPOL and r["inputs"]["metadata"]["name"] == "schema-migration")
+    ]  # fmt: skip
 
 
 def replicas_under_hpa(document: dict[str, Any]) -> None:
@@ -678,6 +864,10 @@ def replicas_under_hpa(document: dict[str, Any]) -> None:
 MUTATIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("HPA CPU target 95%", hpa_cpu_95, "k8s-hpa-cpu-target"),
     ("image :latest", latest_image, "k8s-image-pinned"),
+    ("Kong image kong:3.9.1", kong_by_tag, "k8s-image-pinned"),
+    ("schema Job image by tag", migration_by_tag, "k8s-image-pinned"),
+    ("schema Job as UID 0", migration_as_root, "k8s-run-as-non-root"),
+    ("schema Job without NetworkPolicy", migration_unfenced, "k8s-network-policy-coverage"),
     ("replicas under an HPA", replicas_under_hpa, "k8s-autoscaled-no-replicas"),
 ]
 
