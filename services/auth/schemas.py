@@ -11,13 +11,22 @@ import msgspec
 
 from services.common.tokens import Role
 
-__all__ = ["LoginRequest", "ProfileUpdate", "RegisterRequest", "TokenResponse", "UserProfile"]
+__all__ = [
+    "LoginRequest",
+    "PasswordChange",
+    "ProfileUpdate",
+    "RefreshRequest",
+    "RegisterRequest",
+    "TokenResponse",
+    "UserProfile",
+]
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=12, max_length=1024)]
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Bio = Annotated[str, msgspec.Meta(max_length=2000)]
 AvatarUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^(https://\S+)?$")]
+RefreshToken = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 
 
 class RegisterRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -34,6 +43,19 @@ class LoginRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     email: Email
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class RefreshRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A refresh token: to spend (`/auth/refresh`) or to revoke with its family (logout)."""
+
+    refresh_token: RefreshToken
+
+
+class PasswordChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The current password, as proof, and the new one (the same rules as at registration)."""
+
+    current_password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    new_password: Password
 
 
 class ProfileUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -56,8 +78,13 @@ class UserProfile(msgspec.Struct, kw_only=True):
 
 
 class TokenResponse(msgspec.Struct, kw_only=True):
-    """An OAuth 2-style bearer token response."""
+    """An OAuth 2-style bearer token response (RFC 6749 §5.1), with its refresh token.
+
+    The refresh token is single-use: `/auth/refresh` answers with its successor.
+    """
 
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a scheme name
     expires_in: int
+    refresh_token: str
+    refresh_expires_in: int

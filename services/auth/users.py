@@ -15,12 +15,15 @@ __all__ = [
     "VersionedProfile",
     "create_user",
     "find_account",
+    "find_account_by_id",
     "load_profile",
+    "set_password_hash",
     "update_profile",
 ]
 
 _PROFILE_COLUMNS = "id, email, display_name, role, bio, avatar_url"
 _RETURNED = f"{_PROFILE_COLUMNS}, profile_version"
+_ACCOUNT_COLUMNS = "id, email, role, password_hash"
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,11 @@ class VersionedProfile:
 class Account:
     """A login's view of a user: who it is and the hash to check."""
 
-    __slots__ = ("password_hash", "principal_role", "user_id")
+    __slots__ = ("email", "password_hash", "principal_role", "user_id")
 
     def __init__(self, row: dict[str, Any]) -> None:
         self.user_id: uuid.UUID = row["id"]
+        self.email: str = row["email"]
         self.principal_role: str = row["role"]
         self.password_hash: str = row["password_hash"]
 
@@ -72,10 +76,30 @@ async def create_user(
 async def find_account(conn: Connection, email: str) -> Account | None:
     """The account for `email`, compared case-insensitively."""
     cursor = await conn.execute(
-        "SELECT id, role, password_hash FROM users WHERE lower(email) = lower(%s)", (email,)
+        f"SELECT {_ACCOUNT_COLUMNS} FROM users WHERE lower(email) = lower(%s)",  # noqa: S608
+        (email,),
     )
     row = await cursor.fetchone()
     return Account(row) if row is not None else None
+
+
+async def find_account_by_id(conn: Connection, user_id: uuid.UUID) -> Account | None:
+    """The account of `user_id` (a token's subject), or None if it is gone."""
+    cursor = await conn.execute(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM users WHERE id = %s",  # noqa: S608
+        (user_id,),
+    )
+    row = await cursor.fetchone()
+    return Account(row) if row is not None else None
+
+
+async def set_password_hash(conn: Connection, user_id: uuid.UUID, password_hash: str) -> bool:
+    """Store a new password hash; whether the account still exists."""
+    cursor = await conn.execute(
+        "UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
+        (password_hash, user_id),
+    )
+    return cursor.rowcount > 0
 
 
 async def load_profile(conn: Connection, user_id: uuid.UUID) -> VersionedProfile | None:

@@ -48,6 +48,9 @@ class ServiceSettings:
     (required for them; workers, which handle no tokens, are not given it)."""
     jwt_ttl_seconds: int = 3600
     """JWT_TTL_SECONDS: lifetime of an access token."""
+    refresh_ttl_seconds: int = 2_592_000
+    """REFRESH_TTL_SECONDS: lifetime of a refresh token (Auth); each refresh issues a new
+    one, so a login lasts while it is used at least this often (default 30 days)."""
     cors_origins: tuple[str, ...] = ()
     """CORS_ORIGINS: comma-separated browser origins allowed to call the API."""
     log_level: str = "INFO"
@@ -95,6 +98,9 @@ class ServiceSettings:
                 env.secret("JWT_SECRET", min_length=_MIN_JWT_SECRET) if verifies_tokens else ""
             ),
             jwt_ttl_seconds=env.integer("JWT_TTL_SECONDS", 3600, low=60, high=86400),
+            refresh_ttl_seconds=env.integer(
+                "REFRESH_TTL_SECONDS", 2_592_000, low=300, high=31_536_000
+            ),
             cors_origins=env.origins("CORS_ORIGINS"),
             log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
             pool_max_size=env.integer("DATABASE_POOL_MAX_SIZE", 10, low=1, high=200),
