@@ -342,3 +342,27 @@ def test_every_auth_path_is_routed_to_auth_under_the_strict_limit() -> None:
         assert policy is not None, path
         assert policy.service == "auth"
         assert policy.requests_per_minute == DEFAULT_LIMITS.strict_requests_per_minute
+
+
+def test_the_new_operations_are_documented() -> None:
+    document = create_app(settings_for(database_url("never_opened"))).openapi_schema.to_schema()
+    operations = {
+        operation["operationId"]: (method.upper(), path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    for name, path in (
+        ("refresh", "/auth/refresh"),
+        ("logout", "/auth/logout"),
+        ("change_password", "/auth/password"),
+    ):
+        method, documented_path, operation = operations[name]
+        assert (method, documented_path) == ("POST", path)
+        assert "requestBody" in operation
+    login_response = operations["login"][2]["responses"]["200"]["content"]["application/json"]
+    schema = login_response["schema"]
+    if "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    assert {"refresh_token", "refresh_expires_in"} <= set(schema["required"])
+    assert "204" in operations["logout"][2]["responses"]

@@ -281,6 +281,33 @@ BODY_ENDPOINTS = [
         },
     ),
     Endpoint(
+        operation_id="refresh",
+        service="auth",
+        method="POST",
+        path="/auth/refresh",
+        valid=lambda ids: {"refresh_token": ids["refresh_token"]},
+        fields=lambda ids: {"refresh_token": st.one_of(st.just(ids["refresh_token"]), texts)},
+    ),
+    Endpoint(
+        operation_id="logout",
+        service="auth",
+        method="POST",
+        path="/auth/logout",
+        valid=lambda ids: {"refresh_token": ids["refresh_token"]},
+        fields=lambda ids: {"refresh_token": st.one_of(st.just(ids["refresh_token"]), texts)},
+    ),
+    Endpoint(
+        operation_id="change_password",
+        service="auth",
+        method="POST",
+        path="/auth/password",
+        valid=lambda _ids: {"current_password": PASSWORD, "new_password": "another password"},
+        fields=lambda _ids: {
+            "current_password": st.one_of(st.just(PASSWORD), texts),
+            "new_password": st.one_of(st.text(min_size=12, max_size=40), texts),
+        },
+    ),
+    Endpoint(
         operation_id="update_me",
         service="auth",
         method="PATCH",
@@ -381,7 +408,10 @@ def running(
                     json={"email": email, "password": PASSWORD, "display_name": "Owner"},
                 )
             )
-            yield client, bearer(settings, uuid.UUID(profile["id"])), {"email": email}
+            login = client.post("/auth/login", json={"email": email, "password": PASSWORD})
+            assert login.status_code == 200, login.text
+            ids = {"email": email, "refresh_token": login.json()["refresh_token"]}
+            yield client, bearer(settings, uuid.UUID(profile["id"])), ids
         return
     with TestClient(create_course_app(settings, analytics)) as client:
         token = bearer(settings, uuid.uuid4())
