@@ -103,6 +103,9 @@ class WorkerSettings(Scaling):
     """Lag per replica KEDA aims for: 10 pending jobs per worker pod."""
     termination_grace_seconds: Annotated[int, Field(ge=30, le=3600)] = 300
     """Time a stopping worker gets to finish and commit its in-flight job."""
+    worker_concurrency: Annotated[int, Field(ge=1, le=1000)] = 1
+    """Jobs one pod keeps in flight. `eduscale capacity` sizes the pods and the partitions
+    with it; keep 1 until the worker runtime runs jobs concurrently (issue 18, item 1)."""
 
 
 class ServicesConfig(Section):

@@ -7,7 +7,9 @@ benchmarks may move pod counts; a shortfall then names the config key to raise.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import yaml
 
 from infra.capacity.bench import load_bench_figures
 from infra.capacity.errors import CapacityInputError
-from infra.capacity.paths import DEFAULT_MODEL, DEFAULT_PRICES
+from infra.capacity.paths import DEFAULT_LLM_PRICES, DEFAULT_MODEL, DEFAULT_PRICES
 from infra.capacity.plan import Inputs, Plan, build_plan, load_inputs, load_stack_config
 from infra.capacity.workload import load_workload_model
 from infra.cli import main
@@ -82,9 +84,11 @@ def test_every_tier_is_planned(inputs, prod):
         ("kafka", "brokers"),
         ("vector store", "qdrant nodes"),
         ("vector store", "qdrant shards"),
+        ("analytics", "clickhouse GB per replica"),
     ]:
         assert expected in tiers
     assert plan.monthly_total > 0
+    assert plan.llm.monthly_total > 0
     assert not plan.shortfalls
 
 
@@ -122,12 +126,13 @@ def test_twice_the_users_need_about_twice_the_pods(inputs, prod):
         assert 1.9 <= ratio <= 2.1, (item, _needed(one, item), _needed(two, item))
     assert two.traffic.total == pytest.approx(2 * one.traffic.total)
     assert two.monthly_total > 1.5 * one.monthly_total
+    assert two.llm.monthly_total == pytest.approx(2 * one.llm.monthly_total)
 
 
 def test_more_headroom_needs_more_pods(inputs, prod):
     roomier = inputs.model.model_copy(update={"headroom": inputs.model.headroom * 1.5})
     base = build_plan(MILLION, "prod", prod, inputs)
-    more = build_plan(MILLION, "prod", prod, Inputs(roomier, inputs.figures, inputs.prices))
+    more = build_plan(MILLION, "prod", prod, dataclasses.replace(inputs, model=roomier))
     assert _needed(more, "course") > _needed(base, "course")
 
 
@@ -284,3 +289,212 @@ def test_pods_overflow_into_the_next_group_of_their_class(inputs, prod):
     assert nodes["eduscale:cluster.nodeGroups[1].maxSize"] == 10
     assert nodes["eduscale:cluster.nodeGroups[2].maxSize"] in {apps_needed - 10, apps_needed - 9}
     assert not after.shortfalls
+
+
+# --- issue 18: logins and refreshes, worker concurrency, partitions, ClickHouse, LLM ----------
+
+
+def _with_worker_concurrency(config: StackConfig, generation: int, indexer: int) -> StackConfig:
+    services = config.services.model_copy(
+        update={
+            "generation_worker": config.services.generation_worker.model_copy(
+                update={"worker_concurrency": generation}
+            ),
+            "indexer_worker": config.services.indexer_worker.model_copy(
+                update={"worker_concurrency": indexer}
+            ),
+        }
+    )
+    return config.model_copy(update={"services": services})
+
+
+def _with_model(inputs: Inputs, **sections: dict[str, object]) -> Inputs:
+    """`inputs` with some keys of the model's sections changed."""
+    model = inputs.model
+    for section, changes in sections.items():
+        current = getattr(model, section)
+        model = model.model_copy(update={section: current.model_copy(update=changes)})
+    return dataclasses.replace(inputs, model=model)
+
+
+def _basis(plan: Plan, item: str) -> str:
+    (requirement,) = [r for r in plan.requirements if r.item == item]
+    return requirement.basis
+
+
+def test_password_logins_and_refreshes_are_planned_apart(inputs, prod):
+    plan = build_plan(MILLION, "prod", prod, inputs)
+    rates = plan.traffic.per_endpoint
+    assert 0 < rates["auth_login"] < rates["auth_refresh"]
+    # Were every refresh a password login (no refresh tokens), auth would need far more pods.
+    endpoints = dict(inputs.model.endpoints)
+    login, refresh = endpoints["auth_login"], endpoints["auth_refresh"]
+    endpoints["auth_login"] = login.model_copy(
+        update={"per_user_per_minute": login.per_user_per_minute + refresh.per_user_per_minute}
+    )
+    endpoints["auth_refresh"] = refresh.model_copy(update={"per_user_per_minute": 0})
+    typed = dataclasses.replace(
+        inputs, model=inputs.model.model_copy(update={"endpoints": endpoints})
+    )
+    without = build_plan(MILLION, "prod", prod, typed)
+    assert _needed(without, "auth") > 3 * _needed(plan, "auth")
+
+
+def test_workers_are_sized_by_the_stacks_worker_concurrency(inputs, prod):
+    one = build_plan(MILLION, "prod", prod, inputs)
+    assert prod.services.generation_worker.worker_concurrency == 1  # until workers run several
+    four = build_plan(MILLION, "prod", _with_worker_concurrency(prod, 4, 5), inputs)
+    assert _needed(four, "generation worker") == math.ceil(_needed(one, "generation worker") / 4)
+    assert _needed(four, "indexer worker") == math.ceil(_needed(one, "indexer worker") / 5)
+    assert "/ 4 per pod (workerConcurrency" in _basis(four, "generation worker")
+    # Fewer consumer pods need fewer partitions: one each, not one per job in flight.
+    assert _needed(four, "partitions per work topic") == _needed(four, "generation worker")
+    assert _needed(four, "workers (c7g.xlarge)") < _needed(one, "workers (c7g.xlarge)")
+
+
+def test_many_jobs_per_pod_stop_at_the_cpu_floor(inputs, prod):
+    plan = build_plan(MILLION, "prod", _with_worker_concurrency(prod, 1000, 1000), inputs)
+    basis = _basis(plan, "generation worker")
+    floor = int(basis.rsplit("CPU floor ", 1)[1].rstrip(")"))
+    assert _needed(plan, "generation worker") == floor > 1
+    assert _needed(plan, "indexer worker") == 1
+
+
+def test_partitions_follow_throughput_when_it_needs_more_than_the_consumers(inputs, prod):
+    config = _with_worker_concurrency(prod, 1000, 1000)
+    heavy = _with_model(inputs, analytics={"message_kb": 10.0})
+    plan = build_plan(MILLION, "prod", config, heavy)
+    events_mb = plan.traffic.events * 10.0 / 1024
+    by_rate = math.ceil(events_mb * inputs.model.headroom / 10)  # 10 MB/s per partition
+    assert by_rate > _needed(plan, "generation worker")
+    assert _needed(plan, "partitions per work topic") == by_rate
+    assert "analytics" in _basis(plan, "partitions per work topic")
+
+
+def test_the_clickhouse_tier_is_placed_and_billed(inputs, prod):
+    plan = build_plan(MILLION, "prod", prod, inputs)
+    analytics = prod.analytics
+    assert "clickhouse, clickhouse keeper" in _basis(plan, "apps (c7g.2xlarge)")
+    costs = {c.item: c for c in plan.costs}
+    servers = analytics.shards * analytics.replicas_per_shard
+    volume = costs["clickhouse volumes (gp3)"]
+    assert volume.quantity == f"{servers} x {analytics.storage_gb} GB"
+    assert volume.monthly == pytest.approx(
+        servers * analytics.storage_gb * plan.prices.ebs_gb_month
+    )
+    keeper = costs["clickhouse keeper volumes (gp3)"]
+    assert keeper.quantity == f"{analytics.keeper_nodes} x {analytics.keeper_storage_gb} GB"
+
+
+def test_clickhouse_storage_follows_the_retention_and_names_the_key(inputs, prod):
+    needed = _needed(build_plan(MILLION, "prod", prod, inputs), "clickhouse GB per replica")
+    half = prod.analytics.model_copy(update={"raw_events_ttl_days": 90})
+    shorter = build_plan(MILLION, "prod", prod.model_copy(update={"analytics": half}), inputs)
+    assert _needed(shorter, "clickhouse GB per replica") == pytest.approx(needed / 2, abs=1)
+    small = prod.analytics.model_copy(update={"storage_gb": needed - 1})
+    plan = build_plan(MILLION, "prod", prod.model_copy(update={"analytics": small}), inputs)
+    (shortfall,) = plan.shortfalls
+    assert shortfall.config_key == "eduscale:analytics.storageGb"
+    assert f"raise eduscale:analytics.storageGb to at least {needed}" in shortfall.shortfall()
+
+
+def test_clickhouse_pods_larger_than_the_nodes_are_a_shortfall(inputs, prod):
+    bigger = prod.analytics.model_copy(update={"memory": "16Gi"})
+    plan = build_plan(MILLION, "prod", prod.model_copy(update={"analytics": bigger}), inputs)
+    assert [r.item for r in plan.shortfalls] == ["apps: MiB for one clickhouse pod"]
+
+
+def test_the_llm_bill_counts_tokens_at_the_dated_prices(inputs, prod):
+    plan = build_plan(MILLION, "prod", prod, inputs)
+    llm, model = plan.llm, inputs.model
+    prices = yaml.safe_load(DEFAULT_LLM_PRICES.read_text())
+    chat = prices["models"][prod.ai.openai_model]
+    avoided = inputs.figures.value("semantic_cache_chat_calls_avoided") / 100
+    assert llm.avoided_share == pytest.approx(avoided)
+    assert llm.chat_calls == pytest.approx(llm.jobs * (1 - avoided))
+    kinds = model.llm.generation_kinds.values()
+    tokens_in = llm.chat_calls * sum(k.share * k.chat_input_tokens for k in kinds)
+    lines = {line.item: line for line in llm.lines}
+    chat_in = lines[f"chat input ({prod.ai.openai_model})"]
+    assert chat_in.monthly == pytest.approx(tokens_in / 1e6 * chat["input_per_million"])
+    # A month: the busy-hour average (peak / peak factor) over the busy hours of the days.
+    usage = model.usage
+    hours = usage.busy_hours_per_day * usage.active_days_per_month
+    generations = plan.traffic.enqueued("generation") / model.peak_factor
+    assert llm.jobs == pytest.approx(generations * 3600 * hours)
+    assert llm.monthly_total == pytest.approx(sum(line.monthly for line in llm.lines))
+
+
+def test_the_semantic_cache_saves_its_measured_share_of_chat_calls(tmp_path, inputs, prod):
+    document = json.loads(BENCH.read_text())
+    document["figures"]["semantic_cache_chat_calls_avoided"]["value"] = 0.001
+    bench = tmp_path / "results.json"
+    bench.write_text(json.dumps(document))
+    uncached = dataclasses.replace(
+        inputs, figures=load_bench_figures(bench, {"semantic_cache_chat_calls_avoided"})
+    )
+    with_cache = build_plan(MILLION, "prod", prod, inputs)
+    without = build_plan(MILLION, "prod", prod, uncached)
+    avoided = with_cache.llm.avoided_share
+    assert avoided > 0.3  # measured on the benchmark's replayed stream
+    ratio = with_cache.llm.chat_calls / without.llm.chat_calls
+    assert ratio == pytest.approx(1 - avoided, rel=1e-3)
+    assert _needed(without, "generation worker") > _needed(with_cache, "generation worker")
+
+
+def test_a_chat_model_missing_from_the_llm_prices_is_named(inputs, prod):
+    ai = prod.ai.model_copy(update={"openai_model": "gpt-9-ultra"})
+    with pytest.raises(CapacityInputError, match=r"no entry for model 'gpt-9-ultra' \(known: "):
+        build_plan(MILLION, "prod", prod.model_copy(update={"ai": ai}), inputs)
+
+
+def test_infrastructure_and_llm_totals_are_printed_apart(capsys):
+    code, out, _ = _capacity(capsys, "--users", "1000000")
+    assert code == 0, out
+    infra_total = out.split("infrastructure total", 1)[1].split()[0]
+    llm_total = out.split("LLM total", 1)[1].split()[0]
+    assert f"Monthly totals (USD): infrastructure {infra_total}; LLM {llm_total}" in out
+    prices = yaml.safe_load(DEFAULT_LLM_PRICES.read_text())
+    assert f"per-token list prices as of {prices['as_of'].isoformat()}" in out
+    assert prices["source"] in out
+
+    code, out, _ = _capacity(capsys, "--users", "1000000", "--json")
+    document = json.loads(out)
+    totals = document["monthly_totals"]
+    infra_lines = document["monthly_cost"]["lines"]
+    llm_lines = document["llm_monthly_cost"]["lines"]
+    assert totals["infrastructure"] == pytest.approx(sum(line["monthly"] for line in infra_lines))
+    assert totals["llm"] == pytest.approx(sum(line["monthly"] for line in llm_lines), abs=0.05)
+    assert document["monthly_cost"]["total"] == totals["infrastructure"]  # LLM fees not in it
+    assert f"{totals['infrastructure']:,.0f}" == infra_total
+    assert f"{totals['llm']:,.0f}" == llm_total
+    assert document["llm_monthly_cost"]["prices_as_of"] == prices["as_of"].isoformat()
+
+
+def test_a_benchmark_file_without_the_semantic_cache_figure_is_refused(tmp_path, capsys):
+    document = json.loads(BENCH.read_text())
+    del document["figures"]["semantic_cache_chat_calls_avoided"]
+    bench = tmp_path / "results.json"
+    bench.write_text(json.dumps(document))
+    code = main(["capacity", "--users", "1000", "--bench", str(bench), "--project-dir", str(ROOT)])
+    assert code == 2
+    assert "semantic_cache_chat_calls_avoided" in capsys.readouterr().err
+
+
+def test_a_bad_llm_price_table_exits_2_naming_the_key(tmp_path, capsys):
+    prices = yaml.safe_load(DEFAULT_LLM_PRICES.read_text())
+    prices["models"]["gpt-4o-mini"]["input_per_million"] = -1
+    path = tmp_path / "llm_prices.yaml"
+    path.write_text(yaml.safe_dump(prices))
+    code, _, err = _capacity(capsys, "--users", "1000", "--llm-prices", str(path))
+    assert code == 2
+    assert "models.gpt-4o-mini.input_per_million = -1" in err
+
+
+def test_generation_kind_shares_must_add_up_to_one(tmp_path):
+    model = yaml.safe_load(DEFAULT_MODEL.read_text())
+    model["llm"]["generation_kinds"]["quiz"]["share"] = 0.5
+    path = tmp_path / "workload.yaml"
+    path.write_text(yaml.safe_dump(model))
+    with pytest.raises(CapacityInputError, match=r"the shares add up to 1\.16, not 1"):
+        load_workload_model(path)

@@ -262,7 +262,7 @@ async def concurrent_client(settings: ServiceSettings) -> AsyncIterator[httpx.As
     for each request, which serialises them (and would deadlock with a lock held here).
     """
     app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type] # Litestar types ASGI narrower
     async with (
         app.lifespan(),
         httpx.AsyncClient(transport=transport, base_url="http://auth.local") as client,

@@ -10,15 +10,18 @@ How the numbers are made, end to end:
    of work, so it serves `figure x R x T/100` req/s. A cacheable endpoint costs
    `hit/cached_figure + miss/uncached_figure` core-seconds per request. Pods = total
    core-seconds/s x `headroom` / (R x T/100). The generation worker waits on the LLM, so
-   it is sized by jobs in flight (rate x LLM latency, Little's law); the indexer by
-   indexing time per PDF; Kong by a published rate per core (pods.py).
+   it is sized by jobs in flight (rate x LLM latency, Little's law, less the semantic
+   cache's measured share) over the stack's `workerConcurrency`; the indexer by indexing
+   time per PDF; Kong by a published rate per core (pods.py).
 3. Nodes: pods x requests, packed onto each node group's instance type after the
    kubelet's reservation and the DaemonSets (nodes.py).
 4. Data tiers: read replicas from uncached reads/s, the primary's vCPUs from writes/s,
-   Redis shards from ops/s and memory, Kafka partitions from consumer pods and brokers from
-   partition replicas and write rate, Qdrant nodes from vector memory and searches
-   (data_tiers.py).
-5. Cost: the sized items at the dated on-demand prices of prices.yaml (costs.py).
+   Redis shards from ops/s and memory, Kafka partitions from consumer pods and write rate
+   and brokers from partition replicas and write rate (jobs and learning events), Qdrant
+   nodes from vector memory and searches (data_tiers.py), ClickHouse storage per replica
+   from the events kept (analytics_tier.py).
+5. Cost: the sized items at the dated on-demand prices of prices.yaml (costs.py); apart,
+   the month's LLM tokens at the dated per-token prices of llm_prices.yaml (llm.py).
 
 Each requirement names the stack key that bounds it (HPA maxReplicas, node group maxSize,
 replicaCount, shards, partitions, brokers...), so a plan that does not fit says which key to

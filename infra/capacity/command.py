@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from infra.capacity.paths import DEFAULT_BENCH, DEFAULT_MODEL, DEFAULT_PRICES
+from infra.capacity.paths import DEFAULT_BENCH, DEFAULT_LLM_PRICES, DEFAULT_MODEL, DEFAULT_PRICES
 
 # The plan's modules load the stack config (and the Pulumi SDK): only when the command runs.
 
@@ -33,8 +33,9 @@ def add_capacity_command(commands: argparse._SubParsersAction[argparse.ArgumentP
         help="size every tier for N active users and check a stack can hold them",
         description="Turn a workload model and measured per-core benchmark figures into "
         "pods, nodes, replicas, shards and partitions for N concurrently active users, with "
-        "a monthly cost estimate, and compare them with Pulumi.<STACK>.yaml. Exits 1 naming "
-        "each shortfall when the stack cannot hold the target.",
+        "a monthly infrastructure cost and, apart, the monthly LLM fees, and compare them "
+        "with Pulumi.<STACK>.yaml. Exits 1 naming each shortfall when the stack cannot hold "
+        "the target.",
     )
     capacity.add_argument(
         "--users", type=_users, required=True, help="concurrently active users, e.g. 1000000"
@@ -61,6 +62,13 @@ def add_capacity_command(commands: argparse._SubParsersAction[argparse.ArgumentP
         metavar="FILE",
         help="dated price table YAML (default: infra/capacity/prices.yaml)",
     )
+    capacity.add_argument(
+        "--llm-prices",
+        type=Path,
+        default=DEFAULT_LLM_PRICES,
+        metavar="FILE",
+        help="dated per-token LLM price table YAML (default: infra/capacity/llm_prices.yaml)",
+    )
     capacity.add_argument("--json", action="store_true", help="print the plan as JSON")
     capacity.add_argument(
         "--project-dir",
@@ -75,7 +83,7 @@ def capacity(args: argparse.Namespace) -> int:
     from infra.capacity.plan import build_plan, load_inputs, load_stack_config  # noqa: PLC0415
     from infra.capacity.render import plan_json, render_plan  # noqa: PLC0415
 
-    inputs = load_inputs(args.model, args.bench, args.prices)
+    inputs = load_inputs(args.model, args.bench, args.prices, args.llm_prices)
     config = load_stack_config(args.stack, args.project_dir)
     plan = build_plan(args.users, args.stack, config, inputs)
     if args.json:

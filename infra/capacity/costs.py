@@ -3,7 +3,8 @@
 An upper bound on purpose: the plan's peak sizes run all month (the HPA scales down off
 peak), spot node groups are priced on demand (spot is typically far cheaper, but not
 guaranteed), and traffic-priced items (data transfer, NAT and ALB per-GB or per-LCU
-charges, S3, CloudWatch, the OpenAI API) are left out: they depend on bytes, not sizes.
+charges, S3, CloudWatch) are left out: they depend on bytes, not sizes. The LLM provider's
+fees depend on tokens: they are a separate total (llm.py), never added to this one.
 """
 
 from __future__ import annotations
@@ -49,6 +50,21 @@ def monthly_costs(
             "qdrant volumes (gp3)",
             f"{tiers.vector_pods.pods} x {store.storage_gb} GB",
             tiers.vector_pods.pods * store.storage_gb * prices.ebs_gb_month,
+        )
+    )
+    analytics = tiers.analytics
+    lines.append(
+        CostLine(
+            "clickhouse volumes (gp3)",
+            f"{analytics.servers.pods} x {analytics.server_volume_gb} GB",
+            analytics.servers.pods * analytics.server_volume_gb * prices.ebs_gb_month,
+        )
+    )
+    lines.append(
+        CostLine(
+            "clickhouse keeper volumes (gp3)",
+            f"{analytics.keepers.pods} x {analytics.keeper_volume_gb} GB",
+            analytics.keepers.pods * analytics.keeper_volume_gb * prices.ebs_gb_month,
         )
     )
     database = config.database

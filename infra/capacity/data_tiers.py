@@ -1,4 +1,4 @@
-"""The stateful tiers: PostgreSQL replicas, Redis shards, Kafka partitions and brokers, Qdrant.
+"""The stateful tiers: PostgreSQL, Redis, Kafka, Qdrant, and ClickHouse (analytics_tier.py).
 
 None of them autoscale, so each is sized for the peak with the model's headroom:
 
@@ -7,9 +7,11 @@ None of them autoscale, so each is sized for the peak with the model's headroom:
   the rest under target; writes go to the one primary, whose vCPUs must carry them.
 - Redis: shards for the operations per second (the primaries serve them) or for memory
   (sessions and hot course content), whichever needs more.
-- Kafka: a consumer group spreads over at most one consumer per partition, so every
-  worker pod needs a partition; brokers hold the partition replicas (MSK's recommended
-  count per broker type) and the replicated write rate, in whole multiples of the AZs.
+- Kafka: partitions per work topic from consumers and throughput: a consumer group gives
+  each partition to one consumer, so every worker pod (one consumer, however many jobs it
+  keeps in flight) needs a partition, and no partition may take more than its write rate.
+  Brokers hold the partition replicas (MSK's recommended count per broker type) and the
+  replicated write rate (jobs and learning events), in whole multiples of the AZs.
 - Qdrant: every node holds the vectors' share (raw bytes x index overhead x replication
   factor) in memory and serves searches on its vCPUs; shards keep each below
   `max_shard_gb` and give every node at least one.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infra.capacity.analytics_tier import AnalyticsTier, size_analytics
 from infra.capacity.pods import WorkloadPods, cpu_cores, memory_mib
 from infra.capacity.prices import PriceTable
 from infra.capacity.requirement import Requirement, ceil_div
@@ -41,6 +44,12 @@ class DataTiers:
     brokers: int
     vector_nodes: int
     vector_pods: WorkloadPods
+    analytics: AnalyticsTier
+
+    @property
+    def pods(self) -> list[WorkloadPods]:
+        """The stateful pods that run on the cluster's nodes."""
+        return [self.vector_pods, self.analytics.servers, self.analytics.keepers]
 
 
 def size_data_tiers(
@@ -54,14 +63,16 @@ def size_data_tiers(
     cache = _cache(traffic, config, prices)
     kafka = _kafka(traffic, worker_pods, config, prices)
     vectors, vector_pods = _vector_store(traffic, config)
+    analytics, analytics_tier = size_analytics(traffic, config)
     tiers = DataTiers(
         read_replicas=database[0].needed,
         cache_shards=cache[0].needed,
         brokers=kafka[1].needed,
         vector_nodes=vectors[0].needed,
         vector_pods=vector_pods,
+        analytics=analytics_tier,
     )
-    return [*database, *cache, *kafka, *vectors], tiers
+    return [*database, *cache, *kafka, *vectors, *analytics], tiers
 
 
 def _database(traffic: Traffic, config: StackConfig, prices: PriceTable) -> list[Requirement]:
@@ -123,26 +134,35 @@ def _cache(traffic: Traffic, config: StackConfig, prices: PriceTable) -> list[Re
     ]
 
 
+def _topic_write_mb(traffic: Traffic) -> dict[str, float]:
+    """MB/s written to each work topic at peak, before replication."""
+    model = traffic.model
+    return {
+        "generation": traffic.enqueued("generation") * model.generation.message_kb / 1024,
+        "document": traffic.enqueued("document") * model.documents.message_kb / 1024,
+        "analytics": traffic.events * model.analytics.message_kb / 1024,
+    }
+
+
 def _kafka(
     traffic: Traffic, worker_pods: dict[str, int], config: StackConfig, prices: PriceTable
 ) -> list[Requirement]:
-    """Partitions for every consumer pod, then brokers for the partitions and the bytes."""
+    """Partitions for consumers and throughput, then brokers for the partitions and bytes."""
     model = traffic.model
     kafka = config.kafka
     consumers = max(worker_pods.values())
+    topic_mb = _topic_write_mb(traffic)
+    per_partition = model.kafka.partition_write_mb_per_second
+    by_rate = {
+        topic: ceil_div(mb * model.headroom, per_partition) for topic, mb in topic_mb.items()
+    }
+    needed = max(consumers, *by_rate.values())
     broker = prices.broker(kafka.broker_instance_type)
     # The brokers must hold the partitions the stack creates, even beyond the need.
-    partitions = max(consumers, kafka.partitions)
+    partitions = max(needed, kafka.partitions)
     replicas_held = partitions * len(WORK_TOPICS) * 2 * kafka.replication_factor
     by_partitions = ceil_div(replicas_held, broker.max_partitions)
-    write_mb = (
-        (
-            traffic.enqueued("generation") * model.generation.message_kb
-            + traffic.enqueued("document") * model.documents.message_kb
-        )
-        * kafka.replication_factor
-        / 1024
-    )
+    write_mb = sum(topic_mb.values()) * kafka.replication_factor
     by_throughput = ceil_div(
         write_mb * model.headroom,
         model.kafka.broker_write_mb_per_second * model.kafka.utilisation,
@@ -150,14 +170,16 @@ def _kafka(
     azs = config.network.az_count
     brokers = ceil_div(max(by_partitions, by_throughput, kafka.replication_factor), azs) * azs
     consumers_text = ", ".join(f"{n} {name}" for name, n in worker_pods.items())
+    rates_text = ", ".join(f"{topic} {topic_mb[topic]:,.2f} -> {n}" for topic, n in by_rate.items())
     return [
         Requirement(
             "kafka",
             "partitions per work topic",
-            consumers,
+            needed,
             kafka.partitions,
             "eduscale:kafka.partitions",
-            f"one partition per consumer pod of the largest worker group ({consumers_text})",
+            f"a partition per consumer pod ({consumers_text}); MB/s x {model.headroom:g} / "
+            f"{per_partition:g} MB/s per partition ({rates_text})",
         ),
         Requirement(
             "kafka",

@@ -13,8 +13,9 @@ from pathlib import Path
 from infra.capacity.bench import BenchFigures, load_bench_figures
 from infra.capacity.costs import CostLine, monthly_costs
 from infra.capacity.data_tiers import size_data_tiers
+from infra.capacity.llm import LlmPriceTable, LlmSpend, load_llm_prices, monthly_llm_spend
 from infra.capacity.nodes import size_node_groups
-from infra.capacity.pods import size_pods
+from infra.capacity.pods import AVOIDED_FIGURE, cache_avoided_share, size_pods
 from infra.capacity.prices import PriceTable, load_price_table
 from infra.capacity.requirement import Requirement
 from infra.capacity.traffic import Traffic, peak_traffic
@@ -23,7 +24,7 @@ from stacks.config import StackConfig
 
 __all__ = ["WORKER_FIGURES", "Inputs", "Plan", "build_plan", "load_inputs", "load_stack_config"]
 
-WORKER_FIGURES = ("generation_jobs", "outbox_relay")
+WORKER_FIGURES = ("generation_jobs", "outbox_relay", AVOIDED_FIGURE)
 """Figures the plan reads besides those the model's endpoints name."""
 
 
@@ -38,6 +39,8 @@ class Plan:
     costs: list[CostLine]
     prices: PriceTable
     figures: BenchFigures
+    llm: LlmSpend
+    """The provider's fees: usage-priced, a total of their own."""
 
     @property
     def shortfalls(self) -> list[Requirement]:
@@ -46,7 +49,7 @@ class Plan:
 
     @property
     def monthly_total(self) -> float:
-        """The sum of the cost lines."""
+        """The infrastructure: the sum of the cost lines (LLM fees apart)."""
         return sum(line.monthly for line in self.costs)
 
 
@@ -57,13 +60,23 @@ class Inputs:
     model: WorkloadModel
     figures: BenchFigures
     prices: PriceTable
+    llm_prices: LlmPriceTable
 
 
-def load_inputs(model_path: Path, bench_path: Path, prices_path: Path) -> Inputs:
+def load_inputs(
+    model_path: Path, bench_path: Path, prices_path: Path, llm_prices_path: Path | None = None
+) -> Inputs:
     """Read the model first: it says which benchmark figures the plan needs."""
     model = load_workload_model(model_path)
     figures = load_bench_figures(bench_path, model.figure_keys() | set(WORKER_FIGURES))
-    return Inputs(model=model, figures=figures, prices=load_price_table(prices_path))
+    return Inputs(
+        model=model,
+        figures=figures,
+        prices=load_price_table(prices_path),
+        llm_prices=load_llm_prices()
+        if llm_prices_path is None
+        else load_llm_prices(llm_prices_path),
+    )
 
 
 def load_stack_config(stack: str, project_dir: Path | None) -> StackConfig:
@@ -85,8 +98,9 @@ def build_plan(users: int, stack: str, config: StackConfig, inputs: Inputs) -> P
     worker_pods = {r.item: r.needed for r in requirements if r.item.endswith("worker")}
     data_requirements, tiers = size_data_tiers(traffic, worker_pods, config, prices)
     node_requirements, nodes = size_node_groups(
-        [*workloads, tiers.vector_pods], config, prices, model.cluster
+        [*workloads, *tiers.pods], config, prices, model.cluster
     )
+    avoided = cache_avoided_share(inputs.figures)
     return Plan(
         users=users,
         stack=stack,
@@ -95,4 +109,5 @@ def build_plan(users: int, stack: str, config: StackConfig, inputs: Inputs) -> P
         costs=monthly_costs(nodes, tiers, config, prices),
         prices=prices,
         figures=inputs.figures,
+        llm=monthly_llm_spend(traffic, config.ai.openai_model, avoided, inputs.llm_prices),
     )

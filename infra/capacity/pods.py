@@ -10,9 +10,11 @@ that can hit or miss the cache costs `hit/cached + miss/uncached` core-seconds, 
 `headroom` covers the surge while the HPA and the cluster autoscaler catch up.
 
 Workers differ. The generation worker spends its time waiting on the LLM, so CPU says
-little: it is sized by concurrency (Little's law: jobs in flight = rate x latency), with
-the zero-latency figure as a CPU floor. The indexer likewise, by indexing time per PDF.
-Kong is not benchmarked here: its rate per core comes from the model (Kong's results).
+little: it is sized by concurrency (Little's law: jobs in flight = rate x latency, where
+the semantic cache's measured share of jobs takes the short path), divided by the jobs
+one pod keeps in flight (the stack's `workerConcurrency`), with the zero-latency figure
+as a CPU floor. The indexer likewise, by indexing time per PDF. Kong is not benchmarked
+here: its rate per core comes from the model (Kong's results).
 """
 
 from __future__ import annotations
@@ -25,7 +27,17 @@ from infra.capacity.traffic import Traffic
 from stacks.compute_sections import Scaling
 from stacks.config import StackConfig
 
-__all__ = ["WorkloadPods", "cpu_cores", "memory_mib", "size_pods"]
+__all__ = [
+    "AVOIDED_FIGURE",
+    "WorkloadPods",
+    "cache_avoided_share",
+    "cpu_cores",
+    "memory_mib",
+    "size_pods",
+]
+
+AVOIDED_FIGURE = "semantic_cache_chat_calls_avoided"
+"""The benchmark figure (%) of generation jobs the semantic cache answers without the LLM."""
 
 _SERVICE_KEYS = {"auth": "auth", "course": "course", "ai-orchestrator": "aiOrchestrator"}
 
@@ -53,6 +65,11 @@ def memory_mib(quantity: str) -> float:
     if quantity.endswith("Gi"):
         return float(quantity[:-2]) * 1024
     return float(quantity.removesuffix("Mi"))
+
+
+def cache_avoided_share(figures: BenchFigures) -> float:
+    """The measured share (0-1) of generation jobs answered from the semantic cache."""
+    return min(figures.value(AVOIDED_FIGURE) / 100, 1.0)
 
 
 def _per_pod(scaling: Scaling) -> float:
@@ -126,14 +143,11 @@ def size_pods(
 
     generation = model.generation
     jobs = traffic.enqueued("generation")
-    busy = (
-        1 - generation.semantic_cache_hit_ratio
-    ) * generation.llm_latency_seconds + generation.semantic_cache_hit_ratio * (
-        generation.cache_hit_seconds
-    )
+    avoided = cache_avoided_share(figures)
+    busy = (1 - avoided) * generation.llm_latency_seconds + avoided * generation.cache_hit_seconds
     in_flight = jobs * busy
     worker = config.services.generation_worker
-    by_latency = ceil_div(in_flight * model.headroom, generation.jobs_in_flight_per_pod)
+    by_latency = ceil_div(in_flight * model.headroom, worker.worker_concurrency)
     by_cpu = ceil_div(
         jobs / figures.value("generation_jobs") / speed * model.headroom, _per_pod(worker)
     )
@@ -142,22 +156,24 @@ def size_pods(
         "services.generationWorker.maxReplicas",
         worker,
         max(by_latency, by_cpu),
-        f"{jobs:,.1f} jobs/s x {busy:.2f} s = {in_flight:,.0f} in flight x "
-        f"{model.headroom:g} / {generation.jobs_in_flight_per_pod} per pod "
-        f"(CPU floor {by_cpu})",
+        f"{jobs:,.1f} jobs/s x {busy:.2f} s ({avoided:.1%} from the semantic cache, "
+        f"measured) = {in_flight:,.0f} in flight x {model.headroom:g} / "
+        f"{worker.worker_concurrency} per pod (workerConcurrency; CPU floor {by_cpu})",
         spot=True,
     )
 
     documents = model.documents
     uploads = traffic.enqueued("document")
     indexing = uploads * documents.indexing_seconds
+    indexer = config.services.indexer_worker
     add(
         "indexer worker",
         "services.indexerWorker.maxReplicas",
-        config.services.indexer_worker,
-        ceil_div(indexing * model.headroom, documents.documents_in_flight_per_pod),
+        indexer,
+        ceil_div(indexing * model.headroom, indexer.worker_concurrency),
         f"{uploads:,.2f} PDFs/s x {documents.indexing_seconds:g} s = {indexing:,.1f} in "
-        f"flight x {model.headroom:g} / {documents.documents_in_flight_per_pod} per pod",
+        f"flight x {model.headroom:g} / {indexer.worker_concurrency} per pod "
+        "(workerConcurrency)",
         spot=True,
     )
     return requirements, workloads

@@ -55,14 +55,22 @@ def render_plan(plan: Plan) -> str:
     lines += ["", "How each number was derived:"]
     lines += [f"  {r.item}: {r.basis}" for r in plan.requirements]
     cost_rows = [[c.item, c.quantity, f"{c.monthly:,.0f}"] for c in plan.costs]
-    cost_rows.append(["total", "", f"{plan.monthly_total:,.0f}"])
+    cost_rows.append(["infrastructure total", "", f"{plan.monthly_total:,.0f}"])
     lines += [""]
-    lines += _table(["monthly cost", "quantity", prices.currency], cost_rows, {2})
+    lines += _table(["monthly infrastructure cost", "quantity", prices.currency], cost_rows, {2})
     lines += [
         (
             f"  {prices.region} on-demand list prices as of {prices.as_of.isoformat()}; an "
             "upper bound (peak sizes all month, spot priced on demand, no data transfer or "
             "LLM fees)"
+        ),
+    ]
+    lines += ["", *_llm_lines(plan)]
+    lines += [
+        "",
+        (
+            f"Monthly totals ({prices.currency}): infrastructure {plan.monthly_total:,.0f}; "
+            f"LLM {plan.llm.monthly_total:,.0f} (kept apart: usage-priced)"
         ),
     ]
     shortfalls = plan.shortfalls
@@ -72,6 +80,26 @@ def render_plan(plan: Plan) -> str:
     else:
         lines += ["", f"The stack holds {plan.users:,} active users."]
     return "\n".join(lines)
+
+
+def _llm_lines(plan: Plan) -> list[str]:
+    llm = plan.llm
+    rows = [
+        [line.item, f"{line.million_tokens:,.0f}", f"{line.monthly:,.0f}"] for line in llm.lines
+    ]
+    rows.append(["LLM total", "", f"{llm.monthly_total:,.0f}"])
+    lines = _table(["monthly LLM fees", "M tokens", llm.prices.currency], rows, {1, 2})
+    usage = plan.traffic.model.usage
+    lines += [
+        (
+            f"  {llm.jobs / 1e6:,.1f} M generation jobs a month ({usage.busy_hours_per_day:g} "
+            f"busy hours x {usage.active_days_per_month:g} days), {llm.avoided_share:.1%} "
+            f"answered by the semantic cache (measured) -> {llm.chat_calls / 1e6:,.1f} M chat "
+            f"calls; {llm.documents / 1e3:,.0f} k documents indexed"
+        ),
+        (f"  per-token list prices as of {llm.prices.as_of.isoformat()} ({llm.prices.source})"),
+    ]
+    return lines
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -98,6 +126,10 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             for r in plan.requirements
         ],
         "shortfalls": [r.shortfall() for r in plan.shortfalls],
+        "monthly_totals": {
+            "infrastructure": round(plan.monthly_total, 2),
+            "llm": round(plan.llm.monthly_total, 2),
+        },
         "monthly_cost": {
             "currency": plan.prices.currency,
             "region": plan.prices.region,
@@ -106,6 +138,24 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "lines": [
                 {"item": c.item, "quantity": c.quantity, "monthly": round(c.monthly, 2)}
                 for c in plan.costs
+            ],
+        },
+        "llm_monthly_cost": {
+            "currency": plan.llm.prices.currency,
+            "prices_as_of": plan.llm.prices.as_of.isoformat(),
+            "prices_source": plan.llm.prices.source,
+            "total": round(plan.llm.monthly_total, 2),
+            "generation_jobs": round(plan.llm.jobs),
+            "chat_calls": round(plan.llm.chat_calls),
+            "semantic_cache_avoided_share": round(plan.llm.avoided_share, 4),
+            "documents_indexed": round(plan.llm.documents),
+            "lines": [
+                {
+                    "item": line.item,
+                    "million_tokens": round(line.million_tokens, 3),
+                    "monthly": round(line.monthly, 2),
+                }
+                for line in plan.llm.lines
             ],
         },
         "figures": {

@@ -48,6 +48,11 @@ class Traffic:
         return sum(rate * e.db_writes_per_request for _, e, rate in self.endpoints())
 
     @property
+    def events(self) -> float:
+        """Learning events per second, to Kafka and on to ClickHouse."""
+        return sum(rate * e.events_per_request for _, e, rate in self.endpoints())
+
+    @property
     def redis_ops(self) -> float:
         """Redis operations per second: the services' caches and the gateway's limits."""
         services = sum(rate * e.redis_ops_per_request for _, e, rate in self.endpoints())

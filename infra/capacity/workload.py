@@ -57,6 +57,8 @@ class Endpoint(_Strict):
     redis_ops_per_request: NonNegative = 0
     enqueues: Literal["generation", "document"] | None = None
     """The work this request queues for a worker (through the outbox and Kafka)."""
+    events_per_request: NonNegative = 0
+    """Learning events the request (and the job it queues) writes to ClickHouse."""
 
     @model_validator(mode="after")
     def _figures(self) -> Self:
@@ -76,12 +78,15 @@ class GatewayModel(_Strict):
 
 
 class GenerationModel(_Strict):
-    """The generation worker: its pods wait on the LLM, so latency sizes them, not CPU."""
+    """The generation worker: its pods wait on the LLM, so latency sizes them, not CPU.
 
-    semantic_cache_hit_ratio: Ratio
+    The share of jobs the semantic cache answers is measured (the benchmark figure
+    `semantic_cache_chat_calls_avoided`); jobs in flight per pod come from the stack
+    (`workerConcurrency`).
+    """
+
     llm_latency_seconds: Positive
     cache_hit_seconds: Positive
-    jobs_in_flight_per_pod: Annotated[int, Field(ge=1)]
     message_kb: Positive
 
 
@@ -89,7 +94,6 @@ class DocumentModel(_Strict):
     """The indexer worker: extracting, chunking and embedding one uploaded PDF."""
 
     indexing_seconds: Positive
-    documents_in_flight_per_pod: Annotated[int, Field(ge=1)]
     chunks_per_document: Positive
     message_kb: Positive
 
@@ -132,10 +136,59 @@ class CacheModel(_Strict):
 
 
 class KafkaModel(_Strict):
-    """MSK: the write rate one broker sustains, replication included."""
+    """MSK: the write rate one broker sustains, replication included, and one partition."""
 
     broker_write_mb_per_second: Positive
+    partition_write_mb_per_second: Positive
+    """What one partition takes in (its leader's log is written sequentially by one thread)."""
     utilisation: Utilisation
+
+
+class UsageModel(_Strict):
+    """How the busy-hour rates add up over a day and a month (usage-priced items)."""
+
+    busy_hours_per_day: Annotated[float, Field(gt=0, le=24)]
+    """Hours a day at the busy-hour average: the day's events and LLM calls."""
+    active_days_per_month: Annotated[float, Field(gt=0, le=31)]
+
+
+class AnalyticsModel(_Strict):
+    """ClickHouse: what one learning event takes on disk."""
+
+    message_kb: Positive
+    """One event on the `analytics.events` topic."""
+    compressed_bytes_per_event: Positive
+    disk_utilisation: Utilisation
+    """Share of a volume the data may fill: merges need free space beside the parts."""
+
+
+class GenerationKind(_Strict):
+    """One kind of generation job: its share of jobs and the tokens of its chat call."""
+
+    share: Ratio
+    chat_input_tokens: NonNegative
+    chat_output_tokens: NonNegative
+
+
+class LlmModel(_Strict):
+    """Tokens the AI tier sends to the provider, per kind of work."""
+
+    embedding_model: str
+    """The embeddings model (priced from the LLM price table)."""
+    generation_kinds: Annotated[dict[str, GenerationKind], Field(min_length=1)]
+    lookup_embedding_tokens: NonNegative
+    """The semantic-cache lookup: embedded for every job, hit or miss."""
+    grounding_embedding_tokens: NonNegative
+    """The grounding query: embedded for every job the cache does not answer."""
+    document_embedding_tokens: NonNegative
+    """Every chunk of one indexed document."""
+
+    @model_validator(mode="after")
+    def _shares(self) -> Self:
+        total = sum(kind.share for kind in self.generation_kinds.values())
+        if abs(total - 1) > 1e-6:  # noqa: PLR2004 - float noise
+            raise ValueError(f"generation_kinds: the shares add up to {total:g}, not 1")
+        return self
 
 
 class ClusterModel(_Strict):
@@ -163,6 +216,9 @@ class WorkloadModel(_Strict):
     cache: CacheModel
     kafka: KafkaModel
     cluster: ClusterModel
+    usage: UsageModel
+    analytics: AnalyticsModel
+    llm: LlmModel
 
     @model_validator(mode="after")
     def _every_service_and_queue(self) -> Self:
