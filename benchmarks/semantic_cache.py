@@ -51,7 +51,6 @@ from benchmarks.semantic_cache_pairs import (
     load_labelled_set,
     replay_stream,
 )
-from services.ai.generation import lesson_hash, request_text
 from services.ai.semantic_cache import (
     CacheScope,
     OpenAIEmbedder,
@@ -59,7 +58,8 @@ from services.ai.semantic_cache import (
     normalise_request,
 )
 from services.ai.settings import PROMPT_VERSION, AISettings
-from services.ai.worker_process import cache_collection
+from services.generation_worker.generation import lesson_hash, request_text
+from services.generation_worker.worker import cache_collection
 
 try:
     from benchmarks.minilm import DIMENSIONS, MODEL_NAME, MiniLM

@@ -1,7 +1,7 @@
 """What the gateway enforces, as typed data shared by Kong's config and the local gateway.
 
 `components/kong_config.py` renders these into Kong's plugins; `services/gateway/app.py`
-enforces them itself. Both read the route table (`services/routes.py`) and the numbers
+enforces them itself. Both read the route table (`contracts/routes.py`) and the numbers
 below, so the local platform cannot route, limit or answer CORS differently from Kong.
 Pure data: no Pulumi, no I/O.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.routes import Route
+from contracts.routes import Route
 
 __all__ = [
     "CORS",

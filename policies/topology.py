@@ -297,7 +297,7 @@ POLICIES = [
         "request on its paths with an error.",
         severity=Severity.HIGH, mandatory=True, check=_gateway_routes,
         fix="Route only to <service>.<namespace>.svc.cluster.local of a Service in the stack "
-        "(services/routes.py and the Microservice upstreams).",
+        "(contracts/routes.py and the Microservice upstreams).",
         scanners=["derived"],
     ),
     stack_rule(

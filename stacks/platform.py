@@ -29,8 +29,8 @@ from components.load_balancer import LoadBalancer
 from components.network import Network
 from components.schema_migration import SchemaMigration
 from components.vector_store import VectorStore
-from services.topics import WORK_TOPICS
-from services.vector_layout import PARTITION_KEY, Distance
+from contracts.topics import WORK_TOPICS
+from contracts.vector_layout import PARTITION_KEY, Distance
 from stacks.config import StackConfig, StackSecrets
 from stacks.image_source import DOCKERFILE, release_tag
 from stacks.schema_migration import build_schema_migration

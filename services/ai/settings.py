@@ -9,8 +9,8 @@ and refused with 503, while reading and quizzes work as ever.
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from services.common.settings import SettingsError
-from services.vector_layout import CollectionLayout, Distance, layout_from_json
+from contracts.vector_layout import CollectionLayout, Distance, layout_from_json
+from services.runtime.settings import SettingsError
 
 __all__ = ["PROMPT_VERSION", "AISettings", "local_layout"]
 

@@ -1,6 +1,6 @@
 """The AI orchestrator's ASGI app.
 
-`uvicorn services.ai.app:app` builds it from the environment (the shared settings, plus
+`uvicorn services.ai_orchestrator.app:app` builds it from the environment (the shared settings, plus
 Kafka and the AI provider); tests call `create_app(...)` with their own settings.
 """
 
@@ -10,15 +10,15 @@ from typing import Any
 from litestar import Litestar, Request
 from litestar.di import Provide
 
-from services.ai.document_routes import document_controller
-from services.ai.routes import AIController
-from services.ai.runtime import AIRuntime, ai_lifespan
 from services.ai.settings import AISettings
+from services.ai_orchestrator.document_routes import document_controller
+from services.ai_orchestrator.routes import AIController
+from services.ai_orchestrator.runtime import AIRuntime, ai_lifespan
 from services.analytics.service import analytics_dependencies, analytics_health, emitter_lifespan
 from services.analytics.settings import AnalyticsSettings
-from services.common.app import app_from_environment, build_app
-from services.common.settings import ServiceSettings
-from services.messaging.settings import KafkaSettings
+from services.runtime.app import app_from_environment, build_app
+from services.runtime.kafka.settings import KafkaSettings
+from services.runtime.settings import ServiceSettings
 
 __all__ = ["create_app", "from_environment"]
 

@@ -33,9 +33,10 @@ from services.ai.documents import (
     queue_upload,
 )
 from services.ai.provider_breakers import EMBEDDINGS_BREAKER
-from services.ai.runtime import AIRuntime
-from services.ai.status import provider_paused_for
-from services.common.errors import (
+from services.ai_orchestrator.runtime import AIRuntime
+from services.ai_orchestrator.status import provider_paused_for
+from services.indexing.pdf import is_pdf
+from services.runtime.errors import (
     FieldError,
     InvalidInput,
     NotFound,
@@ -43,9 +44,8 @@ from services.common.errors import (
     Unavailable,
     UnsupportedMedia,
 )
-from services.common.resources import Resources
-from services.common.tokens import Principal
-from services.indexer.pdf import is_pdf
+from services.runtime.resources import Resources
+from services.runtime.tokens import Principal
 
 __all__ = ["DocumentAccepted", "SearchResults", "document_controller"]
 

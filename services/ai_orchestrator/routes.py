@@ -9,13 +9,13 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from services.ai.jobs import GenerationRequest, Job, create_job, job_by_key, load_job_for
-from services.ai.runtime import AIRuntime
-from services.ai.status import GenerationStatus, generation_status
+from services.ai_orchestrator.runtime import AIRuntime
+from services.ai_orchestrator.status import GenerationStatus, generation_status
 from services.analytics.emitter import EventEmitter
 from services.analytics.events import GenerationProps, GenerationRequested, stable_event_id
-from services.common.errors import Unavailable
-from services.common.resources import Resources
-from services.common.tokens import Principal
+from services.runtime.errors import Unavailable
+from services.runtime.resources import Resources
+from services.runtime.tokens import Principal
 
 __all__ = ["AIController", "Accepted"]
 

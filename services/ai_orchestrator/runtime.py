@@ -13,18 +13,18 @@ import anyio.to_thread
 import structlog
 from confluent_kafka import Producer
 from litestar import Litestar
-from openai import AsyncOpenAI
 
 from services.ai.document_files import DocumentFiles, document_files
 from services.ai.outbox import OutboxRelay
+from services.ai.provider import openai_client
 from services.ai.qdrant import course_index, open_qdrant
 from services.ai.semantic_cache import OpenAIEmbedder
 from services.ai.settings import AISettings
-from services.common.resources import Resources
-from services.indexer.vector_index import CourseIndex
-from services.messaging.settings import KafkaSettings, producer_config
+from services.indexing.vector_index import CourseIndex
+from services.runtime.kafka.settings import KafkaSettings, producer_config
+from services.runtime.resources import Resources
 
-__all__ = ["AIRuntime", "ai_lifespan", "openai_client"]
+__all__ = ["AIRuntime", "ai_lifespan"]
 
 _log = structlog.get_logger("eduscale.ai.runtime")
 
@@ -39,16 +39,6 @@ class AIRuntime:
     index: CourseIndex
     embedder: OpenAIEmbedder | None
     """None without OPENAI_API_KEY: search is then unavailable."""
-
-
-def openai_client(settings: AISettings) -> AsyncOpenAI:
-    """The provider client: tight timeout, our own retries (outside the breaker)."""
-    return AsyncOpenAI(
-        api_key=settings.openai_api_key or "not-configured",
-        base_url=settings.openai_base_url,
-        timeout=settings.openai_timeout_seconds,
-        max_retries=settings.openai_max_retries,
-    )
 
 
 def ai_lifespan(

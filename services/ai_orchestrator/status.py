@@ -19,7 +19,7 @@ from services.ai.breaker_state import read_breaker_state
 from services.ai.outbox import RelayHealth
 from services.ai.provider_breakers import CHAT_BREAKER
 from services.ai.settings import AISettings
-from services.common.cache import Redis
+from services.runtime.cache import Redis
 
 __all__ = ["GenerationStatus", "generation_status", "provider_paused_for"]
 

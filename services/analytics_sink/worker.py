@@ -1,77 +1,32 @@
-"""`eduscale worker analytics`: the sink as a process, and the sink inside another one.
+"""`eduscale worker analytics`: the sink as a process.
 
 The worker needs only the broker and the analytics store (no PostgreSQL, no Redis). With
 a ClickHouse server (`ANALYTICS_URL`) run as many as the topic has partitions. With the
 embedded store only one process may open its directory, and the Course service, which
 reads the reports, is that process: it runs the same sink in the background
-(`local_sink`), and this command is then only for a process that owns the directory
-alone (an ingest-only run, a benchmark).
+(`services.analytics.sink_runner.local_sink`), and this command is then only for a
+process that owns the directory alone (an ingest-only run, a benchmark).
 """
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
-import anyio.to_thread
 import structlog
-from confluent_kafka import Consumer, Producer
 
 from services.analytics.settings import AnalyticsSettings
-from services.analytics.sink import BatchSink
-from services.analytics.store import AnalyticsStore, StoreUnavailable, open_store
-from services.common.health_server import health_server
-from services.common.logs import configure_logging
-from services.common.settings import LOG_LEVELS, SettingsError
-from services.messaging.settings import KafkaSettings, consumer_config, producer_config
+from services.analytics.sink_runner import SINK_GROUP, running_sink
+from services.analytics.store import StoreUnavailable, open_store
+from services.runtime.health_server import health_server
+from services.runtime.kafka.settings import KafkaSettings
+from services.runtime.logs import configure_logging
+from services.runtime.settings import LOG_LEVELS, SettingsError
 
-__all__ = ["SINK_GROUP", "local_sink", "main", "run_analytics_worker", "running_sink"]
+__all__ = ["main", "run_analytics_worker"]
 
-SINK_GROUP = "analytics-sink"
 _log = structlog.get_logger("eduscale.analytics.sink")
-
-
-@contextlib.asynccontextmanager
-async def running_sink(
-    analytics: AnalyticsSettings,
-    kafka: KafkaSettings,
-    store: AnalyticsStore,
-    stop: asyncio.Event,
-    *,
-    group: str = SINK_GROUP,
-) -> AsyncIterator[BatchSink]:
-    """A sink over `store`, with its consumer and dead-letter producer; closed at the end."""
-    dlq_producer = Producer(producer_config(kafka, client_id=f"{group}-dlq"))
-    sink = BatchSink(
-        Consumer(consumer_config(kafka, group=group, client_id=group)),
-        dlq_producer,
-        store,
-        batch_size=analytics.batch_size,
-        max_wait_seconds=analytics.batch_max_wait_ms / 1000,
-        stop=stop,
-    )
-    try:
-        yield sink
-    finally:
-        await anyio.to_thread.run_sync(lambda: dlq_producer.flush(5))
-
-
-@contextlib.asynccontextmanager
-async def local_sink(
-    analytics: AnalyticsSettings, kafka: KafkaSettings, store: AnalyticsStore
-) -> AsyncIterator[BatchSink]:
-    """The sink as a background task of the block (the Course service with chDB)."""
-    stop = asyncio.Event()
-    group = kafka.consumer_group or SINK_GROUP
-    async with running_sink(analytics, kafka, store, stop, group=group) as sink:
-        task = asyncio.create_task(sink.run(), name="analytics-sink")
-        try:
-            yield sink
-        finally:
-            stop.set()
-            await task
 
 
 def _log_level(environ: Mapping[str, str]) -> str:

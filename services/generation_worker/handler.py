@@ -4,7 +4,7 @@ Idempotent: a job already succeeded or failed is skipped, so a redelivery or a D
 replay never generates twice, and the draft quiz is keyed by its job. The lesson comes
 from a replica (a miss is treated as replication lag: retried). The semantic cache is
 asked first; the provider is called through the circuit breaker only on a miss. What is
-transient (provider failures, a dependency's passing trouble as `services.common.transient`
+transient (provider failures, a dependency's passing trouble as `services.runtime.transient`
 knows it, the lesson not yet on the replica) is retried by the consumer loop; an unusable
 model answer is permanent.
 """
@@ -19,13 +19,6 @@ from openai import AsyncOpenAI
 from psycopg.types.json import Jsonb
 
 from services.ai.breaker import is_provider_failure
-from services.ai.generation import (
-    build_messages,
-    call_model,
-    lesson_hash,
-    parse_answer,
-    request_text,
-)
 from services.ai.jobs import finish_job, mark_job
 from services.ai.provider_breakers import ProviderBreakers
 from services.ai.semantic_cache import CacheScope, Embedder, SemanticCache
@@ -36,11 +29,18 @@ from services.analytics.events import (
     GenerationFinishedProps,
     stable_event_id,
 )
-from services.common.database import Databases
-from services.common.transient import is_transient_infrastructure
-from services.indexer.vector_index import CourseIndex
-from services.messaging.dead_letters import Failure
-from services.messaging.envelope import PoisonMessage, decode_generation
+from services.generation_worker.generation import (
+    build_messages,
+    call_model,
+    lesson_hash,
+    parse_answer,
+    request_text,
+)
+from services.indexing.vector_index import CourseIndex
+from services.runtime.database import Databases
+from services.runtime.kafka.dead_letters import Failure
+from services.runtime.kafka.envelope import PoisonMessage, decode_generation
+from services.runtime.transient import is_transient_infrastructure
 
 __all__ = ["GenerationHandler", "LessonNotReplicated", "is_transient"]
 

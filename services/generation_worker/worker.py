@@ -15,18 +15,13 @@ from dataclasses import asdict
 
 import structlog
 
-from services.ai.generation_worker import GenerationHandler
+from contracts.topics import GENERATION_REQUESTED
 from services.ai.semantic_cache import OpenAIEmbedder, SemanticCache
 from services.ai.settings import AISettings
-from services.ai.worker_runtime import (
-    WorkerContext,
-    WorkerHandler,
-    run_forever,
-    run_worker,
-    worker_settings,
-)
-from services.indexer.vector_index import CourseIndex
-from services.topics import GENERATION_REQUESTED
+from services.ai.worker_context import WorkerContext, run_worker, worker_settings
+from services.generation_worker.handler import GenerationHandler
+from services.indexing.vector_index import CourseIndex
+from services.runtime.worker import WorkerHandler, run_forever
 
 __all__ = [
     "cache_collection",

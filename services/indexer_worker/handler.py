@@ -31,13 +31,13 @@ from services.ai.semantic_cache import Embedder
 from services.ai.settings import AISettings
 from services.analytics.emitter import EventEmitter
 from services.analytics.events import DocumentIndexed, DocumentIndexedProps, stable_event_id
-from services.common.database import Databases
-from services.common.transient import is_transient_infrastructure
-from services.indexer.chunking import Chunk, chunk_pages
-from services.indexer.pdf import UnreadableDocument, read_pages
-from services.indexer.vector_index import CourseIndex, IndexedChunk
-from services.messaging.dead_letters import Failure
-from services.messaging.envelope import PoisonMessage, decode_document
+from services.indexing.chunking import Chunk, chunk_pages
+from services.indexing.pdf import UnreadableDocument, read_pages
+from services.indexing.vector_index import CourseIndex, IndexedChunk
+from services.runtime.database import Databases
+from services.runtime.kafka.dead_letters import Failure
+from services.runtime.kafka.envelope import PoisonMessage, decode_document
+from services.runtime.transient import is_transient_infrastructure
 
 __all__ = ["IndexHandler", "MissingFile", "pages_done"]
 

@@ -10,12 +10,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 
+from contracts.topics import DOCUMENT_UPLOADED
 from services.ai.document_files import document_files
 from services.ai.qdrant import course_index
 from services.ai.semantic_cache import OpenAIEmbedder
-from services.ai.worker_runtime import WorkerContext, WorkerHandler, run_forever, run_worker
-from services.indexer.handler import IndexHandler
-from services.topics import DOCUMENT_UPLOADED
+from services.ai.worker_context import WorkerContext, run_worker
+from services.indexer_worker.handler import IndexHandler
+from services.runtime.worker import WorkerHandler, run_forever
 
 __all__ = ["main", "run_indexer_worker"]
 

@@ -1,1 +1,1 @@
-"""The indexer: course documents cut into chunks, embedded and kept in Qdrant for search."""
+"""The indexing library: course documents read, cut into chunks and kept in Qdrant."""

@@ -64,7 +64,7 @@ def estimate_tokens(text: str) -> int:
 
     Accuracy: within ±23 % of cl100k_base's true count on each of twenty sentences
     (English prose, punctuation, numbers, a URL, an email address, rare words, and one of
-    lorem ipsum), and 3.2 % over on all of them together (tests/test_chunking.py).
+    lorem ipsum), and 3.2 % over on all of them together (tests/services/indexing/test_chunking.py).
     o200k_base's larger vocabulary should count English the same or a little lower (not
     measured). Other languages and code are rougher: non-Latin scripts are usually
     overestimated, which only makes chunks smaller.

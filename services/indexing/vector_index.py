@@ -1,6 +1,6 @@
 """The course-material collection in Qdrant: chunks of course documents, searched per course.
 
-One collection holds every course (the layout and why are in `services.vector_layout`).
+One collection holds every course (the layout and why are in `contracts.vector_layout`).
 Each point is one chunk of one document, with the payload `course_id`, `document_id`,
 `page`, `chunk_index` and `text`. Its id is derived from `(document_id, chunk_index)`
 (`point_id`), so indexing a document again, after a crash or a replayed message,
@@ -34,7 +34,7 @@ from typing import Any
 
 from qdrant_client import AsyncQdrantClient, models
 
-from services.vector_layout import PARTITION_KEY, CollectionLayout
+from contracts.vector_layout import PARTITION_KEY, CollectionLayout
 
 __all__ = ["MAX_SEARCH_LIMIT", "CourseIndex", "IndexedChunk", "SearchHit", "point_id"]
 

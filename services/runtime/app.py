@@ -20,14 +20,14 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ControllerRouterHandler
 
-from services.common.cache import open_redis
-from services.common.database import DatabaseUnreachable
-from services.common.errors import exception_handlers
-from services.common.health import health_handlers
-from services.common.logs import REQUEST_ID_HEADER, configure_logging, request_context
-from services.common.resources import RedisFactory, Resources, open_resources
-from services.common.settings import ServiceSettings, SettingsError
-from services.common.tokens import Principal
+from services.runtime.cache import open_redis
+from services.runtime.database import DatabaseUnreachable
+from services.runtime.errors import exception_handlers
+from services.runtime.health import health_handlers
+from services.runtime.logs import REQUEST_ID_HEADER, configure_logging, request_context
+from services.runtime.resources import RedisFactory, Resources, open_resources
+from services.runtime.settings import ServiceSettings, SettingsError
+from services.runtime.tokens import Principal
 
 __all__ = ["app_from_environment", "build_app"]
 

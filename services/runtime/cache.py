@@ -11,7 +11,7 @@ from typing import Any
 import redis.asyncio
 import redis.asyncio.cluster
 
-from services.common.settings import ServiceSettings
+from services.runtime.settings import ServiceSettings
 
 __all__ = ["Redis", "open_redis"]
 

@@ -25,9 +25,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from psycopg_pool.abc import AsyncKwargsParam
 
-from services.common.errors import Unavailable
-from services.common.iam_auth import iam_token_kwargs
-from services.common.settings import ServiceSettings
+from services.runtime.errors import Unavailable
+from services.runtime.iam_auth import iam_token_kwargs
+from services.runtime.settings import ServiceSettings
 
 __all__ = ["Connection", "DatabaseUnreachable", "Databases"]
 

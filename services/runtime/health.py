@@ -15,8 +15,8 @@ import redis.exceptions
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
 
-from services.common.errors import problem_response
-from services.common.resources import Resources
+from services.runtime.errors import problem_response
+from services.runtime.resources import Resources
 
 __all__ = ["Liveness", "health_handlers"]
 

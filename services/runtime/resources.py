@@ -1,6 +1,6 @@
 """What a running service holds: its settings, pools and token issuer.
 
-Created and closed by the app's lifespan (`services.common.app`), handed to handlers by
+Created and closed by the app's lifespan (`services.runtime.app`), handed to handlers by
 dependency injection under the name `resources`. Nothing here exists at import time.
 """
 
@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from services.common.cache import Redis, open_redis
-from services.common.database import Databases
-from services.common.settings import ServiceSettings
-from services.common.tokens import TokenIssuer
+from services.runtime.cache import Redis, open_redis
+from services.runtime.database import Databases
+from services.runtime.settings import ServiceSettings
+from services.runtime.tokens import TokenIssuer
 
 __all__ = ["RedisFactory", "Resources", "open_resources"]
 

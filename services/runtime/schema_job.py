@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from psycopg.conninfo import make_conninfo
 
-from services.common.settings import SettingsError
+from services.runtime.settings import SettingsError
 
 __all__ = [
     "DATABASE_URL",

@@ -13,8 +13,8 @@ import jwt
 import msgspec
 from litestar import Request
 
-from services.common.errors import Forbidden, Unauthorized
-from services.common.settings import ServiceSettings
+from services.runtime.errors import Forbidden, Unauthorized
+from services.runtime.settings import ServiceSettings
 
 __all__ = ["Principal", "Role", "TokenIssuer", "require_instructor"]
 

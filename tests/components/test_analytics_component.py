@@ -15,7 +15,7 @@ from components.analytics import Analytics, AnalyticsArgs
 from infra.diagram import architecture_edges
 from infra.graph import SECRET_MASK, Graph, RecordedResource
 from infra.stack_files import load_stack
-from services.messaging.settings import KafkaSettings
+from services.runtime.kafka.settings import KafkaSettings
 from stacks.compute_sections import AnalyticsConfig
 from stacks.config import ConfigError, parse_stack_config
 

@@ -100,7 +100,7 @@ def test_their_stack_shows_one_network_and_one_database_holding_the_rds_resource
     graph: Graph,
 ):
     # The type tokens our classes register, which differ from the `eduscale:index:<Name>`
-    # tokens of the published schema (see tests/test_component_schema.py).
+    # tokens of the published schema (see tests/components/test_component_schema.py).
     network = graph.one("eduscale:network:Network")
     database = graph.one("eduscale:data:Database")
     assert network.urn.startswith(f"urn:pulumi:{STACK}::{PROJECT}::")

@@ -178,9 +178,9 @@ def test_the_repository_context_excludes_what_the_image_does_not_carry(tmp_path:
         ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", ".*_cache"),
     )
     before = build_context_digest(copy)
-    (copy / "tests" / "test_cli.py").write_text("# edited\n")
+    (copy / "tests" / "infra" / "test_cli.py").write_text("# edited\n")
     assert build_context_digest(copy) == before
-    (copy / "services" / "routes.py").write_text("# edited\n")
+    (copy / "contracts" / "routes.py").write_text("# edited\n")
     assert build_context_digest(copy) != before
 
 

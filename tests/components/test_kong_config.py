@@ -3,7 +3,7 @@
 import pytest
 
 from components.kong_config import GatewayLimitsArgs, RedisArgs, declarative_config
-from services.routes import ROUTES, Route
+from contracts.routes import ROUTES, Route
 
 LIMITS: GatewayLimitsArgs = {
     "requests_per_minute": 600,

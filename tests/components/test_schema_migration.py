@@ -23,7 +23,7 @@ from service_harness import POSTGRES_URL
 from components.schema_migration import SchemaMigration, SchemaMigrationArgs
 from components.workload import SCHEMA_ANNOTATION
 from infra.graph import Graph, RecordedResource
-from services.common.migrations import MIGRATIONS_DIR, load_migrations
+from services.runtime.migrations import MIGRATIONS_DIR, load_migrations
 from stacks.schema_migration import MIGRATE_ARGS, migration_environment, migrations_revision
 
 DATABASE_CLIENTS = ("auth", "course", "ai-orchestrator", "generation-worker", "indexer-worker")

@@ -6,9 +6,9 @@ import pytest
 from conftest import PROJECT_DIR, run_program
 
 from components.vector_store import VectorStore
+from contracts.vector_layout import CollectionLayout, Distance, layout_from_json, layout_to_json
 from infra.graph import Graph
 from infra.stack_files import load_stack
-from services.vector_layout import CollectionLayout, Distance, layout_from_json, layout_to_json
 from stacks.config import parse_stack_config
 
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import PROJECT_DIR
 
 from infra.capacity.bench import load_bench_figures
 from infra.capacity.errors import CapacityInputError
@@ -22,7 +22,7 @@ from infra.capacity.workload import load_workload_model
 from infra.cli import main
 from stacks.config import StackConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = PROJECT_DIR
 BENCH = ROOT / "benchmarks" / "baseline.json"
 """The figures measured on this machine: the plan's default input, so prod must hold with them."""
 MILLION = 1_000_000

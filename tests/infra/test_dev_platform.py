@@ -22,19 +22,19 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import PROJECT_DIR
 from kafka_broker import free_port
 from pdf_factory import known_sentences, text_pdf
 from service_harness import REDIS_URL, fresh_database
 
+from contracts.routes import ROUTES
 from infra.dev.local_env import jwt_secret, prepare_data_dir
 from infra.dev.platform import PROCESSES, _worker
 from infra.dev.supervisor import _service_of, render_line
 from infra.service_commands import WORKERS
-from services.routes import ROUTES
 
 pytestmark = pytest.mark.usefixtures("redis_client")
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 150.0
 _PLATFORM_VARIABLES = ("KAFKA_", "OPENAI_", "DATABASE_", "REDIS_", "JWT_", "QDRANT_", "CORS_")
 

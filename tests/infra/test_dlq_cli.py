@@ -10,8 +10,8 @@ from consumer_harness import TOPIC, produce, running_loop
 from kafka_broker import Broker
 
 from infra.cli import main
-from services.messaging.dlq_tool import read_dead_letters
-from services.messaging.envelope import decode_generation
+from services.runtime.kafka.dlq_tool import read_dead_letters
+from services.runtime.kafka.envelope import decode_generation
 
 pytestmark = pytest.mark.anyio
 DLQ = f"{TOPIC}.dlq"

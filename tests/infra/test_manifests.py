@@ -14,8 +14,8 @@ import pulumi
 import pytest
 import yaml
 from conftest import PROJECT_DIR
+from manifest_kinds import CUSTOM_KINDS
 from test_cli import run_cli
-from test_kubernetes_schemas import CUSTOM_KINDS
 
 from infra.cli import main
 from infra.graph import SECRET_MASK, Graph, RecordedResource

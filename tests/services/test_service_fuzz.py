@@ -38,10 +38,10 @@ from service_harness import database_url, settings_for
 
 from services.analytics.settings import AnalyticsSettings
 from services.auth.app import create_app as create_auth_app
-from services.common.settings import ServiceSettings
-from services.common.tokens import Principal, TokenIssuer
 from services.course.app import create_app as create_course_app
 from services.course.catalogue import encode_cursor
+from services.runtime.settings import ServiceSettings
+from services.runtime.tokens import Principal, TokenIssuer
 
 pytestmark = pytest.mark.usefixtures("redis_client")
 

@@ -20,8 +20,8 @@ from litestar.testing import TestClient
 from service_harness import database_url, settings_for
 
 from services.auth.app import create_app as create_auth_app
-from services.common.settings import ServiceSettings
 from services.course.app import create_app as create_course_app
+from services.runtime.settings import ServiceSettings
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 FACTORIES: dict[str, Callable[[ServiceSettings], Litestar]] = {

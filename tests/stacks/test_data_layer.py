@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 from conftest import PROJECT_DIR, preview_stack
 
+from contracts.topics import WORK_TOPICS
 from infra.graph import SECRET_MASK, Graph, RecordedResource
 from infra.stack_files import load_stack
-from services.topics import WORK_TOPICS
 from stacks.config import StackConfig, parse_stack_config
 
 RDS = "aws:rds/instance:Instance"

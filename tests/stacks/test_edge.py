@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from conftest import PROJECT_DIR
 
+from contracts.routes import ROUTES
 from infra.diagram import architecture_edges, render_mermaid
 from infra.graph import Graph, RecordedResource
 from infra.stack_files import load_stack
-from services.routes import ROUTES
 from stacks.config import StackConfig, parse_stack_config
 
 SG = "aws:ec2/securityGroup:SecurityGroup"

@@ -11,16 +11,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from conftest import PROJECT_DIR
+from manifest_kinds import CUSTOM_KINDS
 
 from infra.graph import Graph
 from infra.stack_files import load_stack
 from stacks.config import parse_stack_config
-
-CUSTOM_KINDS = {
-    "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding",
-    "kubernetes:keda.sh/v1alpha1:ScaledObject",
-    "kubernetes:keda.sh/v1alpha1:TriggerAuthentication",
-}
 
 
 def manifests(graph: Graph) -> list[tuple[str, dict[str, Any]]]:

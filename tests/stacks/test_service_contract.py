@@ -16,9 +16,9 @@ from components.document_store import DOCUMENTS_PREFIX
 from infra.graph import Graph, RecordedResource
 from services.ai.document_files import storage_key
 from services.ai.settings import AISettings
-from services.ai.worker_process import worker_settings
-from services.common.settings import ServiceSettings
-from services.messaging.settings import KafkaSettings
+from services.generation_worker.worker import worker_settings
+from services.runtime.kafka.settings import KafkaSettings
+from services.runtime.settings import ServiceSettings
 from stacks.sections import AiConfig
 from stacks.service_env import RDS_CA_BUNDLE
 

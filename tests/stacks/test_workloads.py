@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 from conftest import PROJECT_DIR
 
+from contracts.topics import ANALYTICS_EVENTS, DOCUMENT_UPLOADED, GENERATION_REQUESTED
 from infra.graph import Graph, RecordedResource
 from infra.stack_files import load_stack
-from services.topics import ANALYTICS_EVENTS, DOCUMENT_UPLOADED, GENERATION_REQUESTED
 from stacks.config import StackConfig, parse_stack_config
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"

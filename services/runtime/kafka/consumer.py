@@ -29,8 +29,8 @@ import anyio.to_thread
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from services.messaging.dead_letters import DeadLetterError, Failure, publish_dead_letter
-from services.messaging.envelope import PoisonMessage
+from services.runtime.kafka.dead_letters import DeadLetterError, Failure, publish_dead_letter
+from services.runtime.kafka.envelope import PoisonMessage
 
 __all__ = ["ConsumerLoop", "RetryPolicy", "Stopped", "commit_on_revoke"]
 

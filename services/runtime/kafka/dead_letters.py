@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from services.topics import dlq_name
+from contracts.topics import dlq_name
 
 __all__ = [
     "DLQ_HEADERS",

@@ -34,8 +34,8 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from services.messaging.dead_letters import strip_dlq_headers
-from services.messaging.settings import KafkaSettings, consumer_config, producer_config
+from services.runtime.kafka.dead_letters import strip_dlq_headers
+from services.runtime.kafka.settings import KafkaSettings, consumer_config, producer_config
 
 __all__ = ["REPLAY_MARKER", "DeadLetter", "ReplayError", "read_dead_letters", "replay"]
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from services.common.settings import SettingsError
+from services.runtime.settings import SettingsError
 
 __all__ = ["KafkaSettings", "consumer_config", "producer_config"]
 

@@ -21,8 +21,8 @@ from botocore.stub import Stubber
 
 from services.ai.document_files import LocalFiles, S3Files, document_files, storage_key
 from services.ai.settings import AISettings
-from services.common.transient import is_transient_infrastructure
-from services.indexer.handler import IndexHandler, MissingFile
+from services.indexer_worker.handler import IndexHandler, MissingFile
+from services.runtime.transient import is_transient_infrastructure
 
 pytestmark = pytest.mark.anyio
 

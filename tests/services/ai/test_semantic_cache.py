@@ -27,7 +27,7 @@ from services.ai.semantic_cache import (
     normalise_request,
 )
 from services.ai.settings import AISettings
-from services.ai.worker_process import cache_collection
+from services.generation_worker.worker import cache_collection
 
 pytestmark = pytest.mark.anyio
 

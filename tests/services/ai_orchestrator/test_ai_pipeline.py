@@ -27,13 +27,13 @@ from kafka_broker import PARTITIONS, Broker, free_port
 from litestar.testing import AsyncTestClient
 from service_harness import replicate
 
-from services.ai import generation_worker
+from contracts.topics import GENERATION_REQUESTED
 from services.ai.settings import PROMPT_VERSION
 from services.auth.app import create_app as create_auth_app
-from services.common.settings import ServiceSettings
-from services.common.tokens import Principal, TokenIssuer
-from services.messaging.settings import consumer_config, producer_config
-from services.topics import GENERATION_REQUESTED
+from services.generation_worker import handler as generation_handler
+from services.runtime.kafka.settings import consumer_config, producer_config
+from services.runtime.settings import ServiceSettings
+from services.runtime.tokens import Principal, TokenIssuer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("redis_client")]
 
@@ -440,7 +440,7 @@ async def test_an_edited_lesson_or_a_new_prompt_is_never_served_from_the_cache(
         assert fake_openai.chat_calls == calls + 1
         assert "Denominators" in edited["result"]["text"]
         # New prompts ship with a new prompt version: answers of the old ones are not reused.
-        monkeypatch.setattr(generation_worker, "PROMPT_VERSION", PROMPT_VERSION + "-next")
+        monkeypatch.setattr(generation_handler, "PROMPT_VERSION", PROMPT_VERSION + "-next")
         await generate()
         assert fake_openai.chat_calls == calls + 2
 

@@ -32,21 +32,22 @@ from pdf_factory import (
     text_pdf,
 )
 
+from contracts.topics import DOCUMENT_UPLOADED
 from services.ai.breaker import BreakerSnapshot, CircuitBreaker
 from services.ai.breaker_state import publish_breaker_state, read_breaker_state
 from services.ai.document_files import DocumentFiles, document_files
+from services.ai.provider import openai_client
 from services.ai.provider_breakers import EMBEDDINGS_BREAKER
 from services.ai.qdrant import course_index, open_qdrant
-from services.ai.runtime import AIRuntime, openai_client
 from services.ai.semantic_cache import Embedder, OpenAIEmbedder
 from services.ai.settings import AISettings
-from services.common.resources import open_resources
-from services.indexer.chunking import Chunk, chunk_pages
-from services.indexer.handler import IndexHandler, pages_done
-from services.indexer.pdf import read_pages
-from services.indexer.vector_index import CourseIndex, IndexedChunk
-from services.messaging.settings import producer_config
-from services.topics import DOCUMENT_UPLOADED
+from services.ai_orchestrator.runtime import AIRuntime
+from services.indexer_worker.handler import IndexHandler, pages_done
+from services.indexing.chunking import Chunk, chunk_pages
+from services.indexing.pdf import read_pages
+from services.indexing.vector_index import CourseIndex, IndexedChunk
+from services.runtime.kafka.settings import producer_config
+from services.runtime.resources import open_resources
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("redis_client")]
 

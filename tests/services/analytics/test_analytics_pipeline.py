@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import pytest
 from analytics_harness import eventually, fast_settings, produce_events
+from course_harness import LESSON, QUIZ_QUESTIONS, headers_for
 from kafka_broker import Broker
 from litestar.testing import AsyncTestClient
 from service_harness import settings_for
-from test_course_service import LESSON, QUIZ_QUESTIONS, headers_for
 
 from services.analytics.events import (
     CourseViewed,
@@ -31,10 +31,10 @@ from services.analytics.events import (
     QuizAttemptedProps,
 )
 from services.analytics.settings import AnalyticsSettings
+from services.analytics.sink_runner import local_sink
 from services.analytics.store import open_store
-from services.analytics.worker import local_sink
-from services.common.settings import ServiceSettings
 from services.course.app import create_app
+from services.runtime.settings import ServiceSettings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("redis_client")]
 

@@ -24,19 +24,19 @@ import pytest
 from ai_platform import dead_letters_reach, running_platform
 from analytics_harness import eventually, fast_settings, produce, produce_events
 from confluent_kafka import Consumer, TopicPartition
+from course_harness import LESSON, headers_for
 from fake_openai import FakeOpenAI
 from kafka_broker import PARTITIONS, Broker, free_port
 from pdf_factory import known_sentences, text_pdf
 from service_harness import POSTGRES_URL, replicate, settings_for
 from test_analytics_pipeline import course_service, learning_day, report
-from test_course_service import LESSON, headers_for
 
+from contracts.topics import ANALYTICS_EVENTS
 from services.analytics.events import CourseViewed, encode_event
 from services.analytics.sink import row_of
+from services.analytics.sink_runner import SINK_GROUP, local_sink
 from services.analytics.store import open_store
-from services.analytics.worker import SINK_GROUP, local_sink
-from services.messaging.settings import consumer_config
-from services.topics import ANALYTICS_EVENTS
+from services.runtime.kafka.settings import consumer_config
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("redis_client")]
 _DAY = datetime(2026, 11, 2, 9, tzinfo=UTC)

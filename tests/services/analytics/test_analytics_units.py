@@ -15,6 +15,7 @@ import anyio
 import msgspec
 import pytest
 from analytics_harness import fast_settings
+from conftest import PROJECT_DIR
 from kafka_broker import free_port
 
 from services.analytics.emitter import EventEmitter
@@ -29,9 +30,9 @@ from services.analytics.events import (
 from services.analytics.schema import AnalyticsSchema
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import EmbeddedStore, StoreUnavailable, open_store
-from services.common.settings import SettingsError
-from services.messaging.envelope import PoisonMessage
-from services.messaging.settings import KafkaSettings
+from services.runtime.kafka.envelope import PoisonMessage
+from services.runtime.kafka.settings import KafkaSettings
+from services.runtime.settings import SettingsError
 
 # --- settings -----------------------------------------------------------------------
 
@@ -301,7 +302,7 @@ def test_a_second_process_cannot_open_the_embedded_store(tmp_path: Path) -> None
 
 
 def test_the_readme_documents_every_analytics_setting_and_no_other() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = PROJECT_DIR
     source = (root / "services" / "analytics" / "settings.py").read_text()
     read = set(re.findall(r'read\.\w+\(\s*"(ANALYTICS_[A-Z_]+)"', source))
     section = (root / "README.md").read_text().split("### Learning analytics", 1)[1]

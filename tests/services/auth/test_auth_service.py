@@ -26,8 +26,8 @@ from services.auth.app import create_app
 from services.auth.profiles import ProfileStore, profile_key
 from services.auth.schemas import UserProfile
 from services.auth.users import VersionedProfile
-from services.common.database import Databases
-from services.common.settings import ServiceSettings
+from services.runtime.database import Databases
+from services.runtime.settings import ServiceSettings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("redis_client")]
 

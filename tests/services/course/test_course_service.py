@@ -14,28 +14,16 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from course_harness import LESSON, QUIZ_QUESTIONS, headers_for
 from litestar.testing import AsyncTestClient
 from service_harness import database_url, environment_for, replicate, settings_for
 
 from services.auth.app import create_app as create_auth_app
-from services.common.settings import ServiceSettings
-from services.common.tokens import Principal, TokenIssuer
 from services.course.app import create_app
 from services.course.content_cache import course_key
+from services.runtime.settings import ServiceSettings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("redis_client")]
-
-LESSON = {"title": "Fractions", "body": "A fraction is a part of a whole."}
-QUIZ_QUESTIONS = [
-    {"prompt": "1/2 + 1/2 =", "choices": ["1", "2", "1/4"], "answer_index": 0},
-    {"prompt": "1/2 of 8 =", "choices": ["2", "4"], "answer_index": 1},
-    {"prompt": "Is 3/3 a whole?", "choices": ["yes", "no"], "answer_index": 0},
-]
-
-
-def headers_for(settings: ServiceSettings, role: str, user_id: uuid.UUID | None = None) -> Any:
-    principal = Principal(user_id=user_id or uuid.uuid4(), role=role)  # type: ignore[arg-type]
-    return {"Authorization": f"Bearer {TokenIssuer(settings).issue(principal)}"}
 
 
 @pytest.fixture

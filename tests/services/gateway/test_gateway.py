@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from components.kong_config import declarative_config
-from services.common.settings import SettingsError
+from contracts.gateway import CORS, DEFAULT_LIMITS, GatewayLimits, route_policies
+from contracts.routes import ROUTES
 from services.gateway.app import Gateway, create_app
-from services.gateway.policy import CORS, DEFAULT_LIMITS, GatewayLimits, route_policies
 from services.gateway.rate_limit import MinuteWindows
 from services.gateway.settings import GatewaySettings
-from services.routes import ROUTES
+from services.runtime.settings import SettingsError
 from stacks.compute_sections import GatewayConfig
 
 pytestmark = pytest.mark.anyio

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pdf_factory import KNOWN_SENTENCES, known_sentences
 
-from services.indexer.chunking import MIN_MAX_TOKENS, Chunk, chunk_pages, estimate_tokens
+from services.indexing.chunking import MIN_MAX_TOKENS, Chunk, chunk_pages, estimate_tokens
 
 # True cl100k_base counts (the tokenizer of text-embedding-3-small), from the token ids in
 # jtokkit's reference table lib/src/test/resources/cl100k_base_encodings.csv (generated

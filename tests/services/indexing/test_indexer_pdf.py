@@ -13,8 +13,8 @@ from pdf_factory import (
     text_pdf,
 )
 
-from services.indexer import pdf
-from services.indexer.pdf import (
+from services.indexing import pdf
+from services.indexing.pdf import (
     CorruptDocument,
     EncryptedDocument,
     NoTextDocument,

@@ -20,19 +20,19 @@ from qdrant_client import AsyncQdrantClient, models
 from service_harness import settings_for
 
 import services.ai.qdrant
-from services.ai.app import create_app as create_ai_app
+from contracts.vector_layout import CollectionLayout, Distance
 from services.ai.qdrant import course_index, open_qdrant
 from services.ai.settings import AISettings
-from services.ai.worker_runtime import WorkerContext
-from services.indexer.process import _index_handler as index_handler
-from services.indexer.vector_index import (
+from services.ai.worker_context import WorkerContext
+from services.ai_orchestrator.app import create_app as create_ai_app
+from services.indexer_worker.worker import _index_handler as index_handler
+from services.indexing.vector_index import (
     MAX_SEARCH_LIMIT,
     CourseIndex,
     IndexedChunk,
     SearchHit,
     point_id,
 )
-from services.vector_layout import CollectionLayout, Distance
 
 pytestmark = pytest.mark.anyio
 

@@ -13,8 +13,8 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from structlog.testing import capture_logs
 
-from services.messaging import consumer as consumer_module
-from services.messaging.consumer import ConsumerLoop, RetryPolicy, commit_on_revoke
+from services.runtime.kafka import consumer as consumer_module
+from services.runtime.kafka.consumer import ConsumerLoop, RetryPolicy, commit_on_revoke
 
 TOPIC = "generation.requested"
 

@@ -11,10 +11,10 @@ from confluent_kafka import Message, Producer
 from consumer_harness import TOPIC, committed, job, produce, running_loop
 from kafka_broker import PARTITIONS, Broker
 
-from services.messaging.dead_letters import DLQ_HEADERS
-from services.messaging.dlq_tool import read_dead_letters
-from services.messaging.envelope import decode_generation
-from services.messaging.settings import producer_config
+from services.runtime.kafka.dead_letters import DLQ_HEADERS
+from services.runtime.kafka.dlq_tool import read_dead_letters
+from services.runtime.kafka.envelope import decode_generation
+from services.runtime.kafka.settings import producer_config
 
 pytestmark = pytest.mark.anyio
 DLQ = f"{TOPIC}.dlq"

@@ -7,9 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from components.database import APP_USER
-from services.common.iam_auth import iam_token_kwargs
-from services.common.migrations import load_migrations
-from services.common.settings import ServiceSettings, SettingsError
+from services.runtime.iam_auth import iam_token_kwargs
+from services.runtime.migrations import load_migrations
+from services.runtime.settings import ServiceSettings, SettingsError
 
 pytestmark = pytest.mark.anyio
 

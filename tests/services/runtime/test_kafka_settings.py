@@ -12,11 +12,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from conftest import PROJECT_DIR
 
-from services.common.settings import SettingsError
-from services.messaging.settings import KafkaSettings, consumer_config, producer_config
+from services.runtime.kafka.settings import KafkaSettings, consumer_config, producer_config
+from services.runtime.settings import SettingsError
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 LOCAL = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092"}
 MSK = {
     "KAFKA_BOOTSTRAP_SERVERS": "b-1.events.kafka.eu-west-1.amazonaws.com:9098",

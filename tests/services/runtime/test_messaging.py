@@ -11,10 +11,10 @@ from confluent_kafka import Message
 from consumer_harness import FAST_RETRY, TOPIC, Flaky, Open, job, produce, running_loop
 from kafka_broker import Broker
 
-from services.messaging.consumer import ConsumerLoop, RetryPolicy
-from services.messaging.dead_letters import Failure
-from services.messaging.dlq_tool import read_dead_letters, replay
-from services.messaging.envelope import (
+from services.runtime.kafka.consumer import ConsumerLoop, RetryPolicy
+from services.runtime.kafka.dead_letters import Failure
+from services.runtime.kafka.dlq_tool import read_dead_letters, replay
+from services.runtime.kafka.envelope import (
     PoisonMessage,
     decode_generation,
 )

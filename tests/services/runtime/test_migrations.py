@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from service_harness import fresh_database
 
-from services.common.migrations import (
+from services.runtime.migrations import (
     LOCK_KEY,
     Migration,
     MigrationError,

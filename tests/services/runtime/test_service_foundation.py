@@ -1,4 +1,4 @@
-"""What every service gets from `services.common`, seen over HTTP: health, CORS, request ids.
+"""What every service gets from `services.runtime`, seen over HTTP: health, CORS, request ids.
 
 The Auth app stands for all of them; they share one `build_app`.
 """
@@ -15,7 +15,7 @@ from psycopg.conninfo import conninfo_to_dict
 from service_harness import POSTGRES_URL, settings_for
 
 from services.auth.app import create_app
-from services.common.settings import ServiceSettings
+from services.runtime.settings import ServiceSettings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("redis_client")]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.settings import ServiceSettings, SettingsError
+from services.runtime.settings import ServiceSettings, SettingsError
 
 GOOD = {
     "DATABASE_URL": "postgresql://app:s3cret@db.internal:5432/eduscale",

@@ -20,10 +20,10 @@ from botocore.config import Config
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from services.ai.generation_worker import LessonNotReplicated, is_transient
-from services.common.transient import is_transient_infrastructure
-from services.indexer.handler import IndexHandler, MissingFile
-from services.indexer.pdf import EncryptedDocument
+from services.generation_worker.handler import LessonNotReplicated, is_transient
+from services.indexer_worker.handler import IndexHandler, MissingFile
+from services.indexing.pdf import EncryptedDocument
+from services.runtime.transient import is_transient_infrastructure
 
 S3 = "https://s3.eu-west-1.amazonaws.com/eduscale-documents"
 
