@@ -48,12 +48,12 @@ def test_the_workflow_gives_the_test_command_the_postgres_and_redis_the_tests_us
 
 def test_the_test_command_runs_linters_types_and_tests():
     check = (PROJECT_DIR / "scripts" / "check").read_text()
-    for step in ("ruff check .", "ruff format --check .", "mypy", "pytest"):
+    for step in ("ruff check .", "ruff format --check .", "mypy", "lint-imports", "pytest"):
         assert step in check
 
 
 def test_the_readme_documents_every_service_setting_and_no_other():
-    settings_source = (PROJECT_DIR / "services" / "common" / "settings.py").read_text()
+    settings_source = (PROJECT_DIR / "services" / "runtime" / "settings.py").read_text()
     read = set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', settings_source))
     readme = (PROJECT_DIR / "README.md").read_text()
     table = readme.split("| variable | default | meaning |", 1)[1].split("\n\n", 1)[0]
