@@ -15,6 +15,7 @@ import openai
 import pytest
 import redis
 import redis.asyncio
+from service_harness import REDIS_URL
 from structlog.testing import capture_logs
 
 from services.ai.breaker import (
@@ -27,7 +28,6 @@ from services.ai.breaker_state import breaker_key, publish_breaker_state, read_b
 
 pytestmark = pytest.mark.anyio
 
-TEST_REDIS_URL = "redis://127.0.0.1:6379/9"
 _REQUEST = httpx2.Request("POST", "https://api.openai.test/v1/chat/completions")
 
 
@@ -527,7 +527,7 @@ async def test_a_failing_observer_is_logged_and_never_breaks_the_call() -> None:
 
 @pytest.fixture
 async def async_redis():
-    client = redis.asyncio.Redis.from_url(TEST_REDIS_URL)
+    client = redis.asyncio.Redis.from_url(REDIS_URL)  # the database redis_client flushes
     yield client
     await client.aclose()
 
