@@ -13,7 +13,8 @@ encrypted with a rotating customer key; the master password generated and kept b
 Secrets Manager (never in code, config or state); not publicly accessible, only in the
 private subnets, reachable on 5432 only from the given security groups; TLS forced by the
 parameter group; IAM database authentication; PostgreSQL and upgrade logs exported into
-log groups we declare first (encrypted, with a retention);
+log groups we declare first (encrypted, kept a year by default: the connection log is the
+only record of who reached the database);
 enhanced monitoring; a final snapshot and deletion protection unless turned off.
 """
 
@@ -26,7 +27,7 @@ import pulumi_aws as aws
 
 from components.conventions import physical_name, standard_tags
 from components.encryption import customer_managed_key
-from components.log_groups import encrypted_log_group
+from components.log_groups import encrypted_log_group, retention_days
 from components.security import data_store_security_group
 
 APP_USER = "eduscale_app"
@@ -76,7 +77,9 @@ class DatabaseArgs(TypedDict):
     database_name: NotRequired[str]
     """The database created on the writer (default `eduscale`)."""
     log_retention_days: NotRequired[int]
-    """Retention of the exported PostgreSQL logs in CloudWatch (default 30 days)."""
+    """Retention of the exported PostgreSQL and upgrade logs in CloudWatch (default 365
+    days). The PostgreSQL log holds every connection and disconnection: the database's
+    only access trail, kept as long as the VPC flow logs and the EKS audit log."""
 
 
 class Database(pulumi.ComponentResource):
@@ -112,8 +115,10 @@ class Database(pulumi.ComponentResource):
         deletion_protection = bool(args.get("deletion_protection", True))
         child = pulumi.ResourceOptions(parent=self)
 
+        log_retention_days = retention_days(
+            "log_retention_days", args.get("log_retention_days", 365)
+        )
         key = customer_managed_key(name, "storage", parent=self, for_log_groups=True)
-        log_retention_days = int(args.get("log_retention_days", 30))
         security_group = data_store_security_group(
             name,
             vpc_id=args["vpc_id"],

@@ -113,6 +113,7 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
             "deletion_protection": db.deletion_protection,
             "performance_insights_retention_days": db.performance_insights_retention_days,
             "slow_statement_ms": db.slow_statement_ms,
+            "log_retention_days": db.log_retention_days,
         },
     )
     # Generated, never typed by a person; kept in state as a Pulumi secret.
