@@ -6,6 +6,7 @@ from policies import (
     cache,
     cluster,
     database,
+    dns,
     edge,
     iam,
     images,
@@ -20,6 +21,7 @@ __all__ = ["ALL_POLICIES"]
 
 ALL_POLICIES: list[Policy] = [
     *database.POLICIES,
+    *dns.POLICIES,
     *cache.POLICIES,
     *messaging.POLICIES,
     *storage.POLICIES,

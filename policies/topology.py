@@ -41,6 +41,7 @@ CLUSTER_HOST = re.compile(r"([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local\.?")
 STANDARD_TAGS = ("project", "stack", "component", "managed-by")
 TAGGABLE_TYPES = frozenset(f"aws:{t}" for t in (
     "acm/certificate:Certificate", "appautoscaling/target:Target", "cloudwatch/logGroup:LogGroup",
+    "cloudwatch/metricAlarm:MetricAlarm", "route53/healthCheck:HealthCheck",
     "ec2/defaultSecurityGroup:DefaultSecurityGroup", "ec2/eip:Eip", "ec2/flowLog:FlowLog",
     "ecr/repository:Repository",
     "ec2/internetGateway:InternetGateway", "ec2/launchTemplate:LaunchTemplate",
