@@ -13,6 +13,7 @@ from policies import (
     kubernetes,
     messaging,
     network,
+    origin,
     storage,
     topology,
 )
@@ -27,6 +28,7 @@ ALL_POLICIES: list[Policy] = [
     *storage.POLICIES,
     *network.POLICIES,
     *edge.POLICIES,
+    *origin.POLICIES,
     *cluster.POLICIES,
     *iam.POLICIES,
     *kubernetes.POLICIES,

@@ -51,6 +51,7 @@ TAGGABLE_TYPES = frozenset(f"aws:{t}" for t in (
     "elasticache/replicationGroup:ReplicationGroup", "elasticache/subnetGroup:SubnetGroup",
     "iam/openIdConnectProvider:OpenIdConnectProvider", "iam/role:Role", "kms/key:Key",
     "lb/listener:Listener", "lb/loadBalancer:LoadBalancer", "lb/targetGroup:TargetGroup",
+    "lb/trustStore:TrustStore", "s3/bucketObjectv2:BucketObjectv2",
     "msk/cluster:Cluster", "rds/instance:Instance", "rds/parameterGroup:ParameterGroup",
     "rds/subnetGroup:SubnetGroup", "route53/zone:Zone", "s3/bucket:Bucket",
 ))  # fmt: skip
