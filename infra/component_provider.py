@@ -35,6 +35,7 @@ from components.event_bus import EventBus
 from components.load_balancer import LoadBalancer
 from components.microservice import Microservice
 from components.network import Network
+from components.origin_authentication import OriginAuthentication
 from components.schema_migration import SchemaMigration
 from components.vector_store import VectorStore
 from components.worker import Worker
@@ -58,6 +59,7 @@ PUBLISHED_COMPONENTS: Final[tuple[type[pulumi.ComponentResource], ...]] = (
     VectorStore,
     Analytics,
     ApiGateway,
+    OriginAuthentication,
     LoadBalancer,
     Cdn,
 )

@@ -351,7 +351,8 @@ def test_the_shipped_stacks_pass_every_storage_rule(
 ):
     graph: Graph = request.getfixturevalue(f"{stack_name}_graph")
     assert check_graph(graph, storage.POLICIES) == []
-    assert len(graph.of_type(BUCKET)) == 3  # documents, its access logs, the ALB's logs
+    # documents, its access logs, the ALB's logs, the ALB's client-CA bundle
+    assert len(graph.of_type(BUCKET)) == 4
 
 
 def documents(document: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -430,6 +431,7 @@ def test_a_prod_bucket_without_access_logs_is_an_advisory_violation(
     found = {(v.rule, v.mandatory, v.urn.rsplit("::", 1)[-1]) for v in check_graph(Graph.read_json(path), storage.POLICIES) if v.urn}  # fmt: skip
     assert found == {
         ("s3-access-logging", False, "documents-bucket"),
+        ("s3-access-logging", False, "alb-trust-store"),
         # Nothing logs into the access-log bucket any more: it is held to the normal rules.
         ("s3-access-logging", False, "documents-access-logs"),
         ("s3-encryption-cmk", True, "documents-access-logs"),

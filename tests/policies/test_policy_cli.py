@@ -106,3 +106,18 @@ def test_the_policy_readme_lists_every_rule_as_the_rules_say():
     readme = (PROJECT_DIR / "policies" / "README.md").read_text()
     assert table() in readme
     assert len(ALL_POLICIES) >= 40
+
+
+def test_the_policy_readme_shows_every_waiver_and_accepted_finding():
+    from conftest import PROJECT_DIR  # noqa: PLC0415
+
+    from policies.waivers import ACCEPTED_FINDINGS  # noqa: PLC0415
+    from scripts.policy_readme import waivers_table  # noqa: PLC0415
+
+    readme = (PROJECT_DIR / "policies" / "README.md").read_text()
+    assert waivers_table() in readme
+    for finding in ACCEPTED_FINDINGS:
+        assert finding.scanners
+        assert finding.resources
+        assert finding.reason
+        assert ", ".join(finding.scanners) in readme
