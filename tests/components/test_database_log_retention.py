@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_program
+from conftest import PROJECT_DIR, run_program
 from policy_harness import policy_cli_on, resource_violations, resources_of
 from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UnknownValueError
 
@@ -40,7 +40,7 @@ def test_every_database_log_is_kept_as_the_stack_config_says(
     stack: str, days: int, request: pytest.FixtureRequest
 ):
     graph: Graph = request.getfixturevalue(f"{stack}_graph")
-    config = load_stack(Path(__file__).resolve().parent.parent, stack).config
+    config = load_stack(PROJECT_DIR, stack).config
     assert '"logRetentionDays": ' + str(days) in config["eduscale:database"]
     groups = rds_log_groups(graph)
     instances = graph.of_type("aws:rds/instance:Instance")

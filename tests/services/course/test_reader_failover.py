@@ -20,9 +20,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 from service_harness import database_url, replicate, settings_for
 
-from services.common.settings import ServiceSettings
-from services.common.tokens import Principal, TokenIssuer
 from services.course.app import create_app
+from services.runtime.settings import ServiceSettings
+from services.runtime.tokens import Principal, TokenIssuer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("redis_client")]
 
