@@ -66,11 +66,7 @@ def load_eval_set(path: Path = EVAL_FILE) -> list[LabelledPair]:
     document = yaml.safe_load(path.read_text())
     if not isinstance(document, dict) or set(document) != set(SPLITS):
         raise LabelFileError(f"{path}: expected exactly the splits {', '.join(SPLITS)}")
-    pairs = [
-        pair
-        for split in SPLITS
-        for pair in _split(document[split], split, path)
-    ]
+    pairs = [pair for split in SPLITS for pair in _split(document[split], split, path)]
     seen: set[tuple[str, str, str]] = set()
     for pair in pairs:
         key = (pair.kind, pair.stored, pair.probe)
@@ -91,7 +87,7 @@ def _mapping(value: Any, allowed: Iterable[str], where: str) -> dict[str, Any]:
 
 
 def _split(value: Any, split: str, path: Path) -> list[LabelledPair]:
-    pairs = []
+    pairs: list[LabelledPair] = []
     for category, kinds in _mapping(value, CATEGORIES, f"{path}: {split}").items():
         where = f"{path}: {split}.{category}"
         for kind, entries in _mapping(kinds, KINDS, where).items():

@@ -49,11 +49,18 @@ TUNED: dict[str, CacheTuning] = {
     for tuning in (
         CacheTuning(
             embedding_model="all-MiniLM-L6-v2",
-            threshold=0.65,
+            threshold=0.60,
             verifier="rules",
             measured_on="2026-12-05",
             dimensions=384,
-            evidence="PLACEHOLDER",
+            evidence=(
+                "dev: 82.1 % of the same-answer pairs served, 0.0 % of the other-answer"
+                " pairs (negations 0 %); holdout: 65.7 % served, 0.0 % false positives."
+                " The old decision (0.92, no verifier) on the same run: dev 42.0 % / 25.8 %"
+                " (negations 80 %), holdout 38.6 % / 18.8 %. Every threshold from 0.50 to"
+                " 0.95 gives 0 % false positives with the rules; 0.60 is the highest within"
+                " 5 % of the best hit rate (0.50: 85.7 %)."
+            ),
         ),
         CacheTuning(
             embedding_model="text-embedding-3-small",
