@@ -128,6 +128,7 @@ async def test_a_candidate_below_the_threshold_is_never_verified(
             self.calls = 0
 
         def verify(self, stored: str, probe: str) -> Verdict:
+            del stored, probe
             self.calls += 1
             return Verdict(same_answer=True)
 
@@ -151,6 +152,7 @@ async def test_a_failing_verifier_is_a_miss_never_a_failed_job(
         name = "broken"
 
         def verify(self, stored: str, probe: str) -> Verdict:
+            del stored, probe
             raise RuntimeError("a bug in a verifier")
 
         def warm(self) -> None:
