@@ -74,6 +74,7 @@ OLD_THRESHOLD = 0.92
 PARAPHRASE_THRESHOLDS = (0.90, 0.95)
 _BATCH = 256
 _TIE = 1e-4
+_REPEATS = 3
 _PERCENT = 100.0
 _P99 = 99
 _DEPLOYABLE = frozenset(VERIFIERS)
@@ -176,18 +177,28 @@ def _one_core() -> Iterator[None]:
 def _verdicts(
     pairs: list[LabelledPair], candidates: dict[str, Verify]
 ) -> tuple[dict[str, list[bool]], dict[str, list[float]]]:
-    """Each candidate's verdict on each pair, and the time (ms) of each call on one core."""
+    """Each candidate's verdict on each pair, and the time (ms) of each call on one core.
+
+    A rule verifier's call takes a fraction of a millisecond, less than a context switch
+    on this shared machine: each pair is timed `_REPEATS` times and the fastest kept, the
+    call's own cost. The paraphrase model (milliseconds per call) is timed once.
+    """
     verdicts: dict[str, list[bool]] = {}
     timings: dict[str, list[float]] = {}
     with _one_core():
         for name, verify in candidates.items():
-            verify("quiz: warm up", "quiz: warm uo")  # loads dictionaries or models
+            verify("quiz: questions", "quiz: qeustions")  # loads dictionaries or models
+            repeats = _REPEATS if name in _DEPLOYABLE else 1
             accepted, spent = [], []
             for pair in pairs:
                 stored, probe = _texts(pair)
-                started = time.perf_counter()
-                accepted.append(verify(stored, probe).same_answer)
-                spent.append((time.perf_counter() - started) * 1000)
+                calls = []
+                for _ in range(repeats):
+                    started = time.perf_counter()
+                    verdict = verify(stored, probe)
+                    calls.append((time.perf_counter() - started) * 1000)
+                accepted.append(verdict.same_answer)
+                spent.append(min(calls))
             verdicts[name], timings[name] = accepted, spent
     return verdicts, timings
 
@@ -504,7 +515,7 @@ def _figures(
         figures.append(
             Figure(
                 "semantic_cache_verifier_ms",
-                f"one {configured.verifier} verification, 1 core",
+                f"one {configured.verifier} verification, 1 core (best of {_REPEATS})",
                 statistics.median(rules),
                 "ms",
                 p50_ms=statistics.median(rules),
