@@ -42,7 +42,7 @@ MAX_REQUEST_CHARS = 600
 """Longer instructions are not parsed: too much can hide in them for a rule to be sure."""
 _TYPO_RATIO = 20
 """A real word is read as a slip for another only when that one is this much more common..."""
-_RARE_WORD = 1000
+_RARE_WORD = 200
 """...and it is rare itself (fewer uses than this in the dictionary's corpus): "summery"."""
 _MIN_TYPO_LENGTH = 3
 _MAX_MODIFIERS = 4
@@ -55,6 +55,25 @@ _PREFIX = re.compile(r"^\s*([a-z]+):\s*")
 _TOKEN = re.compile(r"\d+(?:st|nd|rd|th)\b|\d+(?:\.\d+)?|[a-z]+|[.,;:!?()]")
 _LONGEST_PHRASE = max(len(phrase) for phrase in PHRASES)
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_BEFORE_PRONOUN_US = frozenset(
+    [
+        "give",
+        "tell",
+        "show",
+        "help",
+        "let",
+        "make",
+        "send",
+        "teach",
+        "explain",
+        "for",
+        "to",
+        "with",
+        "and",
+        "of",
+    ]
+)
+"""After these, "us" is the pronoun ("give us a quiz"); anywhere else it may be the country."""
 _FACETS = {"lvl:": "difficulty", "fmt:": "format", "aud:": "audience", "lang:": "language"}
 
 
@@ -190,18 +209,25 @@ def _fix_typos(tokens: list[str], other: Iterable[str]) -> list[str]:
 def _intended(token: str, other_words: set[str], lexicon: frozenset[str]) -> str:
     """The word a typing error meant, or the token itself when nothing is near enough.
 
-    A real English word is only read as another when it is rare and the other is far
-    more common, and never as a word the parser drops ("setting" is not "getting"):
-    erasing a real word could make two different requests look alike.
+    A real English word is only read as another when it is rare, the other is far more
+    common and a word of the lexicon, never one the parser drops ("setting" is not
+    "getting"): erasing or swapping a real word could make two different requests alike.
     """
     own = _frequency(token)
     if own >= _RARE_WORD:
         return token
     near = _edits(token)
-    candidates = near & other_words or near & (_content_lexicon() if own else lexicon)
+    # A rare real word ("summery") is only read as a word of the lexicon ("summary"):
+    # read toward the other request, "cation" would become its "nation".
+    candidates = near & _content_lexicon() if own else near & other_words or near & lexicon
     ranked = sorted(candidates, key=lambda word: (word not in other_words, -_frequency(word), word))
+    # Two words neither of which is English are two names ("DNA"/"RNA"): never merged.
     return next(
-        (word for word in ranked if own == 0 or _frequency(word) >= _TYPO_RATIO * own),
+        (
+            word
+            for word in ranked
+            if _frequency(word) > 0 and (own == 0 or _frequency(word) >= _TYPO_RATIO * own)
+        ),
         token,
     )
 
@@ -223,12 +249,28 @@ def _lemma(word: str) -> str:
 
 
 def _concepts(kind: str, tokens: list[str]) -> list[str]:
-    """Phrases and words as concepts, numbers as `#n`, negators as `<not>`, boundaries `|`."""
+    """Phrases and words as concepts, numbers as `#n`, negators as `<not>`, boundaries `|`.
+
+    "from ... to ..." keeps its direction ("from Celsius to Fahrenheit" is not the
+    reverse); a lone "to" ("explain it to a beginner") is dropped like other prepositions.
+    """
     words = [_lemma(token) for token in tokens]
     own_words = KIND_WORDS.get(kind, frozenset())
     items: list[str] = []
     position = 0
+    direction = False
     while position < len(words):
+        word = words[position]
+        direction = direction and word != _BOUNDARY
+        if word == "us" and (position == 0 or words[position - 1] not in _BEFORE_PRONOUN_US):
+            items.append("usa")  # "US history", "the US": the country, not "give us"
+            position += 1
+            continue
+        if word == "from" or (word == "to" and direction):
+            direction = True
+            items.append(f"<rel:{word}>")
+            position += 1
+            continue
         for length in range(min(_LONGEST_PHRASE, len(words) - position), 1, -1):
             phrase = tuple(words[position : position + length])
             if phrase in PHRASES:
@@ -236,7 +278,7 @@ def _concepts(kind: str, tokens: list[str]) -> list[str]:
                 position += length
                 break
         else:
-            items.extend(_word(words[position], own_words))
+            items.extend(_word(word, own_words))
             position += 1
     return items
 
@@ -285,6 +327,8 @@ def _parse(kind: str, tokens: list[str]) -> ParsedRequest:
             numbers.add(_bound_number(items, position))
         elif item.startswith("<rel:"):
             before, after = _neighbour(items, position - 1, -1), _neighbour(items, position + 1, 1)
+            if item == "<rel:from>":  # where from matters, not what comes before it
+                before = None
             order.add(
                 f"{items[before] if before is not None else ''}>{item}>"
                 f"{items[after] if after is not None else ''}"

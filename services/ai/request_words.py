@@ -139,7 +139,7 @@ DROP = frozenset(
     # articles, determiners, pronouns
     _words(
         "a an the this that these those some any it its they them their i me my mine we us our"
-        " you your u ur he she him her there here one's"
+        " you your u ur he she him her there here one's wat wut"
         # auxiliaries and modals
         " is are am be been being was were do does did doing have has had having will would"
         " shall should can could may might must"
