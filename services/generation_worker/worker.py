@@ -2,9 +2,10 @@
 
 Around the shared worker runtime it adds the semantic cache (one collection per
 embedding model and size, purged of expired answers in the background) and the course
-index the prompts are grounded in. The cache's hits, misses and near-misses are what a
-threshold is tuned by, so they are served on the health port's /metrics and logged with
-every purge round.
+index the prompts are grounded in. The cache's threshold and verifier are the embedding
+model's tuned ones (`cache_tuning`). Its hits, misses, near-misses and verifier rejections
+(in total and by reason) are what an operator watches the decision by, so they are served
+on the health port's /metrics and logged with every purge round.
 """
 
 import asyncio
@@ -16,6 +17,7 @@ from dataclasses import asdict
 import structlog
 
 from contracts.topics import GENERATION_REQUESTED
+from services.ai.cache_tuning import configured_decision
 from services.ai.semantic_cache import OpenAIEmbedder, SemanticCache
 from services.ai.settings import AISettings
 from services.ai.worker_context import WorkerContext, run_worker, worker_settings
@@ -46,10 +48,20 @@ def cache_collection(settings: AISettings) -> str:
 
 
 def cache_counters(cache: SemanticCache) -> dict[str, float]:
-    """The cache's counters as Prometheus metric names (`misses` includes near-misses)."""
+    """The cache's counters as Prometheus metric names.
+
+    `misses` includes near-misses and rejections; `rejections_<reason>` splits the
+    rejections by what differed (every reason is listed, zeros included).
+    """
     return {
-        f"eduscale_semantic_cache_{name}_total": value
-        for name, value in asdict(cache.stats()).items()
+        **{
+            f"eduscale_semantic_cache_{name}_total": value
+            for name, value in asdict(cache.stats()).items()
+        },
+        **{
+            f"eduscale_semantic_cache_rejections_{reason}_total": count
+            for reason, count in cache.rejections_by_reason().items()
+        },
     }
 
 
@@ -67,16 +79,27 @@ async def _purge_periodically(cache: SemanticCache, every: float) -> None:
 @contextlib.asynccontextmanager
 async def _generation_handler(context: WorkerContext) -> AsyncIterator[WorkerHandler]:
     ai = context.ai
+    threshold, verifier, tuning = configured_decision(ai)
+    if tuning.measured_on is None:
+        _log.warning(
+            "semantic_cache_untuned",
+            embedding_model=ai.embedding_model,
+            threshold=threshold,
+            verifier=verifier.name,
+            advice="measure it: python -m benchmarks.semantic_cache_eval --provider openai",
+        )
     cache = SemanticCache(
         context.qdrant,
         OpenAIEmbedder(
             context.client, model=ai.embedding_model, dimensions=ai.embedding_dimensions
         ),
-        threshold=ai.cache_threshold,
+        threshold=threshold,
+        verifier=verifier,
         ttl_seconds=ai.cache_ttl_seconds,
         dimensions=ai.embedding_dimensions,
         collection=cache_collection(ai),
     )
+    await asyncio.to_thread(verifier.warm)
     await cache.ensure_collection()
     context.counters.append(lambda: cache_counters(cache))
     grounding = OpenAIEmbedder(
