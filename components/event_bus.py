@@ -26,7 +26,7 @@ from components.conventions import physical_name, standard_tags
 from components.encryption import customer_managed_key
 from components.log_groups import encrypted_log_group
 from components.security import data_store_security_group
-from services.topics import DLQ_SUFFIX, dlq_name
+from contracts.topics import DLQ_SUFFIX, dlq_name
 
 __all__ = ["EventBus", "EventBusArgs", "TopicArgs"]
 

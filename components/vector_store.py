@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.workload import PeerArgs, disruption_budget, peer_discovery_service
-from services.vector_layout import CollectionLayout
+from contracts.vector_layout import CollectionLayout
 
 __all__ = ["HTTP_PORT", "VectorStore", "VectorStoreArgs"]
 

@@ -10,7 +10,7 @@ that SDK calls back into this plugin, which builds the very same Python class.
 The schema is not written by hand: the SDK's component provider host infers it from the
 type annotations of each class in `PUBLISHED_COMPONENTS` (its `<Name>Args` TypedDict for
 the inputs, its `pulumi.Output[T]` class attributes for the outputs, and the docstrings
-of both for the documentation). `tests/test_component_schema.py` runs that same analysis
+of both for the documentation). `tests/components/test_component_schema.py` runs that same analysis
 offline and checks the result, so a component whose typing cannot be published fails a
 test rather than another team's `pulumi package add`.
 
@@ -35,6 +35,7 @@ from components.event_bus import EventBus
 from components.load_balancer import LoadBalancer
 from components.microservice import Microservice
 from components.network import Network
+from components.origin_authentication import OriginAuthentication
 from components.schema_migration import SchemaMigration
 from components.vector_store import VectorStore
 from components.worker import Worker
@@ -58,6 +59,7 @@ PUBLISHED_COMPONENTS: Final[tuple[type[pulumi.ComponentResource], ...]] = (
     VectorStore,
     Analytics,
     ApiGateway,
+    OriginAuthentication,
     LoadBalancer,
     Cdn,
 )

@@ -21,12 +21,12 @@ from argon2.profiles import RFC_9106_LOW_MEMORY
 from litestar.testing import AsyncTestClient
 from service_harness import database_url, environment_for, settings_for
 
+from contracts.gateway import DEFAULT_LIMITS
 from services.auth import passwords
 from services.auth.app import create_app
-from services.common.settings import ServiceSettings, SettingsError
 from services.gateway.app import Gateway
-from services.gateway.policy import DEFAULT_LIMITS
 from services.gateway.settings import GatewaySettings
+from services.runtime.settings import ServiceSettings, SettingsError
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("redis_client")]
 

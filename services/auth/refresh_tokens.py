@@ -24,7 +24,7 @@ from typing import Literal
 
 import structlog
 
-from services.common.database import Connection
+from services.runtime.database import Connection
 
 __all__ = [
     "IssuedToken",

@@ -40,9 +40,9 @@ from services.auth.users import (
     find_account_by_id,
     set_password_hash,
 )
-from services.common.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
-from services.common.resources import Resources
-from services.common.tokens import Principal
+from services.runtime.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
+from services.runtime.resources import Resources
+from services.runtime.tokens import Principal
 
 __all__ = ["AuthController"]
 

@@ -1,0 +1,500 @@
+"""`eduscale capacity`: the plan for N users, and its verdict on a stack.
+
+The plan reads the figures measured on this machine (benchmarks/baseline.json), as the
+command does by default: prod must hold a million users with them. Re-running the
+benchmarks may move pod counts; a shortfall then names the config key to raise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+
+import pytest
+import yaml
+from conftest import PROJECT_DIR
+
+from infra.capacity.bench import load_bench_figures
+from infra.capacity.errors import CapacityInputError
+from infra.capacity.paths import DEFAULT_LLM_PRICES, DEFAULT_MODEL, DEFAULT_PRICES
+from infra.capacity.plan import Inputs, Plan, build_plan, load_inputs, load_stack_config
+from infra.capacity.workload import load_workload_model
+from infra.cli import main
+from stacks.config import StackConfig
+
+ROOT = PROJECT_DIR
+BENCH = ROOT / "benchmarks" / "baseline.json"
+"""The figures measured on this machine: the plan's default input, so prod must hold with them."""
+MILLION = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def inputs() -> Inputs:
+    return load_inputs(DEFAULT_MODEL, BENCH, DEFAULT_PRICES)
+
+
+@pytest.fixture(scope="module")
+def prod() -> StackConfig:
+    return load_stack_config("prod", ROOT)
+
+
+def _capacity(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["capacity", "--bench", str(BENCH), "--project-dir", str(ROOT), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _with_course_max(config: StackConfig, max_replicas: int) -> StackConfig:
+    course = config.services.course.model_copy(update={"max_replicas": max_replicas})
+    services = config.services.model_copy(update={"course": course})
+    return config.model_copy(update={"services": services})
+
+
+def _needed(plan: Plan, item: str) -> int:
+    (requirement,) = [r for r in plan.requirements if r.item == item]
+    return requirement.needed
+
+
+def test_prod_holds_a_million_users(capsys):
+    code, out, _ = _capacity(capsys, "--users", "1000000", "--stack", "prod")
+    assert code == 0, out
+    assert "The stack holds 1,000,000 active users." in out
+    assert "SHORT" not in out
+    for item in ("auth", "course", "kong gateway", "generation worker", "redis shards"):
+        assert item in out
+
+
+def test_every_tier_is_planned(inputs, prod):
+    plan = build_plan(MILLION, "prod", prod, inputs)
+    tiers = {(r.tier, r.item) for r in plan.requirements}
+    for expected in [
+        ("pods", "auth"),
+        ("pods", "course"),
+        ("pods", "ai-orchestrator"),
+        ("pods", "generation worker"),
+        ("pods", "indexer worker"),
+        ("pods", "kong gateway"),
+        ("nodes", "apps (c7g.2xlarge)"),
+        ("nodes", "workers (c7g.xlarge)"),
+        ("database", "read replicas"),
+        ("cache", "redis shards"),
+        ("kafka", "partitions per work topic"),
+        ("kafka", "brokers"),
+        ("vector store", "qdrant nodes"),
+        ("vector store", "qdrant shards"),
+        ("analytics", "clickhouse GB per replica"),
+    ]:
+        assert expected in tiers
+    assert plan.monthly_total > 0
+    assert plan.llm.monthly_total > 0
+    assert not plan.shortfalls
+
+
+def test_a_lower_course_maximum_fails_naming_the_course_tier(inputs, prod):
+    needed = _needed(build_plan(MILLION, "prod", prod, inputs), "course")
+    plan = build_plan(MILLION, "prod", _with_course_max(prod, needed - 1), inputs)
+    (shortfall,) = plan.shortfalls
+    assert (shortfall.tier, shortfall.item) == ("pods", "course")
+    assert shortfall.config_key == "eduscale:services.course.maxReplicas"
+    assert shortfall.shortfall() == (
+        f"pods / course: needs {needed}, the stack allows {needed - 1}; "
+        f"raise eduscale:services.course.maxReplicas to at least {needed}"
+    )
+
+
+def test_the_command_exits_non_zero_when_a_stack_file_is_too_small(tmp_path, capsys):
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    settings = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    settings["config"]["eduscale:services"]["course"]["maxReplicas"] = 10
+    (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump(settings))
+    args = ["--users", "1000000", "--bench", str(BENCH), "--project-dir", str(tmp_path)]
+    code = main(["capacity", *args])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "The stack cannot hold the target: 1 shortfall(s):" in out
+    assert "pods / course: needs" in out
+    assert "the stack allows 10; raise eduscale:services.course.maxReplicas" in out
+
+
+def test_twice_the_users_need_about_twice_the_pods(inputs, prod):
+    one = build_plan(MILLION, "prod", prod, inputs)
+    two = build_plan(2 * MILLION, "prod", prod, inputs)
+    for item in ("auth", "course", "kong gateway", "generation worker", "indexer worker"):
+        ratio = _needed(two, item) / _needed(one, item)
+        assert 1.9 <= ratio <= 2.1, (item, _needed(one, item), _needed(two, item))
+    assert two.traffic.total == pytest.approx(2 * one.traffic.total)
+    assert two.monthly_total > 1.5 * one.monthly_total
+    assert two.llm.monthly_total == pytest.approx(2 * one.llm.monthly_total)
+
+
+def test_more_headroom_needs_more_pods(inputs, prod):
+    roomier = inputs.model.model_copy(update={"headroom": inputs.model.headroom * 1.5})
+    base = build_plan(MILLION, "prod", prod, inputs)
+    more = build_plan(MILLION, "prod", prod, dataclasses.replace(inputs, model=roomier))
+    assert _needed(more, "course") > _needed(base, "course")
+
+
+def test_a_figure_missing_from_the_benchmark_file_is_named(tmp_path, capsys):
+    document = json.loads(BENCH.read_text())
+    del document["figures"]["course_get_uncached"]
+    bench = tmp_path / "results.json"
+    bench.write_text(json.dumps(document))
+    code = main(["capacity", "--users", "1000", "--bench", str(bench), "--project-dir", str(ROOT)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "lack figure(s) the plan needs: course_get_uncached" in err
+    assert str(bench) in err
+
+
+def test_a_missing_benchmark_file_says_how_to_make_one(tmp_path):
+    with pytest.raises(CapacityInputError, match=r"python -m benchmarks --json"):
+        load_bench_figures(tmp_path / "baseline.json", {"bare_asgi"})
+
+
+def test_a_non_positive_figure_is_refused(tmp_path):
+    document = json.loads(BENCH.read_text())
+    document["figures"]["auth_login"]["value"] = 0
+    bench = tmp_path / "results.json"
+    bench.write_text(json.dumps(document))
+    with pytest.raises(CapacityInputError, match=r"figure auth_login has value 0"):
+        load_bench_figures(bench, {"auth_login"})
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda m: m["endpoints"]["course_read"].update(cache_hit_ratio=1.5),
+            "endpoints.course_read.cache_hit_ratio = 1.5: Input should be less than or equal to 1",
+        ),
+        (
+            lambda m: m["endpoints"]["auth_me"].update(service="payments"),
+            "endpoints.auth_me.service = 'payments': Input should be 'auth', 'course' or 'ai-orchestrator'",
+        ),
+        (
+            lambda m: m["generation"].update(llm_latency_s=6),
+            "generation.llm_latency_s = 6: unknown key (a typo?)",
+        ),
+        (
+            lambda m: m.pop("peak_factor"),
+            "peak_factor: required; not set",
+        ),
+        (
+            lambda m: m["endpoints"]["course_list"].update(cache_hit_ratio=0.5),
+            "cache_hit_ratio is 0.5 but no cached_figure names the benchmark of a cache hit",
+        ),
+        (
+            lambda m: m["endpoints"]["ai_upload"].pop("enqueues"),
+            "none has `enqueues: document`",
+        ),
+    ],
+)
+def test_workload_model_errors_name_the_key_the_value_and_the_rule(tmp_path, change, expected):
+    model = yaml.safe_load(DEFAULT_MODEL.read_text())
+    change(model)
+    path = tmp_path / "workload.yaml"
+    path.write_text(yaml.safe_dump(model))
+    with pytest.raises(CapacityInputError) as raised:
+        load_workload_model(path)
+    message = str(raised.value)
+    assert message.startswith(f"invalid workload model {path}")
+    assert expected in message
+
+
+def test_a_bad_model_file_exits_2_with_the_reason(tmp_path, capsys):
+    path = tmp_path / "workload.yaml"
+    path.write_text("peak_factor: [")
+    code, _, err = _capacity(capsys, "--users", "1000", "--model", str(path))
+    assert code == 2
+    assert f"workload model {path} is not valid YAML" in err
+
+
+def test_the_default_model_loads_and_every_number_has_a_source():
+    load_workload_model(DEFAULT_MODEL)
+    lines = DEFAULT_MODEL.read_text().splitlines()
+    for index, line in enumerate(lines):
+        stripped = line.split("#")[0].strip()
+        if not stripped.endswith(":") and ":" in stripped and any(c.isdigit() for c in stripped):
+            commented = "#" in line or lines[index - 1].strip().startswith("#")
+            assert commented, f"workload.yaml line {index + 1} has no source: {line.strip()}"
+
+
+def test_the_price_table_date_is_shown(tmp_path, capsys):
+    prices = yaml.safe_load(DEFAULT_PRICES.read_text())
+    _, out, _ = _capacity(capsys, "--users", "1000000")
+    assert f"on-demand list prices as of {prices['as_of'].isoformat()}" in out
+    prices["as_of"] = "2031-02-03"
+    moved = tmp_path / "prices.yaml"
+    moved.write_text(yaml.safe_dump(prices))
+    _, out, _ = _capacity(capsys, "--users", "1000000", "--prices", str(moved))
+    assert "eu-west-1 on-demand list prices as of 2031-02-03" in out
+
+
+def test_an_instance_type_missing_from_the_price_table_is_named(inputs, prod):
+    database = prod.database.model_copy(update={"instance_class": "db.x9.mega"})
+    with pytest.raises(CapacityInputError, match=r"no rds entry for 'db.x9.mega' \(known: "):
+        build_plan(MILLION, "prod", prod.model_copy(update={"database": database}), inputs)
+
+
+def test_a_pod_larger_than_its_nodes_is_a_shortfall(inputs, prod):
+    store = prod.vector_store.model_copy(update={"memory": "64Gi"})
+    plan = build_plan(MILLION, "prod", prod.model_copy(update={"vector_store": store}), inputs)
+    items = [r.item for r in plan.shortfalls]
+    assert "apps: MiB for one qdrant pod" in items
+
+
+def test_json_output_for_machines(capsys):
+    code, out, _ = _capacity(capsys, "--users", "1000000", "--json")
+    document = json.loads(out)
+    assert code == 0
+    assert document["holds"] is True
+    assert document["users"] == MILLION
+    assert document["monthly_cost"]["prices_as_of"] == str(
+        yaml.safe_load(DEFAULT_PRICES.read_text())["as_of"]
+    )
+    course = next(r for r in document["requirements"] if r["item"] == "course")
+    assert course["config_key"] == "eduscale:services.course.maxReplicas"
+    assert course["needed"] <= course["configured"]
+
+
+def test_dev_cannot_hold_a_million_users(capsys):
+    code, out, _ = _capacity(capsys, "--users", "1000000", "--stack", "dev")
+    assert code == 1
+    assert "pods / course" in out
+
+
+def test_users_must_be_a_positive_whole_number(capsys):
+    with pytest.raises(SystemExit):
+        main(["capacity", "--users", "lots"])
+    assert "not a whole number: 'lots'" in capsys.readouterr().err
+
+
+def test_pods_overflow_into_the_next_group_of_their_class(inputs, prod):
+    groups = list(prod.cluster.node_groups)
+    apps = groups[1]
+    groups[1] = apps.model_copy(update={"max_size": 10})
+    groups.insert(
+        2,
+        apps.model_copy(
+            update={"name": "apps-more", "min_size": 0, "desired_size": 0, "max_size": 200}
+        ),
+    )
+    cluster = prod.cluster.model_copy(update={"node_groups": tuple(groups)})
+    before = build_plan(MILLION, "prod", prod, inputs)
+    after = build_plan(MILLION, "prod", prod.model_copy(update={"cluster": cluster}), inputs)
+    apps_needed = _needed(before, "apps (c7g.2xlarge)")
+    nodes = {r.config_key: r.needed for r in after.requirements if r.tier == "nodes"}
+    assert nodes["eduscale:cluster.nodeGroups[1].maxSize"] == 10
+    assert nodes["eduscale:cluster.nodeGroups[2].maxSize"] in {apps_needed - 10, apps_needed - 9}
+    assert not after.shortfalls
+
+
+# --- issue 18: logins and refreshes, worker concurrency, partitions, ClickHouse, LLM ----------
+
+
+def _with_worker_concurrency(config: StackConfig, generation: int, indexer: int) -> StackConfig:
+    services = config.services.model_copy(
+        update={
+            "generation_worker": config.services.generation_worker.model_copy(
+                update={"worker_concurrency": generation}
+            ),
+            "indexer_worker": config.services.indexer_worker.model_copy(
+                update={"worker_concurrency": indexer}
+            ),
+        }
+    )
+    return config.model_copy(update={"services": services})
+
+
+def _with_model(inputs: Inputs, **sections: dict[str, object]) -> Inputs:
+    """`inputs` with some keys of the model's sections changed."""
+    model = inputs.model
+    for section, changes in sections.items():
+        current = getattr(model, section)
+        model = model.model_copy(update={section: current.model_copy(update=changes)})
+    return dataclasses.replace(inputs, model=model)
+
+
+def _basis(plan: Plan, item: str) -> str:
+    (requirement,) = [r for r in plan.requirements if r.item == item]
+    return requirement.basis
+
+
+def test_password_logins_and_refreshes_are_planned_apart(inputs, prod):
+    plan = build_plan(MILLION, "prod", prod, inputs)
+    rates = plan.traffic.per_endpoint
+    assert 0 < rates["auth_login"] < rates["auth_refresh"]
+    # Were every refresh a password login (no refresh tokens), auth would need far more pods.
+    endpoints = dict(inputs.model.endpoints)
+    login, refresh = endpoints["auth_login"], endpoints["auth_refresh"]
+    endpoints["auth_login"] = login.model_copy(
+        update={"per_user_per_minute": login.per_user_per_minute + refresh.per_user_per_minute}
+    )
+    endpoints["auth_refresh"] = refresh.model_copy(update={"per_user_per_minute": 0})
+    typed = dataclasses.replace(
+        inputs, model=inputs.model.model_copy(update={"endpoints": endpoints})
+    )
+    without = build_plan(MILLION, "prod", prod, typed)
+    assert _needed(without, "auth") > 3 * _needed(plan, "auth")
+
+
+def test_workers_are_sized_by_the_stacks_worker_concurrency(inputs, prod):
+    one = build_plan(MILLION, "prod", prod, inputs)
+    assert prod.services.generation_worker.worker_concurrency == 1  # until workers run several
+    four = build_plan(MILLION, "prod", _with_worker_concurrency(prod, 4, 5), inputs)
+    assert _needed(four, "generation worker") == math.ceil(_needed(one, "generation worker") / 4)
+    assert _needed(four, "indexer worker") == math.ceil(_needed(one, "indexer worker") / 5)
+    assert "/ 4 per pod (workerConcurrency" in _basis(four, "generation worker")
+    # Fewer consumer pods need fewer partitions: one each, not one per job in flight.
+    assert _needed(four, "partitions per work topic") == _needed(four, "generation worker")
+    assert _needed(four, "workers (c7g.xlarge)") < _needed(one, "workers (c7g.xlarge)")
+
+
+def test_many_jobs_per_pod_stop_at_the_cpu_floor(inputs, prod):
+    plan = build_plan(MILLION, "prod", _with_worker_concurrency(prod, 1000, 1000), inputs)
+    basis = _basis(plan, "generation worker")
+    floor = int(basis.rsplit("CPU floor ", 1)[1].rstrip(")"))
+    assert _needed(plan, "generation worker") == floor > 1
+    assert _needed(plan, "indexer worker") == 1
+
+
+def test_partitions_follow_throughput_when_it_needs_more_than_the_consumers(inputs, prod):
+    config = _with_worker_concurrency(prod, 1000, 1000)
+    heavy = _with_model(inputs, analytics={"message_kb": 10.0})
+    plan = build_plan(MILLION, "prod", config, heavy)
+    events_mb = plan.traffic.events * 10.0 / 1024
+    by_rate = math.ceil(events_mb * inputs.model.headroom / 10)  # 10 MB/s per partition
+    assert by_rate > _needed(plan, "generation worker")
+    assert _needed(plan, "partitions per work topic") == by_rate
+    assert "analytics" in _basis(plan, "partitions per work topic")
+
+
+def test_the_clickhouse_tier_is_placed_and_billed(inputs, prod):
+    plan = build_plan(MILLION, "prod", prod, inputs)
+    analytics = prod.analytics
+    assert "clickhouse, clickhouse keeper" in _basis(plan, "apps (c7g.2xlarge)")
+    costs = {c.item: c for c in plan.costs}
+    servers = analytics.shards * analytics.replicas_per_shard
+    volume = costs["clickhouse volumes (gp3)"]
+    assert volume.quantity == f"{servers} x {analytics.storage_gb} GB"
+    assert volume.monthly == pytest.approx(
+        servers * analytics.storage_gb * plan.prices.ebs_gb_month
+    )
+    keeper = costs["clickhouse keeper volumes (gp3)"]
+    assert keeper.quantity == f"{analytics.keeper_nodes} x {analytics.keeper_storage_gb} GB"
+
+
+def test_clickhouse_storage_follows_the_retention_and_names_the_key(inputs, prod):
+    needed = _needed(build_plan(MILLION, "prod", prod, inputs), "clickhouse GB per replica")
+    half = prod.analytics.model_copy(update={"raw_events_ttl_days": 90})
+    shorter = build_plan(MILLION, "prod", prod.model_copy(update={"analytics": half}), inputs)
+    assert _needed(shorter, "clickhouse GB per replica") == pytest.approx(needed / 2, abs=1)
+    small = prod.analytics.model_copy(update={"storage_gb": needed - 1})
+    plan = build_plan(MILLION, "prod", prod.model_copy(update={"analytics": small}), inputs)
+    (shortfall,) = plan.shortfalls
+    assert shortfall.config_key == "eduscale:analytics.storageGb"
+    assert f"raise eduscale:analytics.storageGb to at least {needed}" in shortfall.shortfall()
+
+
+def test_clickhouse_pods_larger_than_the_nodes_are_a_shortfall(inputs, prod):
+    bigger = prod.analytics.model_copy(update={"memory": "16Gi"})
+    plan = build_plan(MILLION, "prod", prod.model_copy(update={"analytics": bigger}), inputs)
+    assert [r.item for r in plan.shortfalls] == ["apps: MiB for one clickhouse pod"]
+
+
+def test_the_llm_bill_counts_tokens_at_the_dated_prices(inputs, prod):
+    plan = build_plan(MILLION, "prod", prod, inputs)
+    llm, model = plan.llm, inputs.model
+    prices = yaml.safe_load(DEFAULT_LLM_PRICES.read_text())
+    chat = prices["models"][prod.ai.openai_model]
+    avoided = inputs.figures.value("semantic_cache_chat_calls_avoided") / 100
+    assert llm.avoided_share == pytest.approx(avoided)
+    assert llm.chat_calls == pytest.approx(llm.jobs * (1 - avoided))
+    kinds = model.llm.generation_kinds.values()
+    tokens_in = llm.chat_calls * sum(k.share * k.chat_input_tokens for k in kinds)
+    lines = {line.item: line for line in llm.lines}
+    chat_in = lines[f"chat input ({prod.ai.openai_model})"]
+    assert chat_in.monthly == pytest.approx(tokens_in / 1e6 * chat["input_per_million"])
+    # A month: the busy-hour average (peak / peak factor) over the busy hours of the days.
+    usage = model.usage
+    hours = usage.busy_hours_per_day * usage.active_days_per_month
+    generations = plan.traffic.enqueued("generation") / model.peak_factor
+    assert llm.jobs == pytest.approx(generations * 3600 * hours)
+    assert llm.monthly_total == pytest.approx(sum(line.monthly for line in llm.lines))
+
+
+def test_the_semantic_cache_saves_its_measured_share_of_chat_calls(tmp_path, inputs, prod):
+    document = json.loads(BENCH.read_text())
+    document["figures"]["semantic_cache_chat_calls_avoided"]["value"] = 0.001
+    bench = tmp_path / "results.json"
+    bench.write_text(json.dumps(document))
+    uncached = dataclasses.replace(
+        inputs, figures=load_bench_figures(bench, {"semantic_cache_chat_calls_avoided"})
+    )
+    with_cache = build_plan(MILLION, "prod", prod, inputs)
+    without = build_plan(MILLION, "prod", prod, uncached)
+    avoided = with_cache.llm.avoided_share
+    assert avoided > 0.3  # measured on the benchmark's replayed stream
+    ratio = with_cache.llm.chat_calls / without.llm.chat_calls
+    assert ratio == pytest.approx(1 - avoided, rel=1e-3)
+    assert _needed(without, "generation worker") > _needed(with_cache, "generation worker")
+
+
+def test_a_chat_model_missing_from_the_llm_prices_is_named(inputs, prod):
+    ai = prod.ai.model_copy(update={"openai_model": "gpt-9-ultra"})
+    with pytest.raises(CapacityInputError, match=r"no entry for model 'gpt-9-ultra' \(known: "):
+        build_plan(MILLION, "prod", prod.model_copy(update={"ai": ai}), inputs)
+
+
+def test_infrastructure_and_llm_totals_are_printed_apart(capsys):
+    code, out, _ = _capacity(capsys, "--users", "1000000")
+    assert code == 0, out
+    infra_total = out.split("infrastructure total", 1)[1].split()[0]
+    llm_total = out.split("LLM total", 1)[1].split()[0]
+    assert f"Monthly totals (USD): infrastructure {infra_total}; LLM {llm_total}" in out
+    prices = yaml.safe_load(DEFAULT_LLM_PRICES.read_text())
+    assert f"per-token list prices as of {prices['as_of'].isoformat()}" in out
+    assert prices["source"] in out
+
+    code, out, _ = _capacity(capsys, "--users", "1000000", "--json")
+    document = json.loads(out)
+    totals = document["monthly_totals"]
+    infra_lines = document["monthly_cost"]["lines"]
+    llm_lines = document["llm_monthly_cost"]["lines"]
+    assert totals["infrastructure"] == pytest.approx(sum(line["monthly"] for line in infra_lines))
+    assert totals["llm"] == pytest.approx(sum(line["monthly"] for line in llm_lines), abs=0.05)
+    assert document["monthly_cost"]["total"] == totals["infrastructure"]  # LLM fees not in it
+    assert f"{totals['infrastructure']:,.0f}" == infra_total
+    assert f"{totals['llm']:,.0f}" == llm_total
+    assert document["llm_monthly_cost"]["prices_as_of"] == prices["as_of"].isoformat()
+
+
+def test_a_benchmark_file_without_the_semantic_cache_figure_is_refused(tmp_path, capsys):
+    document = json.loads(BENCH.read_text())
+    del document["figures"]["semantic_cache_chat_calls_avoided"]
+    bench = tmp_path / "results.json"
+    bench.write_text(json.dumps(document))
+    code = main(["capacity", "--users", "1000", "--bench", str(bench), "--project-dir", str(ROOT)])
+    assert code == 2
+    assert "semantic_cache_chat_calls_avoided" in capsys.readouterr().err
+
+
+def test_a_bad_llm_price_table_exits_2_naming_the_key(tmp_path, capsys):
+    prices = yaml.safe_load(DEFAULT_LLM_PRICES.read_text())
+    prices["models"]["gpt-4o-mini"]["input_per_million"] = -1
+    path = tmp_path / "llm_prices.yaml"
+    path.write_text(yaml.safe_dump(prices))
+    code, _, err = _capacity(capsys, "--users", "1000", "--llm-prices", str(path))
+    assert code == 2
+    assert "models.gpt-4o-mini.input_per_million = -1" in err
+
+
+def test_generation_kind_shares_must_add_up_to_one(tmp_path):
+    model = yaml.safe_load(DEFAULT_MODEL.read_text())
+    model["llm"]["generation_kinds"]["quiz"]["share"] = 0.5
+    path = tmp_path / "workload.yaml"
+    path.write_text(yaml.safe_dump(model))
+    with pytest.raises(CapacityInputError, match=r"the shares add up to 1\.16, not 1"):
+        load_workload_model(path)
