@@ -26,6 +26,7 @@ SUITES: dict[str, str] = {
     "pipeline": "benchmarks.pipeline",
     "semantic_cache": "benchmarks.semantic_cache",
     "analytics": "benchmarks.analytics",
+    "imports": "benchmarks.component_imports",
 }
 """Suite name -> module; each module exposes `run(quick: bool) -> list[Figure]`."""
 

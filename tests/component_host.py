@@ -116,7 +116,9 @@ class _Monitor(resource_pb2_grpc.ResourceMonitorServicer):
                 provider=request.provider,
             )
         )
-        return resource_pb2.ResourceInvokeResponse(**{"return": struct(answer)})
+        response = resource_pb2.ResourceInvokeResponse()
+        getattr(response, "return").CopyFrom(struct(answer))  # `return` is a Python keyword
+        return response
 
     def RegisterPackage(self, request: Any, context: Any) -> Any:  # noqa: N802, ARG002
         return resource_pb2.RegisterPackageResponse(ref=f"{request.name}-{request.version}")

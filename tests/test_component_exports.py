@@ -66,7 +66,7 @@ def test_every_exported_name_resolves_and_nothing_else_does():
     for name in components.__all__:
         assert getattr(components, name).__name__ == name
     with pytest.raises(AttributeError, match="has no attribute 'Netwrok'"):
-        _ = components.Netwrok  # type: ignore[attr-defined]
+        _ = components.Netwrok
 
 
 PROBE = textwrap.dedent(

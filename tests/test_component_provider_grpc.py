@@ -212,9 +212,9 @@ def _property_errors(error: grpc.RpcError) -> list[tuple[str, str]]:
     """The (property path, reason) pairs an `InputPropertiesError` status carries."""
     from pulumi.runtime.proto import errors_pb2, status_pb2  # noqa: PLC0415
 
-    metadata = dict(error.trailing_metadata() or ())  # type: ignore[attr-defined]
+    metadata = dict(error.trailing_metadata() or ())
     status = status_pb2.Status.FromString(metadata["grpc-status-details-bin"])
-    found = []
+    found: list[tuple[str, str]] = []
     for detail in status.details:
         errors = errors_pb2.InputPropertiesError()
         detail.Unpack(errors)
