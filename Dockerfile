@@ -14,7 +14,7 @@
 #
 # Only what the pods run: the package's [project] dependencies. The `infra` extra (the
 # Pulumi SDKs and providers, the policy pack's pulumi-policy) and the dev group (pytest,
-# ruff, mypy, kubernetes-validate, ...) stay out; tests/test_services_image.py exports
+# ruff, mypy, kubernetes-validate, ...) stay out; tests/project/test_services_image.py exports
 # uv.lock with this file's `uv sync` flags and fails if any of them would be installed.
 #
 # Needs BuildKit (the default builder since Docker 23) for the RUN --mount options.
@@ -23,7 +23,7 @@
 # is, the digest makes it immutable; Renovate or Dependabot can bump both). The builder
 # and the runtime must use the same Python image, because the virtual environment's
 # interpreter link points at /usr/local/bin/python3.11 in that image
-# (tests/test_dockerfile.py checks they match). uv comes from PyPI, not from the
+# (tests/project/test_dockerfile.py checks they match). uv comes from PyPI, not from the
 # ghcr.io/astral-sh/uv image: no digest of that image's 0.13.9 tag could be verified where
 # this file was written, while PyPI publishes the sha256 of every wheel of the same
 # release; docker/uv-requirements.txt pins them and pip installs it with --require-hashes,

@@ -25,6 +25,7 @@ SUITES: dict[str, str] = {
     "http": "benchmarks.http_endpoints",
     "pipeline": "benchmarks.pipeline",
     "semantic_cache": "benchmarks.semantic_cache",
+    "semantic_cache_eval": "benchmarks.semantic_cache_eval",
     "analytics": "benchmarks.analytics",
     "imports": "benchmarks.component_imports",
 }

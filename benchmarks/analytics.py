@@ -33,13 +33,13 @@ from typing import Any
 import psycopg
 
 from benchmarks.figures import Figure
+from contracts.topics import ANALYTICS_EVENTS, WORK_TOPICS
 from services.analytics.events import CourseViewed, encode_event
 from services.analytics.reports import course_activity
 from services.analytics.settings import AnalyticsSettings
+from services.analytics.sink_runner import running_sink
 from services.analytics.store import open_store
-from services.analytics.worker import running_sink
-from services.messaging.settings import KafkaSettings, consumer_config, producer_config
-from services.topics import ANALYTICS_EVENTS, WORK_TOPICS
+from services.runtime.kafka.settings import KafkaSettings, consumer_config, producer_config
 
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 START = date(2026, 1, 1)

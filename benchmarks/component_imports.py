@@ -3,9 +3,9 @@
 Each figure is the median wall time of a fresh interpreter running one import statement,
 measured side by side with `import pulumi` in the same run. `import components` loads
 nothing until a name is read; each component loads the provider SDKs it uses; only `Cdn`
-loads the Cloudflare SDK at import (`LoadBalancer` loads it when it creates its DNS
-records). The plugin figure is what `pulumi package add` and every foreign stack's
-`Construct` wait for before the plugin answers. Usage:
+and `OriginAuthentication` load the Cloudflare SDK at import (`LoadBalancer` loads it
+when it creates its DNS records). The plugin figure is what `pulumi package add` and
+every foreign stack's `Construct` wait for before the plugin answers. Usage:
 
     uv run python -m benchmarks --only imports [--quick]
 """

@@ -138,8 +138,8 @@ def _environ(database_url: str, overrides: dict[str, str]) -> dict[str, str]:
 
 
 def _tokens(users: list[tuple[uuid.UUID, str]]) -> list[str]:
-    from services.common.settings import ServiceSettings  # noqa: PLC0415
-    from services.common.tokens import Principal, TokenIssuer  # noqa: PLC0415
+    from services.runtime.settings import ServiceSettings  # noqa: PLC0415
+    from services.runtime.tokens import Principal, TokenIssuer  # noqa: PLC0415
 
     settings = ServiceSettings.from_env(
         {"DATABASE_URL": "postgresql://unused/x", "REDIS_URL": REDIS_URL, "JWT_SECRET": JWT_SECRET}

@@ -51,9 +51,9 @@ from benchmarks.servers import (
     worker_command,
 )
 from benchmarks.wrk import WrkLoad, require_wrk, run_wrk, write_requests
-from services.messaging.envelope import GenerationRequested, encode
-from services.messaging.settings import KafkaSettings, consumer_config, producer_config
-from services.topics import GENERATION_REQUESTED
+from contracts.topics import GENERATION_REQUESTED
+from services.runtime.kafka.envelope import GenerationRequested, encode
+from services.runtime.kafka.settings import KafkaSettings, consumer_config, producer_config
 
 __all__ = ["run"]
 
@@ -180,8 +180,8 @@ def _lessons(database_url: str, count: int) -> list[tuple[uuid.UUID, uuid.UUID]]
 
 def _owner_token(database_url: str) -> str:
     """A token of the seeded courses' instructor: only a course's own may ask for a quiz."""
-    from services.common.settings import ServiceSettings  # noqa: PLC0415
-    from services.common.tokens import Principal, TokenIssuer  # noqa: PLC0415
+    from services.runtime.settings import ServiceSettings  # noqa: PLC0415
+    from services.runtime.tokens import Principal, TokenIssuer  # noqa: PLC0415
 
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT DISTINCT owner_id FROM courses").fetchone()

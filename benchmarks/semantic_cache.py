@@ -1,7 +1,9 @@
 """How well the semantic cache tells a paraphrase from a near miss, and what it saves.
 
-The cache runs as in the generation worker: `SemanticCache` built from `AISettings`
-(`SEMANTIC_CACHE_THRESHOLD` and the rest read from the environment, as a pod reads them),
+The cache runs as in the generation worker: `SemanticCache` built from `AISettings` with
+the embedding model's tuned threshold and verifier (`services/ai/cache_tuning.py`;
+`SEMANTIC_CACHE_THRESHOLD`, `SEMANTIC_CACHE_VERIFIER` and the rest read from the
+environment, as a pod reads them; the sweep below varies the threshold, the verifier stays),
 scopes and request texts made by the worker's own helpers (`lesson_hash`,
 `request_text`), Qdrant in local mode, and embeddings fetched by the real `openai` client
 from an OpenAI-compatible `/v1/embeddings` endpoint. Only the model differs from
@@ -51,7 +53,7 @@ from benchmarks.semantic_cache_pairs import (
     load_labelled_set,
     replay_stream,
 )
-from services.ai.generation import lesson_hash, request_text
+from services.ai.cache_tuning import configured_decision
 from services.ai.semantic_cache import (
     CacheScope,
     OpenAIEmbedder,
@@ -59,7 +61,8 @@ from services.ai.semantic_cache import (
     normalise_request,
 )
 from services.ai.settings import PROMPT_VERSION, AISettings
-from services.ai.worker_process import cache_collection
+from services.generation_worker.generation import lesson_hash, request_text
+from services.generation_worker.worker import cache_collection
 
 try:
     from benchmarks.minilm import DIMENSIONS, MODEL_NAME, MiniLM
@@ -121,6 +124,7 @@ class _Bench:
             self.qdrant,
             self.embedder,
             threshold=threshold,
+            verifier=configured_decision(self.settings)[1],
             ttl_seconds=self.settings.cache_ttl_seconds,
             dimensions=self.settings.embedding_dimensions,
             collection=f"{cache_collection(self.settings)}_{collection}",
@@ -208,7 +212,7 @@ async def _sweep(
     Returns the sweep, and the latencies (ms) of the lookups at the configured threshold
     and of the embeddings requests those lookups made (same moment, same load).
     """
-    configured = bench.settings.cache_threshold
+    configured = configured_decision(bench.settings)[0]
     store = bench.cache(configured, "pairs")
     for number, pair in enumerate(pairs):
         await store.store(bench.scope(pair.stored), _text(pair.stored), f"answer {number}")
@@ -289,7 +293,7 @@ async def _measure(quick: bool) -> list[Figure]:
     model = MiniLM()
     with EmbeddingsServer(model.encode, model=MODEL_NAME, dimensions=DIMENSIONS) as server:
         settings = _settings(server.base_url)
-        configured = settings.cache_threshold
+        configured = configured_decision(settings)[0]
         thresholds = sorted({*(QUICK_SWEEP if quick else SWEEP), configured})
         count = QUICK_STREAM_REQUESTS if quick else STREAM_REQUESTS
         async with AsyncOpenAI(

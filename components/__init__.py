@@ -26,7 +26,7 @@ Every component, its `<Name>Args` and the nested arg types they take are importa
 here (`from components import Microservice, MicroserviceArgs`). Each is loaded on first
 use, so `import components` costs nothing and a stack pays only for the provider SDKs of
 the components it uses: the Cloudflare SDK alone takes seconds, and only `Cdn` and
-`LoadBalancer` load it, when they are created.
+`OriginAuthentication` load it when imported (`LoadBalancer` when it is created).
 """
 
 from importlib import import_module
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from components.load_balancer import LoadBalancer, LoadBalancerArgs
     from components.microservice import Microservice, MicroserviceArgs
     from components.network import Network, NetworkArgs
+    from components.origin_authentication import OriginAuthentication, OriginAuthenticationArgs
     from components.schema_migration import SchemaMigration, SchemaMigrationArgs
     from components.vector_store import VectorStore, VectorStoreArgs
     from components.worker import Worker, WorkerArgs
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
         SecretKeyArgs,
         WorkloadArgs,
     )
-    from services.vector_layout import CollectionLayout, Distance
+    from contracts.vector_layout import CollectionLayout, Distance
 
 _EXPORTS: dict[str, str] = {
     "Analytics": "components.analytics",
@@ -90,6 +91,8 @@ _EXPORTS: dict[str, str] = {
     "MicroserviceArgs": "components.microservice",
     "Network": "components.network",
     "NetworkArgs": "components.network",
+    "OriginAuthentication": "components.origin_authentication",
+    "OriginAuthenticationArgs": "components.origin_authentication",
     "SchemaMigration": "components.schema_migration",
     "SchemaMigrationArgs": "components.schema_migration",
     "VectorStore": "components.vector_store",
@@ -101,8 +104,8 @@ _EXPORTS: dict[str, str] = {
     "ResourcesArgs": "components.workload",
     "SecretKeyArgs": "components.workload",
     "WorkloadArgs": "components.workload",
-    "CollectionLayout": "services.vector_layout",
-    "Distance": "services.vector_layout",
+    "CollectionLayout": "contracts.vector_layout",
+    "Distance": "contracts.vector_layout",
 }
 """Exported name -> the module defining it, imported when the name is first read."""
 
@@ -138,6 +141,8 @@ __all__ = [
     "Network",
     "NetworkArgs",
     "NodeGroupArgs",
+    "OriginAuthentication",
+    "OriginAuthenticationArgs",
     "PeerArgs",
     "ResourcesArgs",
     "SchemaMigration",

@@ -37,7 +37,7 @@ from components.workload import (
     restricted_pod_context,
     spread_over_zones_and_nodes,
 )
-from services.routes import ROUTES
+from contracts.routes import ROUTES
 
 __all__ = ["PROXY_PORT", "STATUS_PORT", "ApiGateway", "ApiGatewayArgs", "UpstreamArgs"]
 

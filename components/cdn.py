@@ -15,6 +15,11 @@ Caching (cache rules; when several match, the later rule wins):
 
 Filtering: the auth endpoints are rate limited per client IP at the edge (credential
 stuffing never reaches the origin) and accept only the methods they serve.
+
+Cloudflare's connections to the origin carry our own client certificate (zone-level
+Authenticated Origin Pulls), which the ALB requires: that is `OriginAuthentication`'s,
+declared before the ALB, since the ALB may only demand the certificate once the zone
+presents it, while this component needs the ALB's name.
 """
 
 from typing import Any, NotRequired, TypedDict

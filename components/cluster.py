@@ -192,6 +192,7 @@ class Cluster(pulumi.ComponentResource):
             name,
             cluster_name=cluster.name,
             vpc_id=args["vpc_id"],
+            node_security_group_id=cluster_sg,
             oidc_provider_arn=oidc.arn,
             oidc_issuer=oidc_issuer,
             versions=args["addon_versions"],

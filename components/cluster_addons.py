@@ -5,7 +5,10 @@
   by the tags EKS puts on managed node groups' auto scaling groups).
 - AWS Load Balancer Controller: binds the ALB's target group to Kong's pods
   (`TargetGroupBinding`); its IAM permissions are cut down to exactly that, since we
-  never let it create load balancers.
+  never let it create load balancers: it registers targets only in this stack's target
+  groups (by their tags) and edits only the one security group it must open to the ALB,
+  the cluster security group on the pods' interfaces (the one EKS tags
+  `kubernetes.io/cluster/<name>`, which is where the controller adds its rules).
 - KEDA: scales the Kafka workers on consumer-group lag, reading it over SASL/IAM.
 - EBS CSI driver (an EKS add-on) and a default, encrypted gp3 StorageClass whose volumes
   outlive their claims (`Retain`): Qdrant's data must not vanish with a StatefulSet.
@@ -51,6 +54,7 @@ def install_addons(
     *,
     cluster_name: pulumi.Output[str],
     vpc_id: pulumi.Input[str],
+    node_security_group_id: pulumi.Input[str],
     oidc_provider_arn: pulumi.Input[str],
     oidc_issuer: pulumi.Input[str],
     versions: AddonVersionsArgs,
@@ -58,7 +62,11 @@ def install_addons(
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource],
 ) -> None:
-    """Install every add-on on the cluster named `cluster_name`."""
+    """Install every add-on on the cluster named `cluster_name`.
+
+    `node_security_group_id` is the cluster security group on the nodes' (and so the
+    pods') interfaces: the only group the load balancer controller may edit.
+    """
     region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=parent)).region
     identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=parent))
     on_cluster = pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=depends_on)
@@ -166,7 +174,9 @@ def install_addons(
         "load-balancer-controller",
         "kube-system",
         "aws-load-balancer-controller",
-        policy=_load_balancer_controller_policy(),
+        policy=pulumi.Output.all(
+            region, identity.account_id, pulumi.Output.from_input(node_security_group_id)
+        ).apply(lambda v: _load_balancer_controller_policy(v[0], v[1], v[2])),
     )
     release(
         "aws-load-balancer-controller",
@@ -251,8 +261,13 @@ def _autoscaler_policy(cluster_name: str) -> str:
     )
 
 
-def _load_balancer_controller_policy() -> str:
-    """Enough to keep a target group's targets in step with pods, and nothing more."""
+def _load_balancer_controller_policy(region: str, account_id: str, security_group_id: str) -> str:
+    """Enough to keep a target group's targets in step with pods, and nothing more.
+
+    Describe calls cannot be scoped to resources (AWS evaluates them on `*`); every
+    mutation is scoped: targets only in target groups tagged as this stack's, and ingress
+    rules only on the one security group the bindings open to the ALB.
+    """
     return _policy(
         [
             {
@@ -279,16 +294,22 @@ def _load_balancer_controller_policy() -> str:
                     "elasticloadbalancing:RegisterTargets",
                     "elasticloadbalancing:DeregisterTargets",
                 ],
-                "Resource": "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*",
+                "Resource": f"arn:aws:elasticloadbalancing:{region}:{account_id}:targetgroup/*/*",
+                "Condition": {
+                    "StringEquals": {
+                        "aws:ResourceTag/project": pulumi.get_project(),
+                        "aws:ResourceTag/stack": pulumi.get_stack(),
+                    }
+                },
             },
             {
-                # Opens the node/pod security groups to the ALB's group, as bindings need.
+                # Opens the pods' security group to the ALB's group, as the bindings need.
                 "Effect": "Allow",
                 "Action": [
                     "ec2:AuthorizeSecurityGroupIngress",
                     "ec2:RevokeSecurityGroupIngress",
                 ],
-                "Resource": "*",
+                "Resource": f"arn:aws:ec2:{region}:{account_id}:security-group/{security_group_id}",
             },
         ]
     )

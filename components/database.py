@@ -8,12 +8,21 @@ name, so each lookup picks a replica and the writer is never in the set. Service
 clients that prefer to spread connections themselves. With no replicas the reader
 endpoint is empty: reports then fail loudly instead of quietly landing on the writer.
 
+Each weighted record carries a health check, so a failed replica stops receiving a share
+of new connections. Route 53 cannot probe a private RDS endpoint, and RDS Proxy offers
+read-only endpoints for Aurora clusters only, so the check follows a CloudWatch alarm on
+the replica's `ReplicaLag`: the alarm fires when the replica falls too far behind, and
+also when it publishes nothing (stopped, rebooting, failed), because missing data counts
+as breaching. When every replica is unhealthy Route 53 answers with all of them (it fails
+open), which keeps reports on replicas, never on the writer.
+
 Secure defaults, after terraform-aws-modules/rds: storage and Performance Insights
 encrypted with a rotating customer key; the master password generated and kept by
 Secrets Manager (never in code, config or state); not publicly accessible, only in the
 private subnets, reachable on 5432 only from the given security groups; TLS forced by the
 parameter group; IAM database authentication; PostgreSQL and upgrade logs exported into
-log groups we declare first (encrypted, with a retention);
+log groups we declare first (encrypted, kept a year by default: the connection log is the
+only record of who reached the database);
 enhanced monitoring; a final snapshot and deletion protection unless turned off.
 """
 
@@ -26,7 +35,7 @@ import pulumi_aws as aws
 
 from components.conventions import physical_name, standard_tags
 from components.encryption import customer_managed_key
-from components.log_groups import encrypted_log_group
+from components.log_groups import encrypted_log_group, retention_days
 from components.security import data_store_security_group
 from components.type_tokens import DATABASE
 
@@ -76,8 +85,14 @@ class DatabaseArgs(TypedDict):
     """Statements slower than this are logged (default 500 ms)."""
     database_name: NotRequired[str]
     """The database created on the writer (default `eduscale`)."""
+    replica_max_lag_seconds: NotRequired[int]
+    """A replica further behind than this for two minutes leaves the reader endpoint
+    (default 600 s: above the ~5 minutes an idle RDS PostgreSQL replica may report, so a
+    quiet dev database does not flap)."""
     log_retention_days: NotRequired[int]
-    """Retention of the exported PostgreSQL logs in CloudWatch (default 30 days)."""
+    """Retention of the exported PostgreSQL and upgrade logs in CloudWatch (default 365
+    days). The PostgreSQL log holds every connection and disconnection: the database's
+    only access trail, kept as long as the VPC flow logs and the EKS audit log."""
 
 
 class Database(pulumi.ComponentResource):
@@ -109,12 +124,17 @@ class Database(pulumi.ComponentResource):
         replica_count = int(args["replica_count"])
         if not 0 <= replica_count <= 15:  # noqa: PLR2004
             raise ValueError(f"replica_count is {replica_count}; allowed is 0 to 15")
+        max_lag = int(args.get("replica_max_lag_seconds", 600))
+        if not 10 <= max_lag <= 86_400:  # noqa: PLR2004
+            raise ValueError(f"replica_max_lag_seconds is {max_lag}; allowed is 10 to 86400")
         major = args["engine_version"].split(".")[0]
         deletion_protection = bool(args.get("deletion_protection", True))
         child = pulumi.ResourceOptions(parent=self)
 
+        log_retention_days = retention_days(
+            "log_retention_days", args.get("log_retention_days", 365)
+        )
         key = customer_managed_key(name, "storage", parent=self, for_log_groups=True)
-        log_retention_days = int(args.get("log_retention_days", 30))
         security_group = data_store_security_group(
             name,
             vpc_id=args["vpc_id"],
@@ -224,7 +244,7 @@ class Database(pulumi.ComponentResource):
 
         self.writer_endpoint = writer.address
         self.reader_endpoints = pulumi.Output.all(*[r.address for r in replicas])
-        self.reader_endpoint = self._reader_record(name, args["vpc_id"], replicas)
+        self.reader_endpoint = self._reader_record(name, args["vpc_id"], replicas, max_lag)
         self.port = writer.port
         self.master_secret_arn = writer.master_user_secrets.apply(
             lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
@@ -292,7 +312,11 @@ class Database(pulumi.ComponentResource):
         return role
 
     def _reader_record(
-        self, name: str, vpc_id: pulumi.Input[str], replicas: list[aws.rds.Instance]
+        self,
+        name: str,
+        vpc_id: pulumi.Input[str],
+        replicas: list[aws.rds.Instance],
+        max_lag_seconds: int,
     ) -> pulumi.Output[str]:
         if not replicas:
             return pulumi.Output.from_input("")
@@ -316,12 +340,54 @@ class Database(pulumi.ComponentResource):
                 records=[replica.address],
                 set_identifier=f"replica-{index + 1}",
                 weighted_routing_policies=[{"weight": 1}],
+                health_check_id=self._replica_health_check(
+                    name, index, replica, max_lag_seconds
+                ).id,
                 opts=pulumi.ResourceOptions(parent=self),
             )
             for index, replica in enumerate(replicas)
         ]
         # Derived from the records, so whatever reads the endpoint depends on them.
         return pulumi.Output.all(*[record.fqdn for record in records]).apply(lambda names: names[0])
+
+    def _replica_health_check(
+        self, name: str, index: int, replica: aws.rds.Instance, max_lag_seconds: int
+    ) -> aws.route53.HealthCheck:
+        """Healthy while the replica reports a lag below `max_lag_seconds`."""
+        label = f"replica-{index + 1}"
+        alarm_name = physical_name(name, label, "unhealthy", max_length=255)
+        alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-{label}-unhealthy",
+            name=alarm_name,
+            alarm_description=(
+                f"Read replica {label} is more than {max_lag_seconds} s behind, or publishes "
+                "no lag at all (down): the reader endpoint stops sending it connections"
+            ),
+            namespace="AWS/RDS",
+            metric_name="ReplicaLag",
+            dimensions={"DBInstanceIdentifier": replica.identifier},
+            statistic="Maximum",
+            period=60,
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            threshold=max_lag_seconds,
+            comparison_operator="GreaterThanThreshold",
+            # A replica that is down publishes nothing; silence must not look healthy.
+            treat_missing_data="breaching",
+            tags=standard_tags(name, alarm_name),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        return aws.route53.HealthCheck(
+            f"{name}-{label}",
+            type="CLOUDWATCH_METRIC",
+            cloudwatch_alarm_name=alarm.name,
+            cloudwatch_alarm_region=region,
+            # Only before the alarm's first evaluation: keep what Route 53 last knew.
+            insufficient_data_health_status="LastKnownStatus",
+            tags=standard_tags(name, physical_name(name, label, "health")),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
 
 def _spread(index: int) -> Callable[[list[str]], str]:

@@ -27,7 +27,7 @@ from components.encryption import customer_managed_key
 from components.log_groups import encrypted_log_group
 from components.security import data_store_security_group
 from components.type_tokens import EVENT_BUS
-from services.topics import DLQ_SUFFIX, dlq_name
+from contracts.topics import DLQ_SUFFIX, dlq_name
 
 __all__ = ["EventBus", "EventBusArgs", "TopicArgs"]
 

@@ -1,6 +1,6 @@
 """Kong's declarative configuration (DB-less, `_format_version: "3.0"`), generated.
 
-Built from the typed route table and the gateway policy (`services/gateway/policy.py`),
+Built from the typed route table and the gateway policy (`contracts/gateway.py`),
 the same definitions the local gateway of `eduscale dev up` enforces, so every route names a
 service that exists and the rate limits, CORS and size limits are the same on every route
 and in both gateways. Secrets are not in it:
@@ -11,8 +11,8 @@ environment, which comes from a Kubernetes Secret. Pure data, no Pulumi: unit-te
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
-from services.gateway.policy import CORS, GatewayLimits, route_policies
-from services.routes import Route
+from contracts.gateway import CORS, GatewayLimits, route_policies
+from contracts.routes import Route
 
 __all__ = ["GatewayLimitsArgs", "RedisArgs", "declarative_config"]
 

@@ -1,8 +1,12 @@
-"""The internet-facing ALB in front of Kong, reachable only through Cloudflare.
+"""The internet-facing ALB in front of Kong, reachable only through our Cloudflare zone.
 
 Its security group admits 443 (and 80, which only redirects to 443) from Cloudflare's
-published address ranges and nothing else, so the origin cannot be reached around the
-CDN and its WAF and rate limits. The HTTPS listener uses an ACM certificate validated
+published address ranges and nothing else. Those ranges serve every Cloudflare customer,
+so the HTTPS listener also requires mutual TLS in verify mode: a client certificate
+signed by our own origin-pull CA (`OriginAuthentication`), which only our zone presents.
+A request routed through someone else's zone fails the TLS handshake, so the origin
+cannot be reached around our WAF, rate limits and cache rules
+(docs/origin-authentication.md). The listener uses an ACM certificate validated
 through Cloudflare DNS and a TLS 1.2+ policy (TLS 1.3 preferred). Invalid header fields
 are dropped, HTTP desync is mitigated in the strictest mode, and every request is logged
 to a private, encrypted S3 bucket whose logs expire. Requests go to Kong over TLS through
@@ -20,12 +24,16 @@ import pulumi_kubernetes as k8s
 
 from components.conventions import physical_name, standard_tags
 from components.s3_buckets import access_log_bucket
+from components.trust_store import bucket_name as trust_store_bucket_name
+from components.trust_store import client_ca_trust_store
 from components.type_tokens import LOAD_BALANCER
 
 __all__ = ["TLS_POLICY", "LoadBalancer", "LoadBalancerArgs"]
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 """TLS 1.3 and 1.2 with forward-secret ciphers only."""
+_S3_LOG_PREFIX = "s3/"
+"""Where the trust store bucket's server access logs land in the access-log bucket."""
 
 
 class LoadBalancerArgs(TypedDict):
@@ -53,6 +61,9 @@ class LoadBalancerArgs(TypedDict):
     """Its TLS port."""
     health_check_port: int
     """Its status port."""
+    client_ca_certificate_pem: pulumi.Input[str]
+    """The CA (PEM) whose client certificates the HTTPS listener accepts: the origin-pull CA
+    of `OriginAuthentication`, whose certificate only our Cloudflare zone presents."""
     deletion_protection: NotRequired[bool]
     """Refuse deletion of the ALB (default on)."""
     access_log_retention_days: NotRequired[int]
@@ -79,7 +90,17 @@ class LoadBalancer(pulumi.ComponentResource):
             raise ValueError("hostnames is empty: the certificate needs at least one name")
         child = pulumi.ResourceOptions(parent=self)
         alb_name = physical_name(name, max_length=32)
-        logs = self._access_log_bucket(name, args.get("access_log_retention_days", 90))
+        logs, log_delivery = self._access_log_bucket(
+            name, args.get("access_log_retention_days", 90)
+        )
+        trust_store = client_ca_trust_store(
+            self,
+            name,
+            ca_bundle_pem=args["client_ca_certificate_pem"],
+            log_bucket=logs,
+            log_prefix=_S3_LOG_PREFIX,
+            log_delivery=log_delivery,
+        )
         security_group = self._security_group(name, args)
         alb = aws.lb.LoadBalancer(
             f"{name}-alb",
@@ -127,6 +148,12 @@ class LoadBalancer(pulumi.ComponentResource):
             protocol="HTTPS",
             ssl_policy=TLS_POLICY,
             certificate_arn=certificate,
+            # Only clients with a certificate from our origin-pull CA finish the handshake.
+            mutual_authentication={
+                "mode": "verify",
+                "trust_store_arn": trust_store.arn,
+                "ignore_client_certificate_expiry": False,
+            },
             default_actions=[{"type": "forward", "target_group_arn": target_group.arn}],
             tags=standard_tags(name, physical_name(name, "https")),
             opts=child,
@@ -249,22 +276,26 @@ class LoadBalancer(pulumi.ComponentResource):
         )
         return validation.certificate_arn
 
-    def _access_log_bucket(self, name: str, retention_days: int) -> aws.s3.Bucket:
+    def _access_log_bucket(
+        self, name: str, retention_days: int
+    ) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
+        """The log bucket, and the policy that lets the ALB and S3 deliver logs into it."""
         child = pulumi.ResourceOptions(parent=self)
         bucket = access_log_bucket(self, name, retention_days)
         elb_account = aws.elb.get_service_account_output(
             opts=pulumi.InvokeOutputOptions(parent=self)
         )
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        aws.s3.BucketPolicy(
+        trust_store_bucket = trust_store_bucket_name(name)
+        policy = aws.s3.BucketPolicy(
             f"{name}-access-logs",
             bucket=bucket.id,
             policy=pulumi.Output.all(bucket.arn, elb_account.arn, identity.account_id).apply(
-                lambda v: _log_bucket_policy(v[0], v[1], v[2])
+                lambda v: _log_bucket_policy(v[0], v[1], v[2], trust_store_bucket)
             ),
             opts=child,
         )
-        return bucket
+        return bucket, policy
 
 
 def _option(
@@ -282,7 +313,9 @@ def _option(
     return pick
 
 
-def _log_bucket_policy(bucket_arn: str, elb_account_arn: str, account_id: str) -> str:
+def _log_bucket_policy(
+    bucket_arn: str, elb_account_arn: str, account_id: str, trust_store_bucket: str
+) -> str:
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -293,6 +326,17 @@ def _log_bucket_policy(bucket_arn: str, elb_account_arn: str, account_id: str) -
                     "Principal": {"AWS": elb_account_arn},
                     "Action": "s3:PutObject",
                     "Resource": f"{bucket_arn}/alb/AWSLogs/{account_id}/*",
+                },
+                {
+                    "Sid": "S3ServerAccessLogDelivery",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "logging.s3.amazonaws.com"},
+                    "Action": "s3:PutObject",
+                    "Resource": f"{bucket_arn}/{_S3_LOG_PREFIX}*",
+                    "Condition": {
+                        "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{trust_store_bucket}"},
+                        "StringEquals": {"aws:SourceAccount": account_id},
+                    },
                 },
                 {
                     "Sid": "TlsOnly",

@@ -11,7 +11,22 @@ import pulumi_aws as aws
 
 from components.conventions import physical_name, standard_tags
 
-__all__ = ["encrypted_log_group"]
+__all__ = ["RETENTION_DAYS", "encrypted_log_group", "retention_days"]
+
+RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+     2922, 3288, 3653}
+)  # fmt: skip
+"""The retention periods CloudWatch Logs accepts (any other value fails at deploy)."""
+
+
+def retention_days(arg: str, days: float) -> int:
+    """`days` as a CloudWatch Logs retention period, or `ValueError` naming `arg`."""
+    value = int(days)  # other languages pass numbers as floats
+    if value not in RETENTION_DAYS:
+        allowed = ", ".join(str(d) for d in sorted(RETENTION_DAYS))
+        raise ValueError(f"{arg} is {value}; CloudWatch Logs accepts only {allowed} (days)")
+    return value
 
 
 def encrypted_log_group(

@@ -64,6 +64,7 @@ VECTOR_STORE: Final = TypeToken("VectorStore", "compute")
 API_GATEWAY: Final = TypeToken("ApiGateway", "edge")
 LOAD_BALANCER: Final = TypeToken("LoadBalancer", "edge")
 CDN: Final = TypeToken("Cdn", "edge")
+ORIGIN_AUTHENTICATION: Final = TypeToken("OriginAuthentication", "edge")
 
 TYPE_TOKENS: Final[dict[str, TypeToken]] = {
     t.name: t
@@ -83,6 +84,7 @@ TYPE_TOKENS: Final[dict[str, TypeToken]] = {
         API_GATEWAY,
         LOAD_BALANCER,
         CDN,
+        ORIGIN_AUTHENTICATION,
     )
 }
 """Class name -> its token, for every component."""

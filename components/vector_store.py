@@ -18,7 +18,7 @@ import pulumi_kubernetes as k8s
 
 from components.type_tokens import VECTOR_STORE
 from components.workload import PeerArgs, disruption_budget, peer_discovery_service
-from services.vector_layout import CollectionLayout
+from contracts.vector_layout import CollectionLayout
 
 __all__ = ["HTTP_PORT", "VectorStore", "VectorStoreArgs"]
 

@@ -21,9 +21,9 @@ import psycopg
 from infra.capacity.command import add_capacity_command, capacity
 from infra.dev.commands import add_dev_commands, dev
 from infra.service_commands import add_service_commands, dlq, migrate, serve, worker
-from services.common.migrations import MigrationError
-from services.common.schema_job import MasterSecretError
-from services.common.settings import SettingsError
+from services.runtime.migrations import MigrationError
+from services.runtime.schema_job import MasterSecretError
+from services.runtime.settings import SettingsError
 
 if TYPE_CHECKING:
     from infra.graph import Graph

@@ -12,9 +12,9 @@ type annotations of each class in `PUBLISHED_COMPONENTS` (its `<Name>Args` Typed
 the inputs, its `pulumi.Output[T]` class attributes for the outputs, and the docstrings
 of both for the documentation). We serve it through `PublishedComponentProvider`
 (`infra/published_provider.py`), which keeps integers and enums typed on their way in and
-out. `tests/test_component_schema.py` checks the schema offline, so a component whose
+out. `tests/components/test_component_schema.py` checks the schema offline, so a component whose
 typing cannot be published fails a test rather than another team's `pulumi package add`;
-`tests/test_component_provider_grpc.py` starts this plugin as the engine does and builds
+`tests/components/test_component_provider_grpc.py` starts this plugin as the engine does and builds
 components through it.
 
 Publishing one more component is one more line in `PUBLISHED_COMPONENTS`.
@@ -41,6 +41,7 @@ from components.event_bus import EventBus
 from components.load_balancer import LoadBalancer
 from components.microservice import Microservice
 from components.network import Network
+from components.origin_authentication import OriginAuthentication
 from components.schema_migration import SchemaMigration
 from components.type_tokens import PACKAGE
 from components.vector_store import VectorStore
@@ -66,6 +67,7 @@ PUBLISHED_COMPONENTS: Final[tuple[type[pulumi.ComponentResource], ...]] = (
     VectorStore,
     Analytics,
     ApiGateway,
+    OriginAuthentication,
     LoadBalancer,
     Cdn,
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pulumi
@@ -85,6 +86,24 @@ def _built_image(inputs: dict[str, Any]) -> dict[str, Any]:
         "digest": digest,
         "ref": f"{tags[0]}@{digest}" if tags else "",
         "contextHash": _hex(json.dumps(inputs.get("context"), sort_keys=True), 64),
+    }
+
+
+def _pem(label: str, seed: str) -> str:
+    """A PEM block shaped like the real one, its body derived from `seed`."""
+    body = hashlib.sha256(seed.encode()).hexdigest() * 2
+    return f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n"
+
+
+def _certificate(name: str, inputs: dict[str, Any], _: str) -> dict[str, Any]:
+    """What the TLS provider returns for a certificate: the PEM and its validity window."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    end = start + timedelta(hours=int(inputs.get("validityPeriodHours", 24)))
+    return {
+        "certPem": _pem("CERTIFICATE", "cert" + name),
+        "validityStartTime": start.isoformat().replace("+00:00", "Z"),
+        "validityEndTime": end.isoformat().replace("+00:00", "Z"),
+        "readyForRenewal": False,
     }
 
 
@@ -217,6 +236,22 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{inputs['name']}",
             },
             "docker-build:index:Image": lambda _, inputs, __: _built_image(inputs),
+            "aws:lb/trustStore:TrustStore": lambda _, inputs, rid: {
+                "arn": f"arn:aws:elasticloadbalancing{arn}truststore/{inputs['name']}/{rid}",
+            },
+            "aws:s3/bucketObjectv2:BucketObjectv2": lambda name, inputs, _: {
+                "versionId": _hex("version" + name + str(inputs.get("content")), 32),
+                "etag": _hex(str(inputs.get("content")), 32),
+            },
+            "tls:index/privateKey:PrivateKey": lambda name, *_: {
+                "privateKeyPem": _pem("PRIVATE KEY", "key" + name),
+                "publicKeyPem": _pem("PUBLIC KEY", "public" + name),
+            },
+            "tls:index/certRequest:CertRequest": lambda name, *_: {
+                "certRequestPem": _pem("CERTIFICATE REQUEST", "csr" + name),
+            },
+            "tls:index/selfSignedCert:SelfSignedCert": _certificate,
+            "tls:index/locallySignedCert:LocallySignedCert": _certificate,
         }
 
     def _eks_cluster(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -19,8 +19,8 @@ the cloud as a wrong value:
 depth (nested args, lists, maps, and values that arrive as Outputs), and gives each its
 declared type: `int` for integers, the enum member for enum inputs and its value for
 enum outputs. The schema it publishes is the SDK analyzer's, with inherited descriptions
-filled in. Nothing in the SDK is patched; `tests/test_component_provider_grpc.py` drives
-it over gRPC as the engine does.
+filled in. Nothing in the SDK is patched;
+`tests/components/test_component_provider_grpc.py` drives it over gRPC as the engine does.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from litestar import Litestar
 
-    from services.messaging.dlq_tool import DeadLetter
+    from services.runtime.kafka.dlq_tool import DeadLetter
 
 
 __all__ = ["HTTP_SERVICES", "WORKERS", "add_service_commands", "dlq", "migrate", "serve", "worker"]
@@ -25,13 +25,13 @@ __all__ = ["HTTP_SERVICES", "WORKERS", "add_service_commands", "dlq", "migrate",
 HTTP_SERVICES = {
     "auth": "services.auth.app",
     "course": "services.course.app",
-    "ai-orchestrator": "services.ai.app",
+    "ai-orchestrator": "services.ai_orchestrator.app",
 }
 """Service name (as deployed) -> module with `from_environment(environ)`."""
 WORKERS = {
-    "generation": "services.ai.worker_process",
-    "indexer": "services.indexer.process",
-    "analytics": "services.analytics.worker",
+    "generation": "services.generation_worker.worker",
+    "indexer": "services.indexer_worker.worker",
+    "analytics": "services.analytics_sink.worker",
 }
 """Worker name -> module with `main()`."""
 _GRACEFUL_SHUTDOWN_SECONDS = 20
@@ -127,9 +127,9 @@ def worker(args: argparse.Namespace) -> int:
 
 def dlq(args: argparse.Namespace) -> int:
     """List, show or replay dead-lettered messages."""
-    from services.common.settings import SettingsError  # noqa: PLC0415
-    from services.messaging import dlq_tool  # noqa: PLC0415
-    from services.messaging.settings import KafkaSettings  # noqa: PLC0415
+    from services.runtime.kafka import dlq_tool  # noqa: PLC0415
+    from services.runtime.kafka.settings import KafkaSettings  # noqa: PLC0415
+    from services.runtime.settings import SettingsError  # noqa: PLC0415
 
     if not args.topic.endswith(".dlq"):
         raise SettingsError(f"{args.topic} is not a dead-letter topic: name one ending in .dlq")
@@ -161,7 +161,7 @@ def dlq(args: argparse.Namespace) -> int:
 
 
 def _at(records: list[DeadLetter], topic: str, position: str) -> DeadLetter:
-    from services.common.settings import SettingsError  # noqa: PLC0415
+    from services.runtime.settings import SettingsError  # noqa: PLC0415
 
     for record in records:
         if record.position == position:
@@ -197,8 +197,8 @@ def migrate(args: argparse.Namespace) -> int:
     In the schema Job, DATABASE_MASTER_SECRET_ARN names the RDS-managed secret the
     credentials are read from; by hand, DATABASE_URL (or --database-url) carries them.
     """
-    from services.common.migrations import apply_migrations  # noqa: PLC0415
-    from services.common.schema_job import SchemaTarget  # noqa: PLC0415
+    from services.runtime.migrations import apply_migrations  # noqa: PLC0415
+    from services.runtime.schema_job import SchemaTarget  # noqa: PLC0415
 
     target = SchemaTarget.from_env(os.environ, args.database_url)
     print(

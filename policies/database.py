@@ -15,6 +15,9 @@ from policies.support import config_value, get, is_true, resource_rule, stack_ru
 __all__ = ["POLICIES"]
 
 RDS = "aws:rds/instance:Instance"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+RDS_LOG_PREFIXES = ("/aws/rds/instance/", "/aws/rds/cluster/")
+"""Where RDS exports a database's logs (`/aws/rds/instance/<id>/postgresql`)."""
 PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
 MODERN_CAS = frozenset({"rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1"})
 
@@ -70,6 +73,21 @@ def _log_exports(args: ResourceValidationArgs) -> Iterable[str]:
     missing = {"postgresql", "upgrade"} - exported
     if missing:
         yield f"logs not exported to CloudWatch: {', '.join(sorted(missing))}"
+
+
+def _log_retention(args: ResourceValidationArgs) -> Iterable[str]:
+    name = str(get(args.props, "name") or "")
+    if not name.startswith(RDS_LOG_PREFIXES):
+        return
+    minimum = int(config_value(args, "minimumDays", default=365))
+    days = get(args.props, "retentionInDays")
+    if days in {None, 0}:
+        return  # never expires
+    if not isinstance(days, int) or days < minimum:
+        yield (
+            f"{name} keeps the database's logs {days} days; the connection log is the only "
+            f"access trail, and at least {minimum} days are required"
+        )
 
 
 def _performance_insights(args: ResourceValidationArgs) -> Iterable[str]:
@@ -182,6 +200,17 @@ POLICIES = [
         types=[RDS], severity=Severity.MEDIUM, mandatory=False, check=_log_exports,
         fix="Set enabledCloudwatchLogsExports = [postgresql, upgrade].",
         scanners=["CKV_AWS_129"],
+    ),
+    resource_rule(
+        "rds-log-retention",
+        "The PostgreSQL log records every connection and disconnection: the database's only "
+        "access trail. It is kept as long as the other audit logs (VPC flow logs, the EKS "
+        "audit log), a year in production.",
+        types=[LOG_GROUP], severity=Severity.MEDIUM, mandatory=True, check=_log_retention,
+        fix="Raise retentionInDays of the /aws/rds/... log groups "
+        "(eduscale:database.logRetentionDays).",
+        scanners=["CKV_AWS_338"],
+        config={"minimumDays": {"type": "integer", "default": 365, "minimum": 1}},
     ),
     resource_rule(
         "rds-performance-insights-kms",

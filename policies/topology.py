@@ -41,6 +41,7 @@ CLUSTER_HOST = re.compile(r"([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local\.?")
 STANDARD_TAGS = ("project", "stack", "component", "managed-by")
 TAGGABLE_TYPES = frozenset(f"aws:{t}" for t in (
     "acm/certificate:Certificate", "appautoscaling/target:Target", "cloudwatch/logGroup:LogGroup",
+    "cloudwatch/metricAlarm:MetricAlarm", "route53/healthCheck:HealthCheck",
     "ec2/defaultSecurityGroup:DefaultSecurityGroup", "ec2/eip:Eip", "ec2/flowLog:FlowLog",
     "ecr/repository:Repository",
     "ec2/internetGateway:InternetGateway", "ec2/launchTemplate:LaunchTemplate",
@@ -50,6 +51,7 @@ TAGGABLE_TYPES = frozenset(f"aws:{t}" for t in (
     "elasticache/replicationGroup:ReplicationGroup", "elasticache/subnetGroup:SubnetGroup",
     "iam/openIdConnectProvider:OpenIdConnectProvider", "iam/role:Role", "kms/key:Key",
     "lb/listener:Listener", "lb/loadBalancer:LoadBalancer", "lb/targetGroup:TargetGroup",
+    "lb/trustStore:TrustStore", "s3/bucketObjectv2:BucketObjectv2",
     "msk/cluster:Cluster", "rds/instance:Instance", "rds/parameterGroup:ParameterGroup",
     "rds/subnetGroup:SubnetGroup", "route53/zone:Zone", "s3/bucket:Bucket",
 ))  # fmt: skip
@@ -297,7 +299,7 @@ POLICIES = [
         "request on its paths with an error.",
         severity=Severity.HIGH, mandatory=True, check=_gateway_routes,
         fix="Route only to <service>.<namespace>.svc.cluster.local of a Service in the stack "
-        "(services/routes.py and the Microservice upstreams).",
+        "(contracts/routes.py and the Microservice upstreams).",
         scanners=["derived"],
     ),
     stack_rule(

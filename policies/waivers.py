@@ -1,11 +1,59 @@
-"""Advisory rules this project deliberately does not meet, each with the reason.
+"""What this project deliberately does not meet, each with the reason.
 
-Only advisory rules may be waived: a mandatory rule guards security or data, and a stack
-that breaks one must not deploy. `eduscale policy` skips the rules listed here, and a test
-keeps the list honest (every name exists, none is mandatory).
+Two tables:
+
+- `WAIVERS`: advisory rules of this pack that do not apply. Only advisory rules may be
+  waived: a mandatory rule guards security or data, and a stack that breaks one must not
+  deploy. `eduscale policy` skips the rules listed here, and a test keeps the list honest
+  (every name exists, none is mandatory).
+- `ACCEPTED_FINDINGS`: checks of third-party IaC scanners (checkov, trivy, KICS) that fail
+  on the recorded graph on purpose, because AWS or the design leaves no better option.
+  They are not rules of this pack, so nothing is skipped; the table exists so a scanner
+  run can be triaged against it, and the pack's README shows it.
 """
 
-__all__ = ["WAIVERS"]
+from dataclasses import dataclass
+
+__all__ = ["ACCEPTED_FINDINGS", "WAIVERS", "AcceptedFinding"]
 
 WAIVERS: dict[str, str] = {}
 """Rule name -> why it does not apply to this platform."""
+
+
+@dataclass(frozen=True)
+class AcceptedFinding:
+    """A scanner check that fails on purpose: which check, where, and why that is right."""
+
+    scanners: tuple[str, ...]
+    """The scanners' check ids."""
+    resources: str
+    """Which resources of the graph it fails on."""
+    reason: str
+    """Why the finding stays, and what covers the risk instead."""
+
+
+ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
+    AcceptedFinding(
+        scanners=("CKV_AWS_145", "AWS-0132"),
+        resources="the access-log buckets of the ALB and of the document bucket",
+        reason="ALB access logs and S3 server access logs are delivered only into buckets "
+        "encrypted with S3-managed keys (SSE-S3); a KMS key stops delivery. The buckets are "
+        "otherwise private, versioned, TLS-only and expiring (s3-encryption-cmk allows "
+        "SSE-S3 for log targets only).",
+    ),
+    AcceptedFinding(
+        scanners=("CKV_AWS_18", "AWS-0089"),
+        resources="the access-log buckets",
+        reason="A log bucket that logged its own access would log forever; every other "
+        "bucket logs into one of them (s3-access-logging exempts log targets).",
+    ),
+    AcceptedFinding(
+        scanners=("AWS-0053",),
+        resources="the ALB (internet-facing)",
+        reason="The ALB is the platform's one door and must face the internet, but only "
+        "Cloudflare reaches it: its security group admits Cloudflare's ranges only "
+        "(alb-cloudflare-only) and its HTTPS listener requires our own origin-pull client "
+        "certificate (alb-origin-mutual-tls); the HTTP listener only redirects.",
+    ),
+)
+"""Scanner findings that stay, with the reason (shown in policies/README.md)."""

@@ -1,10 +1,22 @@
-"""Print the rule table of policies/README.md from the rule objects themselves.
+"""Generate the tables of policies/README.md from the rule objects and the waivers.
 
-Usage: `uv run python scripts/policy_readme.py > /tmp/table.md`, then paste it between the
-markers in policies/README.md. A test fails when the README and the rules disagree.
+Usage: `uv run python -m scripts.policy_readme` rewrites the tables between the markers in
+policies/README.md (`--print` only prints the rule table). A test fails when the README and
+the rules or the waivers disagree.
 """
 
+import re
+import sys
+from pathlib import Path
+
 from policies.catalogue import ALL_POLICIES
+from policies.waivers import ACCEPTED_FINDINGS, WAIVERS
+
+README = Path(__file__).resolve().parent.parent / "policies" / "README.md"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
 
 
 def table() -> str:
@@ -17,10 +29,37 @@ def table() -> str:
         level = policy.enforcement_level.value if policy.enforcement_level else "advisory"
         severity = policy.severity.value if policy.severity else ""
         scanners = ", ".join(policy.tags or [])
-        why = policy.description.replace("|", "\\|")
+        why = _cell(policy.description)
         rows.append(f"| `{policy.name}` | {level} | {severity} | {why} | {scanners} |")
     return "\n".join(rows)
 
 
+def waivers_table() -> str:
+    """Waived rules of the pack, then accepted scanner findings, one row each."""
+    rows = ["| waived | where | why |", "| --- | --- | --- |"]
+    rows += [f"| rule `{name}` | every resource | {_cell(why)} |" for name, why in WAIVERS.items()]
+    rows += [
+        f"| {', '.join(finding.scanners)} | {_cell(finding.resources)} | {_cell(finding.reason)} |"
+        for finding in ACCEPTED_FINDINGS
+    ]
+    return "\n".join(rows)
+
+
+def _replace(text: str, marker: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- {marker} -->\n)(?:.*?\n)?(<!-- /{marker} -->)", re.DOTALL)
+    if not pattern.search(text):
+        raise SystemExit(f"{README} has no <!-- {marker} --> ... <!-- /{marker} --> markers")
+    return pattern.sub(lambda m: f"{m.group(1)}{body}\n{m.group(2)}", text)
+
+
+def regenerate(readme: Path = README) -> None:
+    """Rewrite the generated tables of `readme` in place."""
+    text = _replace(readme.read_text(), "rules", table())
+    readme.write_text(_replace(text, "waivers", waivers_table()))
+
+
 if __name__ == "__main__":
-    print(table())  # noqa: T201
+    if "--print" in sys.argv[1:]:
+        print(table())  # noqa: T201
+    else:
+        regenerate()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 
-from services.topics import dlq_name
+from contracts.topics import dlq_name
 
 __all__ = [
     "DOCUMENT_READ",

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
-from services.gateway.policy import DEFAULT_LIMITS
+from contracts.gateway import DEFAULT_LIMITS
 from stacks.sections import Section, log_retention
 
 __all__ = [

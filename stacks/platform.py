@@ -27,10 +27,11 @@ from components.document_store import DocumentStore
 from components.event_bus import EventBus, TopicArgs
 from components.load_balancer import LoadBalancer
 from components.network import Network
+from components.origin_authentication import OriginAuthentication
 from components.schema_migration import SchemaMigration
 from components.vector_store import VectorStore
-from services.topics import WORK_TOPICS
-from services.vector_layout import PARTITION_KEY, Distance
+from contracts.topics import WORK_TOPICS
+from contracts.vector_layout import PARTITION_KEY, Distance
 from stacks.config import StackConfig, StackSecrets
 from stacks.image_source import DOCKERFILE, release_tag
 from stacks.schema_migration import build_schema_migration
@@ -67,6 +68,7 @@ class Platform:
     analytics: Analytics
     workloads: Workloads
     gateway: ApiGateway
+    origin_authentication: OriginAuthentication
     load_balancer: LoadBalancer
     cdn: Cdn
 
@@ -113,6 +115,7 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
             "deletion_protection": db.deletion_protection,
             "performance_insights_retention_days": db.performance_insights_retention_days,
             "slow_statement_ms": db.slow_statement_ms,
+            "log_retention_days": db.log_retention_days,
         },
     )
     # Generated, never typed by a person; kept in state as a Pulumi secret.
@@ -201,6 +204,9 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
     )
     gateway_namespace = _restricted_namespace("gateway-namespace", GATEWAY["namespace"], cluster)
     gateway = _gateway(config, workloads, cache, gateway_namespace.metadata.name, on_cluster)
+    origin_authentication = OriginAuthentication(
+        "origin-authentication", {"zone_id": config.edge.cloudflare_zone_id}
+    )
     load_balancer = LoadBalancer(
         "alb",
         {
@@ -215,6 +221,7 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
             "target_service": gateway.proxy_service_name,
             "target_port": PROXY_PORT,
             "health_check_port": STATUS_PORT,
+            "client_ca_certificate_pem": origin_authentication.ca_certificate_pem,
             "deletion_protection": config.edge.alb_deletion_protection,
             "access_log_retention_days": config.edge.access_log_retention_days,
         },
@@ -244,6 +251,7 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
         analytics=analytics,
         workloads=workloads,
         gateway=gateway,
+        origin_authentication=origin_authentication,
         load_balancer=load_balancer,
         cdn=cdn,
     )
@@ -495,3 +503,6 @@ def export_outputs(platform: Platform) -> None:
     pulumi.export("apiUrl", pulumi.Output.concat("https://", platform.cdn.api_hostname))
     pulumi.export("webUrl", pulumi.Output.concat("https://", platform.cdn.web_hostname))
     pulumi.export("loadBalancerDnsName", platform.load_balancer.dns_name)
+    pulumi.export(
+        "originPullCertificateExpiry", platform.origin_authentication.client_certificate_expiry
+    )

@@ -1,7 +1,7 @@
 """The platform's schema step: `eduscale migrate` as a Job every database client waits for.
 
 `migration_environment` is the one place the Job's environment is written; the variable
-names are the ones `eduscale migrate` reads (`services.common.schema_job`), and a test
+names are the ones `eduscale migrate` reads (`services.runtime.schema_job`), and a test
 runs the migrator with exactly this environment against a real PostgreSQL.
 """
 
@@ -16,8 +16,8 @@ from components.database import Database
 from components.irsa import service_account_role
 from components.schema_migration import SchemaMigration
 from components.workload import EgressRuleArgs
-from services.common.migrations import MIGRATIONS_DIR, load_migrations
-from services.common.schema_job import DATABASE_URL, MASTER_SECRET_ARN, REGION
+from services.runtime.migrations import MIGRATIONS_DIR, load_migrations
+from services.runtime.schema_job import DATABASE_URL, MASTER_SECRET_ARN, REGION
 from stacks.access import master_secret_policy
 from stacks.service_env import database_url
 

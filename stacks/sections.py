@@ -15,6 +15,7 @@ from typing import Annotated, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from components.log_groups import RETENTION_DAYS
 from components.network_layout import MAX_AZ_COUNT, MIN_AZ_COUNT, validate_vpc_cidr
 from stacks.cloudflare_ranges import CLOUDFLARE_IPV4, CLOUDFLARE_IPV6
 
@@ -34,10 +35,7 @@ __all__ = [
     "region",
 ]
 
-LOG_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-     2922, 3288, 3653}
-)  # fmt: skip
+LOG_RETENTION_DAYS = RETENTION_DAYS
 """The retention periods CloudWatch Logs accepts (any other value fails at deploy)."""
 
 PERFORMANCE_INSIGHTS_RETENTION_DAYS = frozenset({7, 731, *range(31, 714, 31)})
@@ -146,6 +144,9 @@ class DatabaseConfig(Section):
         int, AfterValidator(_performance_insights_retention)
     ] = 7
     slow_statement_ms: Annotated[int, Field(ge=10, le=60_000)] = 500
+    log_retention_days: Annotated[int, AfterValidator(log_retention)] = 365
+    """PostgreSQL logs (connections, disconnections: the database's access trail) are kept
+    this long in CloudWatch; the policy pack's rds-log-retention sets the floor."""
 
     @model_validator(mode="after")
     def _storage(self) -> Self:

@@ -1,8 +1,8 @@
 """The environment contract between the stacks and the services.
 
-`services/common/settings.py` reads these variables; this module is the only place the
+`services/runtime/settings.py` reads these variables; this module is the only place the
 infrastructure writes them, so the two sides are checked against each other by a test
-(`tests/test_service_contract.py`). No database password exists: the services log in as
+(`tests/stacks/test_service_contract.py`). No database password exists: the services log in as
 APP_USER with IAM tokens their IRSA role may sign, over TLS verified against the RDS CA
 bundle baked into the image. Redis credentials and the token key travel as Kubernetes
 Secrets.

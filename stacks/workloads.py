@@ -30,8 +30,8 @@ from components.network import Network
 from components.vector_store import VectorStore
 from components.worker import Worker
 from components.workload import EgressRuleArgs, PeerArgs, ResourcesArgs, SecretKeyArgs
-from services.topics import ANALYTICS_EVENTS, DOCUMENT_UPLOADED, GENERATION_REQUESTED
-from services.vector_layout import layout_to_json
+from contracts.topics import ANALYTICS_EVENTS, DOCUMENT_UPLOADED, GENERATION_REQUESTED
+from contracts.vector_layout import layout_to_json
 from stacks.access import (
     DOCUMENT_READ,
     DOCUMENT_WRITE,

@@ -21,14 +21,14 @@ from kafka_broker import Broker
 from litestar.testing import AsyncTestClient
 from service_harness import REDIS_URL, settings_for
 
-from services.ai.app import create_app as create_ai_app
 from services.ai.settings import AISettings
-from services.ai.worker_process import run_generation_worker
-from services.common.settings import ServiceSettings
-from services.common.tokens import Principal, Role, TokenIssuer
+from services.ai_orchestrator.app import create_app as create_ai_app
 from services.course.app import create_app as create_course_app
-from services.indexer.process import run_indexer_worker
-from services.messaging.dlq_tool import DeadLetter, read_dead_letters
+from services.generation_worker.worker import run_generation_worker
+from services.indexer_worker.worker import run_indexer_worker
+from services.runtime.kafka.dlq_tool import DeadLetter, read_dead_letters
+from services.runtime.settings import ServiceSettings
+from services.runtime.tokens import Principal, Role, TokenIssuer
 
 BREAKER = {
     "BREAKER_MINIMUM_CALLS": "2",

@@ -11,11 +11,11 @@ import anyio
 from confluent_kafka import Producer
 from kafka_broker import Broker
 
+from contracts.topics import ANALYTICS_EVENTS
 from services.analytics.events import Event, encode_event
 from services.analytics.settings import AnalyticsSettings
-from services.messaging.dlq_tool import DeadLetter, read_dead_letters
-from services.messaging.settings import producer_config
-from services.topics import ANALYTICS_EVENTS
+from services.runtime.kafka.dlq_tool import DeadLetter, read_dead_letters
+from services.runtime.kafka.settings import producer_config
 
 _T = TypeVar("_T")
 

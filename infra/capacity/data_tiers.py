@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contracts.topics import WORK_TOPICS
 from infra.capacity.pods import WorkloadPods, cpu_cores, memory_mib
 from infra.capacity.prices import PriceTable
 from infra.capacity.requirement import Requirement, ceil_div
 from infra.capacity.traffic import Traffic
-from services.topics import WORK_TOPICS
 from stacks.config import StackConfig
 
 __all__ = ["DataTiers", "size_data_tiers"]

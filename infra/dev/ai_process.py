@@ -25,10 +25,10 @@ from collections.abc import Generator, Mapping
 
 import uvicorn
 
-from services.ai.app import from_environment
-from services.ai.worker_process import run_generation_worker
-from services.common.settings import SettingsError
-from services.indexer.process import run_indexer_worker
+from services.ai_orchestrator.app import from_environment
+from services.generation_worker.worker import run_generation_worker
+from services.indexer_worker.worker import run_indexer_worker
+from services.runtime.settings import SettingsError
 
 __all__ = ["main", "run_ai_platform"]
 

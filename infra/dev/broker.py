@@ -4,7 +4,7 @@ Tansu speaks the Kafka protocol in one small process, so the services and worker
 their real producers and consumers. It keeps its data in memory: a restart of
 `eduscale dev up` starts with empty topics (jobs already consumed are in PostgreSQL; the
 outbox relay only marks a job published once the broker acknowledged it). The topics are
-the catalogue's (`services/topics.py`), each with its dead-letter twin, as the cluster's
+the catalogue's (`contracts/topics.py`), each with its dead-letter twin, as the cluster's
 EventBus creates them.
 """
 
@@ -16,7 +16,7 @@ import time
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import KafkaError, KafkaException, NewTopic
 
-from services.topics import WORK_TOPICS
+from contracts.topics import WORK_TOPICS
 
 __all__ = ["PARTITIONS", "broker_command", "create_topics", "wait_listening"]
 

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 import anyio.to_thread
 import httpx
 
+from contracts.routes import ROUTES
 from infra.dev import broker
 from infra.dev.backing import ensure_database, ensure_redis
 from infra.dev.local_env import LocalSettings, jwt_secret, prepare_data_dir
 from infra.dev.supervisor import Child, Supervisor
-from services.common.migrations import apply_migrations
-from services.routes import ROUTES
+from services.runtime.migrations import apply_migrations
 
 __all__ = ["PROCESSES", "LocalProcess", "PortInUse", "run_local_platform"]
 

@@ -1,1 +1,1 @@
-"""The AI side: orchestrator service, generation worker, breaker and semantic cache."""
+"""The AI library: provider client and breakers, semantic cache, jobs, documents, Qdrant."""

@@ -14,12 +14,12 @@ from typing import Any, Literal
 import msgspec
 from psycopg.types.json import Jsonb
 
+from contracts.topics import DOCUMENT_UPLOADED
 from services.ai.outbox import enqueue
-from services.common.database import Connection
-from services.common.errors import Forbidden, NotFound
-from services.common.tokens import Principal
-from services.messaging.envelope import DocumentUploaded, encode
-from services.topics import DOCUMENT_UPLOADED
+from services.runtime.database import Connection
+from services.runtime.errors import Forbidden, NotFound
+from services.runtime.kafka.envelope import DocumentUploaded, encode
+from services.runtime.tokens import Principal
 
 __all__ = [
     "Document",

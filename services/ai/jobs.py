@@ -7,12 +7,12 @@ import msgspec
 import psycopg.errors
 from psycopg.types.json import Jsonb
 
+from contracts.topics import GENERATION_REQUESTED
 from services.ai.outbox import enqueue
-from services.common.database import Connection
-from services.common.errors import Forbidden, NotFound
-from services.common.tokens import Principal
-from services.messaging.envelope import GenerationRequested, encode
-from services.topics import GENERATION_REQUESTED
+from services.runtime.database import Connection
+from services.runtime.errors import Forbidden, NotFound
+from services.runtime.kafka.envelope import GenerationRequested, encode
+from services.runtime.tokens import Principal
 
 __all__ = [
     "GenerationKind",

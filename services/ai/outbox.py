@@ -19,7 +19,7 @@ import anyio.to_thread
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from services.common.database import Connection, Databases
+from services.runtime.database import Connection, Databases
 
 __all__ = ["OutboxRelay", "RelayHealth", "enqueue"]
 

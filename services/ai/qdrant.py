@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from qdrant_client import AsyncQdrantClient
 
 from services.ai.settings import AISettings
-from services.indexer.vector_index import CourseIndex
+from services.indexing.vector_index import CourseIndex
 
 __all__ = ["course_index", "open_qdrant"]
 

@@ -4,12 +4,18 @@ Two parts decide a hit. The scope (`CacheScope`) must match exactly, as a Qdrant
 must-filter on every one of its fields: an answer is reused only for the same course,
 lesson, lesson content (its hash), kind of answer, prompt version and model. So one course
 never sees another's answer, and an edited lesson, a new prompt or another model is never
-served an old one. Within the scope the request text is compared by meaning: a cosine
-similarity of the embeddings at or above `threshold` is a hit.
+served an old one. Within the scope the request text is compared in two stages: the
+stored requests whose embeddings reach a cosine similarity of `threshold` are candidates
+(the nearest `candidates` of them), and a `Verifier` (`cache_verifier`) decides whether a
+candidate wants the same answer. Embeddings alone cannot tell "10 questions" from "5
+questions" or "with X" from "without X"; the verifier compares exactly what decides an
+answer, and when it is unsure the lookup is a miss. The first accepted candidate is a hit.
 
-A best score just below the threshold (within `near_miss_margin`) is a near-miss. Near
-misses are the numbers to watch when tuning: a threshold set too strict loses paraphrases
-there, and it is also where "not about X" lands next to "about X", which must stay a miss.
+Counted for the operator: hits; misses, which include the lookups whose candidates the
+verifier all rejected (`rejections`, by the nearest candidate's reason, so a team can see
+the false-positive guard at work) and near-misses (no candidate, but a best score within
+`near_miss_margin` below the threshold: where a threshold set too strict loses
+rewordings).
 
 The cache is an optimisation, never a dependency: any failure of the embedder or of Qdrant
 in `lookup`, `store` or `invalidate` is logged, counted in `errors`, and the caller goes on
@@ -30,6 +36,8 @@ from typing import Any, Protocol
 import structlog
 from openai import AsyncOpenAI
 from qdrant_client import AsyncQdrantClient, models
+
+from services.ai.cache_verifier import REASONS, RuleVerifier, Verifier
 
 __all__ = [
     "CacheScope",
@@ -94,13 +102,15 @@ _SCOPE_FIELDS = tuple(field.name for field in fields(CacheScope))
 
 @dataclass(frozen=True)
 class CacheStats:
-    """Counters since the cache was created. `misses` includes the near-misses."""
+    """Counters since the cache was created. `misses` includes near-misses and rejections."""
 
     hits: int
     misses: int
     near_misses: int
     errors: int
     stores: int
+    rejections: int = 0
+    """Lookups with candidates the verifier all turned down (each one a wrong answer kept away)."""
 
 
 def normalise_request(text: str) -> str:
@@ -123,13 +133,17 @@ class SemanticCache:
         dimensions: int = 256,
         timeout_seconds: float = 2.0,
         clock: Callable[[], float] = time.time,
+        verifier: Verifier | None = None,
+        candidates: int = 4,
     ) -> None:
         if not 0 < threshold <= 1:
             raise ValueError(f"threshold must be in (0, 1], not {threshold}")
         if not 0 <= near_miss_margin < threshold:
             raise ValueError(f"near_miss_margin must be in [0, threshold), not {near_miss_margin}")
-        if ttl_seconds <= 0 or dimensions <= 0 or timeout_seconds <= 0:
-            raise ValueError("ttl_seconds, dimensions and timeout_seconds must be positive")
+        if ttl_seconds <= 0 or dimensions <= 0 or timeout_seconds <= 0 or candidates <= 0:
+            raise ValueError(
+                "ttl_seconds, dimensions, timeout_seconds and candidates must be positive"
+            )
         self._qdrant = qdrant
         self._embedder = embedder
         self.collection = collection
@@ -139,16 +153,26 @@ class SemanticCache:
         self.dimensions = dimensions
         self._timeout = timeout_seconds
         self._clock = clock
+        self.verifier: Verifier = verifier or RuleVerifier()
+        self.candidates = candidates
         self._ready = False
         self.hits = 0
         self.misses = 0
         self.near_misses = 0
         self.errors = 0
         self.stores = 0
+        self.rejections = 0
+        self._rejected_for = dict.fromkeys(REASONS, 0)
 
     def stats(self) -> CacheStats:
         """A snapshot of the counters."""
-        return CacheStats(self.hits, self.misses, self.near_misses, self.errors, self.stores)
+        return CacheStats(
+            self.hits, self.misses, self.near_misses, self.errors, self.stores, self.rejections
+        )
+
+    def rejections_by_reason(self) -> dict[str, int]:
+        """Rejected lookups by the reason given for the nearest candidate (every reason listed)."""
+        return dict(self._rejected_for)
 
     async def ensure_collection(self) -> bool:
         """Create the collection (and, on a server, its indexes) unless it exists.
@@ -273,16 +297,41 @@ class SemanticCache:
         alive = models.FieldCondition(key="expires_at", range=models.Range(gt=self._clock()))
         query_filter = models.Filter(must=[*_conditions(scope), alive])
         response = await self._qdrant.query_points(
-            self.collection, query=vector, query_filter=query_filter, limit=1, with_payload=True
+            self.collection,
+            query=vector,
+            query_filter=query_filter,
+            limit=self.candidates,
+            with_payload=True,
         )
         best = response.points[0] if response.points else None
-        answer = (best.payload or {}).get("answer") if best is not None else None
-        if best is not None and best.score >= self.threshold and isinstance(answer, str):
-            self.hits += 1
-            _log.debug("semantic_cache_hit", kind=scope.kind, score=round(best.score, 4))
-            return answer
+        rejected: list[tuple[float, str]] = []
+        for point in response.points:  # nearest first
+            payload = point.payload or {}
+            answer, stored = payload.get("answer"), payload.get("request")
+            if point.score < self.threshold:
+                break
+            if not isinstance(answer, str) or not isinstance(stored, str):
+                continue
+            verdict = self.verifier.verify(stored, text)
+            if verdict.same_answer:
+                self.hits += 1
+                _log.debug("semantic_cache_hit", kind=scope.kind, score=round(point.score, 4))
+                return answer
+            rejected.append((point.score, verdict.reason))
         self.misses += 1
-        if best is not None and best.score >= self.threshold - self.near_miss_margin:
+        if rejected:
+            score, reason = rejected[0]
+            self.rejections += 1
+            self._rejected_for[reason] = self._rejected_for.get(reason, 0) + 1
+            _log.info(
+                "semantic_cache_rejected",
+                kind=scope.kind,
+                score=round(score, 4),
+                reason=reason,
+                candidates=len(rejected),
+                verifier=self.verifier.name,
+            )
+        elif best is not None and best.score >= self.threshold - self.near_miss_margin:
             self.near_misses += 1
             _log.info(
                 "semantic_cache_near_miss",

@@ -9,8 +9,9 @@ and refused with 503, while reading and quizzes work as ever.
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from services.common.settings import SettingsError
-from services.vector_layout import CollectionLayout, Distance, layout_from_json
+from contracts.vector_layout import CollectionLayout, Distance, layout_from_json
+from services.ai.cache_verifier import VERIFIERS
+from services.runtime.settings import SettingsError
 
 __all__ = ["PROMPT_VERSION", "AISettings", "local_layout"]
 
@@ -50,8 +51,12 @@ class AISettings:
     """GENERATION_MAX_ATTEMPTS: attempts of a transient failure before the DLQ."""
     retry_base_seconds: float = 0.5
     """GENERATION_RETRY_BASE_SECONDS: first backoff (doubles each attempt, jittered)."""
-    cache_threshold: float = 0.92
-    """SEMANTIC_CACHE_THRESHOLD: cosine similarity for a semantic-cache hit."""
+    cache_threshold: float | None = None
+    """SEMANTIC_CACHE_THRESHOLD: cosine similarity for a semantic-cache candidate; unset
+    means the embedding model's tuned threshold (`services/ai/cache_tuning.py`)."""
+    cache_verifier: str | None = None
+    """SEMANTIC_CACHE_VERIFIER: which verifier decides a hit (`rules`, ...); unset means
+    the embedding model's tuned one."""
     cache_ttl_seconds: int = 7 * 86400
     """SEMANTIC_CACHE_TTL_SECONDS: how long a cached answer may be served."""
     qdrant_url: str | None = None
@@ -113,7 +118,8 @@ class AISettings:
             breaker_half_open_probes=int(read.number("BREAKER_HALF_OPEN_PROBES", 1, 1, 100)),
             max_attempts=int(read.number("GENERATION_MAX_ATTEMPTS", 5, 1, 50)),
             retry_base_seconds=read.number("GENERATION_RETRY_BASE_SECONDS", 0.5, 0, 60),
-            cache_threshold=read.number("SEMANTIC_CACHE_THRESHOLD", 0.92, 0.5, 1),
+            cache_threshold=read.optional_number("SEMANTIC_CACHE_THRESHOLD", 0.3, 1),
+            cache_verifier=read.choice("SEMANTIC_CACHE_VERIFIER", sorted(VERIFIERS)),
             cache_ttl_seconds=int(read.number("SEMANTIC_CACHE_TTL_SECONDS", 604800, 1, 31536000)),
             qdrant_url=read.text("QDRANT_URL"),
             qdrant_api_key=read.text("QDRANT_API_KEY"),
@@ -162,6 +168,15 @@ class _Reader:
             return layout_from_json(raw)
         except ValueError as error:  # json.JSONDecodeError is a ValueError
             raise SettingsError(f"{name} is not a collection layout: {error}") from None
+
+    def optional_number(self, name: str, low: float, high: float) -> float | None:
+        return None if self.text(name) is None else self.number(name, low, low, high)
+
+    def choice(self, name: str, allowed: list[str]) -> str | None:
+        raw = self.text(name)
+        if raw is not None and raw not in allowed:
+            raise SettingsError(f"{name}={raw!r} is not allowed: use one of {', '.join(allowed)}")
+        return raw
 
     def number(self, name: str, default: float, low: float, high: float) -> float:
         raw = self.text(name)

@@ -31,10 +31,10 @@ import msgspec
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from contracts.topics import ANALYTICS_EVENTS
 from services.analytics.events import Event, encode_event
 from services.analytics.settings import AnalyticsSettings
-from services.messaging.settings import KafkaSettings, producer_config
-from services.topics import ANALYTICS_EVENTS
+from services.runtime.kafka.settings import KafkaSettings, producer_config
 
 __all__ = ["EmitterStats", "EventEmitter"]
 

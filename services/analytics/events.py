@@ -16,7 +16,7 @@ from typing import Literal
 
 import msgspec
 
-from services.messaging.envelope import PoisonMessage
+from services.runtime.kafka.envelope import PoisonMessage
 
 __all__ = [
     "EVENT_KINDS",

@@ -15,7 +15,7 @@ from typing import Literal
 import msgspec
 
 from services.analytics.store import AnalyticsStore
-from services.common.errors import FieldError, InvalidInput
+from services.runtime.errors import FieldError, InvalidInput
 
 __all__ = [
     "FIRST_DAY",

@@ -5,7 +5,7 @@ flushes, bounded, when it stops), the `events` dependency and `GET /health/analy
 (the emitter's counters). The Course service also opens the analytics store for reports
 (`report_store_lifespan`); a store that cannot be opened does not stop the service, the
 report answers 503 saying why. With the embedded store and a broker, the same lifespan
-runs the sink in the process (see `services.analytics.worker`).
+runs the sink in the process (see `services.analytics_sink.worker`).
 """
 
 import contextlib
@@ -20,10 +20,10 @@ from litestar.di import Provide
 
 from services.analytics.emitter import EmitterStats, EventEmitter
 from services.analytics.settings import AnalyticsSettings
+from services.analytics.sink_runner import local_sink
 from services.analytics.store import AnalyticsStore, StoreUnavailable, open_store
-from services.analytics.worker import local_sink
-from services.common.errors import Unavailable
-from services.messaging.settings import KafkaSettings
+from services.runtime.errors import Unavailable
+from services.runtime.kafka.settings import KafkaSettings
 
 __all__ = [
     "ReportSource",

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from services.common.settings import SettingsError
+from services.runtime.settings import SettingsError
 
 __all__ = ["EMBEDDED_DATABASE", "AnalyticsSettings"]
 

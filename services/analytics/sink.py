@@ -34,13 +34,13 @@ import msgspec
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from contracts.topics import ANALYTICS_EVENTS
 from services.analytics.events import Event, QuizAttempted, decode_event
 from services.analytics.schema import NO_USER
 from services.analytics.store import AnalyticsStore, EventRow, StoreUnavailable
-from services.messaging.consumer import RetryPolicy, commit_on_revoke
-from services.messaging.dead_letters import DeadLetterError, Failure, publish_dead_letter
-from services.messaging.envelope import PoisonMessage
-from services.topics import ANALYTICS_EVENTS
+from services.runtime.kafka.consumer import RetryPolicy, commit_on_revoke
+from services.runtime.kafka.dead_letters import DeadLetterError, Failure, publish_dead_letter
+from services.runtime.kafka.envelope import PoisonMessage
 
 __all__ = ["BatchSink", "row_of"]
 

@@ -1,7 +1,7 @@
 """The Auth service's ASGI app.
 
 `uvicorn services.auth.app:app` builds it from the environment (see
-`services.common.settings`); tests call `create_app(settings)` with their own settings.
+`services.runtime.settings`); tests call `create_app(settings)` with their own settings.
 """
 
 from collections.abc import AsyncIterator, Mapping
@@ -14,10 +14,10 @@ from litestar.di import Provide
 from services.auth.passwords import Passwords
 from services.auth.profiles import ProfileStore
 from services.auth.routes import AuthController
-from services.common.app import app_from_environment, build_app
-from services.common.cache import open_redis
-from services.common.resources import RedisFactory, Resources
-from services.common.settings import ServiceSettings
+from services.runtime.app import app_from_environment, build_app
+from services.runtime.cache import open_redis
+from services.runtime.resources import RedisFactory, Resources
+from services.runtime.settings import ServiceSettings
 
 __all__ = ["create_app", "from_environment"]
 

@@ -23,8 +23,8 @@ import structlog
 
 from services.auth.schemas import UserProfile
 from services.auth.users import VersionedProfile, load_profile, update_profile
-from services.common.cache import Redis
-from services.common.database import Databases
+from services.runtime.cache import Redis
+from services.runtime.database import Databases
 
 __all__ = ["ProfileStore", "profile_key"]
 

@@ -16,9 +16,9 @@ from services.auth.schemas import (
 )
 from services.auth.throttle import LoginThrottle
 from services.auth.users import create_user, find_account
-from services.common.errors import FieldError, InvalidInput, NotFound, Unauthorized
-from services.common.resources import Resources
-from services.common.tokens import Principal
+from services.runtime.errors import FieldError, InvalidInput, NotFound, Unauthorized
+from services.runtime.resources import Resources
+from services.runtime.tokens import Principal
 
 __all__ = ["AuthController"]
 

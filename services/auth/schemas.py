@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from services.common.tokens import Role
+from services.runtime.tokens import Role
 
 __all__ = ["LoginRequest", "ProfileUpdate", "RegisterRequest", "TokenResponse", "UserProfile"]
 

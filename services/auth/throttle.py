@@ -12,8 +12,8 @@ import hashlib
 import redis.exceptions
 import structlog
 
-from services.common.cache import Redis
-from services.common.errors import TooManyRequests
+from services.runtime.cache import Redis
+from services.runtime.errors import TooManyRequests
 
 __all__ = ["LoginThrottle"]
 

@@ -7,8 +7,8 @@ from typing import Any
 import psycopg.errors
 
 from services.auth.schemas import UserProfile
-from services.common.database import Connection
-from services.common.errors import Conflict
+from services.runtime.database import Connection
+from services.runtime.errors import Conflict
 
 __all__ = [
     "Account",

@@ -15,10 +15,10 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from services.analytics.reports import Bucket, CourseActivity, check_range, course_activity
 from services.analytics.service import ReportSource
 from services.analytics.store import StoreUnavailable
-from services.common.errors import Unavailable
-from services.common.resources import Resources
-from services.common.tokens import Principal, require_instructor
 from services.course.catalogue import require_owner
+from services.runtime.errors import Unavailable
+from services.runtime.resources import Resources
+from services.runtime.tokens import Principal, require_instructor
 
 __all__ = ["AnalyticsController"]
 

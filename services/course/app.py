@@ -1,7 +1,7 @@
 """The Course service's ASGI app.
 
 `uvicorn services.course.app:app` builds it from the environment (see
-`services.common.settings` and `services.analytics.settings`); tests call
+`services.runtime.settings` and `services.analytics.settings`); tests call
 `create_app(settings, ...)` with their own settings.
 """
 
@@ -17,11 +17,11 @@ from services.analytics.service import (
     report_store_lifespan,
 )
 from services.analytics.settings import AnalyticsSettings
-from services.common.app import app_from_environment, build_app
-from services.common.settings import ServiceSettings
 from services.course.analytics import AnalyticsController
 from services.course.routes import CourseController, QuizController
-from services.messaging.settings import KafkaSettings
+from services.runtime.app import app_from_environment, build_app
+from services.runtime.kafka.settings import KafkaSettings
+from services.runtime.settings import ServiceSettings
 
 __all__ = ["create_app", "from_environment"]
 

@@ -9,9 +9,6 @@ from typing import Any
 import msgspec
 import psycopg.errors
 
-from services.common.database import Connection
-from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
-from services.common.tokens import Principal
 from services.course.schemas import (
     Course,
     CoursePage,
@@ -19,6 +16,9 @@ from services.course.schemas import (
     Lesson,
     LessonTitle,
 )
+from services.runtime.database import Connection
+from services.runtime.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from services.runtime.tokens import Principal
 
 __all__ = [
     "add_lesson",

@@ -19,8 +19,8 @@ import msgspec
 import redis.exceptions
 import structlog
 
-from services.common.cache import Redis
-from services.common.database import Connection, Databases
+from services.runtime.cache import Redis
+from services.runtime.database import Connection, Databases
 
 __all__ = ["ContentCache", "course_key", "etag_of", "lesson_key", "quiz_key"]
 

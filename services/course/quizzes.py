@@ -5,9 +5,6 @@ import uuid
 import msgspec
 from psycopg.types.json import Jsonb
 
-from services.common.database import Connection
-from services.common.errors import FieldError, InvalidInput, NotFound
-from services.common.tokens import Principal
 from services.course.schemas import (
     AttemptResult,
     CourseReport,
@@ -17,6 +14,9 @@ from services.course.schemas import (
     QuizCreate,
     QuizReport,
 )
+from services.runtime.database import Connection
+from services.runtime.errors import FieldError, InvalidInput, NotFound
+from services.runtime.tokens import Principal
 
 __all__ = ["create_quiz", "grade_attempt", "load_quiz", "quiz_report"]
 

@@ -22,9 +22,6 @@ from services.analytics.events import (
     QuizAttemptedProps,
     stable_event_id,
 )
-from services.common.errors import FieldError, InvalidInput, NotFound, ServiceError
-from services.common.resources import Resources
-from services.common.tokens import Principal, require_instructor
 from services.course.catalogue import (
     add_lesson,
     create_course,
@@ -49,6 +46,9 @@ from services.course.schemas import (
     Quiz,
     QuizCreate,
 )
+from services.runtime.errors import FieldError, InvalidInput, NotFound, ServiceError
+from services.runtime.resources import Resources
+from services.runtime.tokens import Principal, require_instructor
 
 __all__ = ["CourseController", "QuizController"]
 

@@ -6,8 +6,8 @@ import sys
 
 import uvicorn
 
-from services.common.settings import SettingsError
 from services.gateway.app import from_environment
+from services.runtime.settings import SettingsError
 
 
 def main() -> int:

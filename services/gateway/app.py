@@ -24,10 +24,10 @@ from typing import Any
 import httpx
 import structlog
 
-from services.common.logs import configure_logging
-from services.gateway.policy import CORS, RoutePolicy, route_policies
+from contracts.gateway import CORS, RoutePolicy, route_policies
 from services.gateway.rate_limit import MinuteWindows
 from services.gateway.settings import GatewaySettings
+from services.runtime.logs import configure_logging
 
 __all__ = ["Gateway", "create_app", "from_environment"]
 
@@ -387,7 +387,7 @@ async def _respond_json(send: Send, status: int, body: dict[str, Any], request_i
 async def _problem(
     send: Send, error: _GatewayError, path: str, request_id: str, cors: Headers
 ) -> None:
-    """The services' problem+json shape (`services/common/errors.py`)."""
+    """The services' problem+json shape (`services/runtime/errors.py`)."""
     body = {
         "type": "about:blank",
         "title": error.title,

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from services.common.settings import LOG_LEVELS, SettingsError
-from services.gateway.policy import DEFAULT_LIMITS, GatewayLimits
-from services.routes import ROUTES, Route
+from contracts.gateway import DEFAULT_LIMITS, GatewayLimits
+from contracts.routes import ROUTES, Route
+from services.runtime.settings import LOG_LEVELS, SettingsError
 
 __all__ = ["LOCAL_CORS_ORIGINS", "GatewaySettings"]
 

@@ -1,0 +1,108 @@
+"""What both AI workers (generation, indexer) open around their handler.
+
+They read the same settings, open the same pools, call the provider through its circuit
+breakers and publish their state to Redis, share the process's Qdrant client, and emit
+analytics events. Only the handler differs: each worker passes a factory that builds
+its handler from this context (and may run background work while the handler lives);
+the consumer loop and the probes are the shared runtime's (`services.runtime.worker`).
+"""
+
+import asyncio
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+
+from openai import AsyncOpenAI
+from qdrant_client import AsyncQdrantClient
+
+from services.ai.breaker import BreakerOpen
+from services.ai.provider import openai_client
+from services.ai.provider_breakers import ProviderBreakers, provider_breakers
+from services.ai.qdrant import open_qdrant
+from services.ai.settings import AISettings
+from services.analytics.emitter import EventEmitter
+from services.analytics.settings import AnalyticsSettings
+from services.runtime.health_server import Counters
+from services.runtime.kafka.consumer import RetryPolicy
+from services.runtime.kafka.settings import KafkaSettings
+from services.runtime.logs import configure_logging
+from services.runtime.resources import Resources, open_resources
+from services.runtime.settings import ServiceSettings
+from services.runtime.worker import WorkerHandler, consume
+
+__all__ = ["HandlerFactory", "WorkerContext", "run_worker", "worker_settings"]
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What a handler factory may use."""
+
+    ai: AISettings
+    resources: Resources
+    client: AsyncOpenAI
+    breakers: ProviderBreakers
+    qdrant: AsyncQdrantClient
+    events: EventEmitter | None = None
+    """Analytics events (generation finished, document indexed); None in some tests."""
+    counters: list[Counters] = field(default_factory=list)
+    """Where a handler factory adds what it counts; served on the health port's /metrics."""
+
+    def read_counters(self) -> dict[str, float]:
+        """Read at scrape time, so /metrics shows live numbers."""
+        return {name: value for read in self.counters for name, value in read().items()}
+
+
+HandlerFactory = Callable[[WorkerContext], AbstractAsyncContextManager[WorkerHandler]]
+
+
+def worker_settings(
+    environ: Mapping[str, str],
+) -> tuple[ServiceSettings, AISettings, KafkaSettings]:
+    """Everything a worker reads at start-up (no token key: it serves no clients)."""
+    return (
+        ServiceSettings.from_env(environ, verifies_tokens=False),
+        AISettings.from_env(environ),
+        KafkaSettings.from_env(environ),
+    )
+
+
+async def run_worker(
+    environ: Mapping[str, str],
+    stop: asyncio.Event,
+    *,
+    name: str,
+    topic: str,
+    handler_factory: HandlerFactory,
+) -> None:
+    """Consume `topic` with the factory's handler until `stop` is set."""
+    service, ai, kafka = worker_settings(environ)
+    configure_logging(service.log_level, name)
+    group = kafka.consumer_group or name
+    health_port = int(environ.get("HEALTH_PORT", "8081"))
+    emitter = EventEmitter(AnalyticsSettings.from_env(environ), kafka, client_id=f"{group}-events")
+    async with (
+        open_resources(service) as resources,
+        open_qdrant(ai) as qdrant,
+        emitter.running() as events,
+    ):
+        client = openai_client(ai)
+        context = WorkerContext(
+            ai, resources, client, provider_breakers(ai, resources.redis), qdrant, events
+        )
+        try:
+            async with handler_factory(context) as handler:
+                await consume(
+                    kafka,
+                    group=group,
+                    topic=topic,
+                    handler=handler,
+                    stop=stop,
+                    retry=RetryPolicy(
+                        max_attempts=ai.max_attempts, base_delay=ai.retry_base_seconds
+                    ),
+                    breaker_open=BreakerOpen,
+                    health_port=health_port,
+                    counters=context.read_counters,
+                )
+        finally:
+            await client.close()

@@ -1,0 +1,1 @@
+"""The AI orchestrator service: generation requests and jobs, course documents, search."""

@@ -1,0 +1,1 @@
+"""`eduscale worker analytics`: learning-analytics events from Kafka into ClickHouse."""

@@ -1,1 +1,0 @@
-"""What every service shares: settings, pools, errors, tokens, logs, health, migrations."""

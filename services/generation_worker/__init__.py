@@ -1,0 +1,1 @@
+"""`eduscale worker generation`: answers generation requests through the semantic cache."""

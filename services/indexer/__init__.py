@@ -1,1 +1,0 @@
-"""The indexer: course documents cut into chunks, embedded and kept in Qdrant for search."""

@@ -1,0 +1,1 @@
+"""`eduscale worker indexer`: reads uploaded documents into the course index."""
