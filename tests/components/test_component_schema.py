@@ -162,10 +162,11 @@ def test_each_component_registers_the_token_the_schema_gives_it():
     resources = published_schema()["resources"]
     assert {t.token for t in TYPE_TOKENS.values()} == set(resources)
     for component in PUBLISHED_COMPONENTS:
-        source = inspect.getsource(component.__init__)
+        source = "".join(inspect.getsource(component.__init__).split())
         constant = next(k for k, v in vars(sys.modules[component.__module__]).items()
                         if v is TYPE_TOKENS[_name(component)])  # fmt: skip
-        assert f"super().__init__({constant}.token, name, None, {constant}.options(opts))" in source
+        call = f"super().__init__({constant}.token,name,None,{constant}.options(opts))"
+        assert call in source, f"{_name(component)} does not register as {constant}.token"
 
 
 def _undocumented(properties: dict[str, Any]) -> list[str]:
