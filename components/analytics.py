@@ -61,6 +61,7 @@ from components.clickhouse_keeper import (
     pod_security,
     volume_claim,
 )
+from components.type_tokens import ANALYTICS
 from components.workload import (
     PeerArgs,
     check_pinned,
@@ -176,7 +177,7 @@ class Analytics(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: AnalyticsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("eduscale:data:Analytics", name, None, opts)
+        super().__init__(ANALYTICS.token, name, None, ANALYTICS.options(opts))
         _validate(args)
         shards, replicas = int(args["shards"]), int(args["replicas_per_shard"])
         cluster = args.get("cluster_name", "analytics")

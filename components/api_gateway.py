@@ -25,6 +25,7 @@ from components.kong_config import (
     RedisArgs,
     declarative_config,
 )
+from components.type_tokens import API_GATEWAY
 from components.workload import (
     PeerArgs,
     ResourcesArgs,
@@ -104,7 +105,7 @@ class ApiGateway(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ApiGatewayArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("eduscale:edge:ApiGateway", name, None, opts)
+        super().__init__(API_GATEWAY.token, name, None, API_GATEWAY.options(opts))
         check_pinned(args["image"])
         minimum, maximum = int(args["min_replicas"]), int(args["max_replicas"])
         if not 1 <= minimum <= maximum:

@@ -22,6 +22,7 @@ from components.conventions import physical_name, standard_tags
 from components.encryption import customer_managed_key
 from components.log_groups import encrypted_log_group
 from components.security import data_store_security_group
+from components.type_tokens import CACHE
 
 __all__ = ["Cache", "CacheArgs"]
 
@@ -68,7 +69,7 @@ class Cache(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("eduscale:data:Cache", name, None, opts)
+        super().__init__(CACHE.token, name, None, CACHE.options(opts))
         shards = int(args["num_shards"])
         replicas = int(args["replicas_per_shard"])
         if shards < 1:

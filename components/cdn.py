@@ -27,6 +27,8 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_cloudflare as cloudflare
 
+from components.type_tokens import CDN
+
 __all__ = ["Cdn", "CdnArgs"]
 
 _STATIC_EXTENSIONS = ("css", "js", "mjs", "png", "jpg", "jpeg", "webp", "avif", "svg", "ico",
@@ -62,7 +64,7 @@ class Cdn(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: CdnArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("eduscale:edge:Cdn", name, None, opts)
+        super().__init__(CDN.token, name, None, CDN.options(opts))
         child = pulumi.ResourceOptions(parent=self)
         zone_id = args["zone_id"]
         api, web = args["api_hostname"], args["web_hostname"]

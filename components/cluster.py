@@ -23,6 +23,7 @@ from components.cluster_addons import AddonVersionsArgs, install_addons
 from components.conventions import physical_name, standard_tags
 from components.encryption import customer_managed_key
 from components.log_groups import encrypted_log_group
+from components.type_tokens import CLUSTER
 
 __all__ = ["NODE_GROUP_LABEL", "Cluster", "ClusterArgs", "NodeGroupArgs"]
 
@@ -106,7 +107,7 @@ class Cluster(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("eduscale:compute:Cluster", name, None, opts)
+        super().__init__(CLUSTER.token, name, None, CLUSTER.options(opts))
         _validate(args)
         cluster_name = physical_name(name, max_length=100)
         key = customer_managed_key(name, "secrets", parent=self, for_log_groups=True)

@@ -31,6 +31,7 @@ import pulumi_docker_build as docker_build
 
 from components.conventions import physical_name, standard_tags
 from components.encryption import customer_managed_key
+from components.type_tokens import CONTAINER_IMAGE
 from components.workload import check_pinned
 
 __all__ = [
@@ -85,7 +86,7 @@ class ContainerImage(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ContainerImageArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("eduscale:images:ContainerImage", name, None, opts)
+        super().__init__(CONTAINER_IMAGE.token, name, None, CONTAINER_IMAGE.options(opts))
         build, prebuilt = _checked(args)
         keep = args.get("keep_releases", 20)
         if not 1 <= keep <= 1000:  # noqa: PLR2004 - ECR's countNumber is at least 1

@@ -37,6 +37,7 @@ from components.conventions import physical_name, standard_tags
 from components.encryption import customer_managed_key
 from components.log_groups import encrypted_log_group, retention_days
 from components.security import data_store_security_group
+from components.type_tokens import DATABASE
 
 APP_USER = "eduscale_app"
 """The services' database user: IAM-token logins only (created by migration 0003)."""
@@ -119,7 +120,7 @@ class Database(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("eduscale:data:Database", name, None, opts)
+        super().__init__(DATABASE.token, name, None, DATABASE.options(opts))
         replica_count = int(args["replica_count"])
         if not 0 <= replica_count <= 15:  # noqa: PLR2004
             raise ValueError(f"replica_count is {replica_count}; allowed is 0 to 15")

@@ -24,6 +24,7 @@ import pulumi_aws as aws
 from components.conventions import physical_name, standard_tags
 from components.encryption import customer_managed_key
 from components.s3_buckets import access_log_bucket, make_private
+from components.type_tokens import DOCUMENT_STORE
 
 __all__ = ["DOCUMENTS_PREFIX", "DocumentStore", "DocumentStoreArgs"]
 
@@ -57,7 +58,7 @@ class DocumentStore(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: DocumentStoreArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("eduscale:storage:DocumentStore", name, None, opts)
+        super().__init__(DOCUMENT_STORE.token, name, None, DOCUMENT_STORE.options(opts))
         noncurrent_days = _days("noncurrent_version_days", args.get("noncurrent_version_days", 30))
         log_days = _days("access_log_retention_days", args.get("access_log_retention_days", 90))
         child = pulumi.ResourceOptions(parent=self)

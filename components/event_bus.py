@@ -26,6 +26,7 @@ from components.conventions import physical_name, standard_tags
 from components.encryption import customer_managed_key
 from components.log_groups import encrypted_log_group
 from components.security import data_store_security_group
+from components.type_tokens import EVENT_BUS
 from contracts.topics import DLQ_SUFFIX, dlq_name
 
 __all__ = ["EventBus", "EventBusArgs", "TopicArgs"]
@@ -93,7 +94,7 @@ class EventBus(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: EventBusArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("eduscale:data:EventBus", name, None, opts)
+        super().__init__(EVENT_BUS.token, name, None, EVENT_BUS.options(opts))
         _validate(args)
         child = pulumi.ResourceOptions(parent=self)
 

@@ -20,13 +20,13 @@ from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_cloudflare as cloudflare
 import pulumi_kubernetes as k8s
 
 from components.conventions import physical_name, standard_tags
 from components.s3_buckets import access_log_bucket
 from components.trust_store import bucket_name as trust_store_bucket_name
 from components.trust_store import client_ca_trust_store
+from components.type_tokens import LOAD_BALANCER
 
 __all__ = ["TLS_POLICY", "LoadBalancer", "LoadBalancerArgs"]
 
@@ -83,7 +83,7 @@ class LoadBalancer(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("eduscale:edge:LoadBalancer", name, None, opts)
+        super().__init__(LOAD_BALANCER.token, name, None, LOAD_BALANCER.options(opts))
         if not args["cloudflare_ipv4_ranges"]:
             raise ValueError("cloudflare_ipv4_ranges is empty: the ALB would admit nobody")
         if not args["hostnames"]:
@@ -240,6 +240,9 @@ class LoadBalancer(pulumi.ComponentResource):
 
     def _certificate(self, name: str, args: LoadBalancerArgs) -> pulumi.Output[str]:
         """Issue and DNS-validate the certificate; returns the ARN once it is valid."""
+        # Imported here: the Cloudflare SDK takes seconds to load, and only this step needs it.
+        import pulumi_cloudflare as cloudflare  # noqa: PLC0415
+
         hostnames = args["hostnames"]
         certificate = aws.acm.Certificate(
             f"{name}-certificate",

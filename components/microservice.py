@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.autoscaling.v2 import MetricSpecArgsDict
 
+from components.type_tokens import MICROSERVICE
 from components.workload import (
     Fences,
     PeerArgs,
@@ -49,7 +50,7 @@ class Microservice(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: MicroserviceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("eduscale:compute:Microservice", name, None, opts)
+        super().__init__(MICROSERVICE.token, name, None, MICROSERVICE.options(opts))
         minimum, maximum = int(args["min_replicas"]), int(args["max_replicas"])
         if not 1 <= minimum <= maximum:
             raise ValueError(

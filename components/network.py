@@ -20,6 +20,7 @@ from components.conventions import physical_name, standard_tags
 from components.encryption import customer_managed_key
 from components.log_groups import encrypted_log_group
 from components.network_layout import subnet_layout
+from components.type_tokens import NETWORK
 
 __all__ = ["Network", "NetworkArgs"]
 
@@ -54,7 +55,7 @@ class Network(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("eduscale:network:Network", name, None, opts)
+        super().__init__(NETWORK.token, name, None, NETWORK.options(opts))
         az_count = int(args["az_count"])
         layout = subnet_layout(args["cidr_block"], az_count)
         nat_per_az = bool(args.get("nat_per_az", True))

@@ -31,6 +31,7 @@ import pulumi_cloudflare as cloudflare
 import pulumi_tls as tls
 
 from components.conventions import name_prefix
+from components.type_tokens import ORIGIN_AUTHENTICATION
 
 __all__ = ["OriginAuthentication", "OriginAuthenticationArgs"]
 
@@ -67,7 +68,9 @@ class OriginAuthentication(pulumi.ComponentResource):
         args: OriginAuthenticationArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("eduscale:edge:OriginAuthentication", name, None, opts)
+        super().__init__(
+            ORIGIN_AUTHENTICATION.token, name, None, ORIGIN_AUTHENTICATION.options(opts)
+        )
         ca_days = int(args.get("ca_validity_days", 1825))
         client_days = int(args.get("client_certificate_validity_days", 365))
         renew_days = int(args.get("renew_days_before_expiry", 30))

@@ -24,6 +24,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.type_tokens import SCHEMA_MIGRATION
 from components.workload import (
     RUN_AS,
     EgressRuleArgs,
@@ -80,7 +81,7 @@ class SchemaMigration(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: SchemaMigrationArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("eduscale:compute:SchemaMigration", name, None, opts)
+        super().__init__(SCHEMA_MIGRATION.token, name, None, SCHEMA_MIGRATION.options(opts))
         revision = args["revision"]
         if len(revision) < _REVISION_LENGTH or not revision.isalnum():
             raise ValueError(f"revision must be a hash (12+ letters or digits), got {revision!r}")

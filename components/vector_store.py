@@ -16,6 +16,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.type_tokens import VECTOR_STORE
 from components.workload import PeerArgs, disruption_budget, peer_discovery_service
 from contracts.vector_layout import CollectionLayout
 
@@ -65,7 +66,7 @@ class VectorStore(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: VectorStoreArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("eduscale:compute:VectorStore", name, None, opts)
+        super().__init__(VECTOR_STORE.token, name, None, VECTOR_STORE.options(opts))
         replicas = int(args["replicas"])
         layout = args["collection"]
         if layout["replication_factor"] > replicas:

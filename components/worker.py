@@ -14,6 +14,7 @@ from typing import NotRequired
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.type_tokens import WORKER
 from components.workload import (
     Fences,
     WorkloadArgs,
@@ -53,7 +54,7 @@ class Worker(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: WorkerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("eduscale:compute:Worker", name, None, opts)
+        super().__init__(WORKER.token, name, None, WORKER.options(opts))
         minimum, maximum = int(args["min_replicas"]), int(args["max_replicas"])
         if not 0 <= minimum <= maximum or maximum < 1:
             raise ValueError(

@@ -18,22 +18,35 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from components.type_tokens import (
+    ANALYTICS,
+    API_GATEWAY,
+    CACHE,
+    CDN,
+    DATABASE,
+    DOCUMENT_STORE,
+    EVENT_BUS,
+    LOAD_BALANCER,
+    MICROSERVICE,
+    VECTOR_STORE,
+    WORKER,
+)
 from infra.graph import STACK_TYPE, Graph, RecordedResource
 
 __all__ = ["architecture_edges", "render_mermaid"]
 
 _TIERS = {
-    "eduscale:edge:Cdn": "Cloudflare CDN",
-    "eduscale:edge:LoadBalancer": "AWS ALB",
-    "eduscale:edge:ApiGateway": "Kong gateway",
-    "eduscale:compute:Microservice": "",
-    "eduscale:compute:Worker": "",
-    "eduscale:data:Cache": "ElastiCache Redis",
-    "eduscale:data:EventBus": "MSK Kafka",
-    "eduscale:compute:VectorStore": "Qdrant",
-    "eduscale:data:Analytics": "ClickHouse",
-    "eduscale:storage:DocumentStore": "S3 documents",
-    "eduscale:data:Database": "",
+    CDN.token: "Cloudflare CDN",
+    LOAD_BALANCER.token: "AWS ALB",
+    API_GATEWAY.token: "Kong gateway",
+    MICROSERVICE.token: "",
+    WORKER.token: "",
+    CACHE.token: "ElastiCache Redis",
+    EVENT_BUS.token: "MSK Kafka",
+    VECTOR_STORE.token: "Qdrant",
+    ANALYTICS.token: "ClickHouse",
+    DOCUMENT_STORE.token: "S3 documents",
+    DATABASE.token: "",
 }
 _RDS = "aws:rds/instance:Instance"
 _READER_RECORD = "aws:route53/record:Record"
@@ -68,7 +81,7 @@ def _nodes(graph: Graph) -> dict[str, _Node]:
         top = _top_level(graph, resource)
         if top is None or top.type not in _TIERS:
             continue
-        if top.type == "eduscale:data:Database":
+        if top.type == DATABASE.token:
             if resource.type == _RDS and "replicateSourceDb" not in resource.inputs:
                 nodes[resource.urn] = _Node(f"{_node_id(top.name)}_writer", "Postgres writer")
             elif resource.type in {_RDS, _READER_RECORD}:
@@ -83,7 +96,7 @@ def _flows_backwards(
 ) -> bool:
     """Where data flows against the dependency: bus to consumer, writer to replica."""
     top = _top_level(graph, resource)
-    if top is not None and top.type == "eduscale:compute:Worker":
+    if top is not None and top.type == WORKER.token:
         return dependency.type.startswith("aws:msk/")
     return resource.type == _RDS and dependency.type == _RDS
 
@@ -109,7 +122,7 @@ def architecture_edges(graph: Graph) -> tuple[dict[str, str], set[tuple[str, str
             labels[OPENAI] = "OpenAI API"
             edges.add((source.id, OPENAI))
     for node in nodes.values():
-        if labels.get(node.id) == _TIERS["eduscale:edge:Cdn"]:
+        if labels.get(node.id) == _TIERS[CDN.token]:
             labels[CLIENT] = "Client"
             edges.add((CLIENT, node.id))
     return labels, edges

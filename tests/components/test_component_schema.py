@@ -3,9 +3,10 @@
 `pulumi package add` turns this schema into the SDK a TypeScript, Go, .NET, Java or YAML
 team programs against, so what is checked here is what they would see: one resource per
 published component, its inputs (and which are required) and its outputs. The schema is
-built exactly as the component provider host builds it when it starts (no engine, no
-CLI): `ComponentProvider` runs the analyzer over `PUBLISHED_COMPONENTS` and serialises the
-result; that string is what the host answers to `GetSchema`.
+built exactly as the plugin builds it when it starts (no engine, no CLI):
+`PublishedComponentProvider` runs the SDK's analyzer over `PUBLISHED_COMPONENTS` and
+serialises the result; that string is what the plugin answers to `GetSchema`
+(`test_component_provider_grpc.py` asks it over gRPC).
 
 The generic tests derive their expectations from the classes themselves (every
 `pulumi.Output` class attribute, every key of the `<Name>Args` TypedDict), so a component
@@ -23,10 +24,10 @@ from typing import Any, ForwardRef, NotRequired, Required, Union, get_args, get_
 import pulumi
 import pytest
 from pulumi.provider.experimental.analyzer import Analyzer
-from pulumi.provider.experimental.component import ComponentProvider
 
 from components import Database, Network
-from infra.component_provider import PACKAGE_NAME, PUBLISHED_COMPONENTS
+from components.type_tokens import TYPE_TOKENS
+from infra.component_provider import PACKAGE_NAME, PUBLISHED_COMPONENTS, provider
 
 Component = type[pulumi.ComponentResource]
 
@@ -59,11 +60,11 @@ def _rejected(components: Sequence[Component], error: Exception) -> RejectedByAn
 def published_schema() -> dict[str, Any]:
     """The schema the component provider host serves, parsed."""
     try:
-        provider = ComponentProvider(list(PUBLISHED_COMPONENTS), PACKAGE_NAME)
+        served = provider()
     except Exception as error:  # any failure here is the analyzer's verdict
         raise _rejected(PUBLISHED_COMPONENTS, error) from error
-    assert provider.schema is not None
-    schema: dict[str, Any] = json.loads(provider.schema)
+    assert served.schema is not None
+    schema: dict[str, Any] = json.loads(served.schema)
     return schema
 
 
@@ -148,12 +149,46 @@ def test_the_analyzer_accepts_each_published_component(component: Component):
 
 
 def test_each_published_component_is_one_resource_under_the_index_module():
-    # The analyzer always uses the module `index`: `eduscale:index:Network`, while our
-    # classes register `eduscale:network:Network` (see the report).
+    # The analyzer always uses the module `index`: `eduscale:index:Network`.
     resources = published_schema()["resources"]
     assert set(resources) == {f"{PACKAGE_NAME}:index:{_name(c)}" for c in PUBLISHED_COMPONENTS}
     assert all(entry["isComponent"] for entry in resources.values())
     assert published_schema()["name"] == PACKAGE_NAME
+
+
+def test_each_component_registers_the_token_the_schema_gives_it():
+    # One name for one thing: state, policies and generated SDKs all see the schema's.
+    assert {t.name for t in TYPE_TOKENS.values()} == {_name(c) for c in PUBLISHED_COMPONENTS}
+    resources = published_schema()["resources"]
+    assert {t.token for t in TYPE_TOKENS.values()} == set(resources)
+    for component in PUBLISHED_COMPONENTS:
+        source = "".join(inspect.getsource(component.__init__).split())
+        constant = next(k for k, v in vars(sys.modules[component.__module__]).items()
+                        if v is TYPE_TOKENS[_name(component)])  # fmt: skip
+        call = f"super().__init__({constant}.token,name,None,{constant}.options(opts))"
+        assert call in source, f"{_name(component)} does not register as {constant}.token"
+
+
+def _undocumented(properties: dict[str, Any]) -> list[str]:
+    return sorted(name for name, prop in properties.items() if not prop.get("description"))
+
+
+@pytest.mark.parametrize("component", PUBLISHED_COMPONENTS, ids=_name)
+def test_every_input_and_output_is_documented_in_the_schema(component: Component):
+    # Microservice and Worker inherit most of their inputs from WorkloadArgs.
+    entry = resource(component)
+    assert entry.get("description")
+    assert _undocumented(entry["inputProperties"]) == []
+    assert _undocumented(entry["properties"]) == []
+
+
+def test_every_property_of_every_published_type_is_documented():
+    undocumented = {
+        token: _undocumented(definition.get("properties", {}))
+        for token, definition in published_schema()["types"].items()
+    }
+    assert {token: names for token, names in undocumented.items() if names} == {}
+    assert all(definition.get("description") for definition in published_schema()["types"].values())
 
 
 def test_network_takes_a_cidr_and_an_az_count_and_optionally_nat_and_flow_log_settings():

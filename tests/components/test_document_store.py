@@ -27,7 +27,7 @@ LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 LOGGING = "aws:s3/bucketLogging:BucketLogging"
 KEY = "aws:kms/key:Key"
-COMPONENT = "eduscale:storage:DocumentStore"
+COMPONENT = "eduscale:index:DocumentStore"
 DOCUMENT_USERS = {"ai-orchestrator", "indexer-worker"}
 OTHERS = {"auth", "course", "generation-worker"}
 

@@ -117,7 +117,7 @@ def test_every_taggable_resource_carries_the_standard_tags():
 
 def test_every_child_is_parented_to_the_component():
     graph = network_graph()
-    component = graph.one("eduscale:network:Network")
+    component = graph.one("eduscale:index:Network")
     for resource in graph:
         if resource.custom:
             assert resource.parent == component.urn, resource.urn

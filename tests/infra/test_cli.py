@@ -45,7 +45,7 @@ def test_preview_prod_writes_the_graph_and_the_diagram(tmp_path: Path):
         "--diagram", str(tmp_path / "out.mmd"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "eduscale:network:Network network" in result.stdout
+    assert "eduscale:index:Network network" in result.stdout
     document = json.loads((tmp_path / "out.json").read_text())
     assert document["stack"] == "prod"
     types = {r["type"] for r in document["resources"]}

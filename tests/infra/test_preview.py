@@ -11,7 +11,7 @@ from infra.summary import render_summary
 
 
 def test_both_stacks_declare_the_network(stack_graph: Graph):
-    network = stack_graph.one("eduscale:network:Network")
+    network = stack_graph.one("eduscale:index:Network")
     assert network.parent is not None
     assert stack_graph.by_urn(network.parent).type == "pulumi:pulumi:Stack"
     assert len(stack_graph.of_type("aws:ec2/vpc:Vpc")) == 1
@@ -49,7 +49,7 @@ def test_the_json_document_has_the_documented_shape(prod_graph: Graph):
     vpc = next(r for r in document["resources"] if r["type"] == "aws:ec2/vpc:Vpc")
     assert (
         vpc["urn"]
-        == "urn:pulumi:prod::eduscale::eduscale:network:Network$aws:ec2/vpc:Vpc::network-vpc"
+        == "urn:pulumi:prod::eduscale::eduscale:index:Network$aws:ec2/vpc:Vpc::network-vpc"
     )
     # Wire format: camelCase keys, whole numbers as integers.
     assert vpc["inputs"]["cidrBlock"] == "10.10.0.0/16"
@@ -106,9 +106,9 @@ def test_a_secret_map_keeps_its_keys_and_masks_every_value():
 def test_the_summary_shows_the_component_tree_and_counts(prod_graph: Graph):
     summary = render_summary(prod_graph)
     assert "pulumi:pulumi:Stack eduscale-prod (prod)" in summary
-    assert "├─ eduscale:network:Network network (31 resources)" in summary
-    assert "├─ eduscale:data:EventBus event-bus" in summary
-    assert "└─ eduscale:edge:LoadBalancer alb" in summary
+    assert "├─ eduscale:index:Network network (31 resources)" in summary
+    assert "├─ eduscale:index:EventBus event-bus" in summary
+    assert "└─ eduscale:index:LoadBalancer alb" in summary
     subnets = len(prod_graph.of_type("aws:ec2/subnet:Subnet"))
     assert any(
         line.split() == ["aws:ec2/subnet:Subnet", str(subnets)] for line in summary.splitlines()

@@ -38,8 +38,8 @@ def pod(graph: Graph, name: str) -> dict[str, Any]:
 
 def test_one_deployment_per_service_and_worker(stack_graph: Graph):
     assert set(by_name(stack_graph, DEPLOYMENT)) == {*SERVICES, *WORKERS, "api-gateway"}
-    assert {c.name for c in stack_graph.of_type("eduscale:compute:Microservice")} == set(SERVICES)
-    assert {c.name for c in stack_graph.of_type("eduscale:compute:Worker")} == set(WORKERS)
+    assert {c.name for c in stack_graph.of_type("eduscale:index:Microservice")} == set(SERVICES)
+    assert {c.name for c in stack_graph.of_type("eduscale:index:Worker")} == set(WORKERS)
 
 
 @pytest.mark.parametrize("name", SERVICES)
