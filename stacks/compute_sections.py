@@ -12,6 +12,7 @@ from contracts.gateway import DEFAULT_LIMITS
 from stacks.sections import Section, log_retention
 
 __all__ = [
+    "AIWorkerSettings",
     "AddonVersions",
     "AnalyticsConfig",
     "ClusterConfig",
@@ -105,6 +106,13 @@ class WorkerSettings(Scaling):
     """Time a stopping worker gets to finish and commit its in-flight job."""
 
 
+class AIWorkerSettings(WorkerSettings):
+    """A generation or indexer worker: its jobs wait on the provider, so a pod runs several."""
+
+    worker_concurrency: Annotated[int, Field(ge=1, le=1000)] = 1
+    """WORKER_CONCURRENCY: jobs each pod keeps in flight (1: one at a time)."""
+
+
 class ServicesConfig(Section):
     """`eduscale:services`: the image, the schema step, and scaling per service and worker."""
 
@@ -129,8 +137,8 @@ class ServicesConfig(Section):
     auth: ServiceSettings = ServiceSettings()
     course: ServiceSettings = ServiceSettings()
     ai_orchestrator: ServiceSettings = ServiceSettings()
-    generation_worker: WorkerSettings = WorkerSettings()
-    indexer_worker: WorkerSettings = WorkerSettings()
+    generation_worker: AIWorkerSettings = AIWorkerSettings()
+    indexer_worker: AIWorkerSettings = AIWorkerSettings()
     analytics_sink: WorkerSettings = WorkerSettings()
     """The worker that writes `analytics.events` into ClickHouse in batches."""
 
