@@ -23,6 +23,7 @@ class PartitionOffsets:
     def started(self, partition: Partition, offset: int) -> None:
         """`offset` is in flight: nothing from it on may be stored until it finishes."""
         self._unfinished.setdefault(partition, set()).add(offset)
+        self._stored.setdefault(partition, offset)  # where the partition was when we got it
 
     def finished(self, partition: Partition, offset: int) -> int | None:
         """`offset` is done; the offset to store now, or None if it did not advance."""
