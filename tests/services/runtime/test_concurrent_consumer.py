@@ -39,12 +39,12 @@ async def test_jobs_overlap_up_to_the_concurrency_and_all_are_committed(
     settings = kafka_broker.settings()
     values = [job() for _ in range(12)]
     produce(kafka_broker, *values)  # one key: one partition
-    flight, done = InFlight(), []
+    flight, done = InFlight(), list[bytes]()
 
     async def handle(message: Message) -> None:
         with flight:
             await asyncio.sleep(0.3)
-        done.append(message.value())
+        done.append(message.value() or b"")
 
     async with running_loop(settings, handle, concurrency=4) as running:
         await running.until(lambda: len(done) == 12)
@@ -60,12 +60,12 @@ async def test_a_slow_early_message_holds_back_the_stored_offset_of_its_partitio
     first, *rest = values = [job() for _ in range(6)]
     produce(kafka_broker, *values)
     release = asyncio.Event()
-    done: list[bytes | None] = []
+    done: list[bytes] = []
 
     async def handle(message: Message) -> None:
         if message.value() == first:
             await release.wait()
-        done.append(message.value())
+        done.append(message.value() or b"")
 
     async with running_loop(settings, handle, concurrency=3) as running:
         await running.until(lambda: len(done) == 5)
@@ -86,14 +86,14 @@ async def test_a_poison_message_among_concurrent_ones_goes_alone_to_the_dlq(
     settings = kafka_broker.settings()
     good = [job() for _ in range(8)]
     produce(kafka_broker, *good[:4], b"not a job", *good[4:])
-    done: list[bytes | None] = []
+    done: list[bytes] = []
     dead: list[Failure] = []
 
     async def handle(message: Message) -> None:
         if message.value() == b"not a job":
             raise PoisonMessage("not a job")
         await asyncio.sleep(0.2)
-        done.append(message.value())
+        done.append(message.value() or b"")
 
     async with running_loop(settings, handle, concurrency=4, dead=dead) as running:
         await running.until(lambda: len(done) == 8 and len(dead) == 1)
@@ -108,12 +108,12 @@ async def test_stop_drains_every_job_in_flight_and_commits_them(kafka_broker: Br
     settings = kafka_broker.settings()
     values = [job() for _ in range(5)]
     produce(kafka_broker, *values)
-    flight, done = InFlight(), []
+    flight, done = InFlight(), list[bytes]()
 
     async def handle(message: Message) -> None:
         with flight:
             await asyncio.sleep(1.5)
-        done.append(message.value())
+        done.append(message.value() or b"")
 
     async with running_loop(settings, handle, concurrency=8) as running:
         await running.until(lambda: flight.now == 5)
