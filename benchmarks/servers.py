@@ -137,9 +137,15 @@ def worker_command(worker: str) -> list[str]:
     return [sys.executable, "-m", "infra.cli", "worker", worker]
 
 
-def llm_command() -> list[str]:
-    """The zero-latency OpenAI-compatible server."""
-    return [sys.executable, "-m", "benchmarks.zero_latency_llm"]
+def llm_command(chat_latency: float = 0.0) -> list[str]:
+    """The OpenAI-compatible server: zero latency, or chat answers after `chat_latency` s."""
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks.zero_latency_llm",
+        "--chat-latency",
+        str(chat_latency),
+    ]
 
 
 def bare_command(body_file: Path) -> list[str]:

@@ -14,6 +14,7 @@ Usage: `python -m benchmarks.zero_latency_llm --port 8001`.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import hashlib
 import math
@@ -109,6 +110,10 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
+_CHAT_LATENCY = 0.0
+"""Seconds a chat answer waits (`--chat-latency`): a provider's think time, without CPU."""
+
+
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     """Answer the two endpoints the services call; 404 for anything else."""
     if scope["type"] != "http":
@@ -119,6 +124,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     elif route is None or scope["method"] != "POST":
         status, payload = 404, b'{"error": {"message": "not found"}}'
     else:
+        if scope["path"] == "/v1/chat/completions" and _CHAT_LATENCY > 0:
+            await asyncio.sleep(_CHAT_LATENCY)
         status, payload = (
             200,
             msgspec.json.encode(route(msgspec.json.decode(await _read_body(receive)))),
@@ -138,7 +145,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--chat-latency", type=float, default=0.0, help="seconds before each chat answer"
+    )
     args = parser.parse_args()
+    global _CHAT_LATENCY  # noqa: PLW0603 - set once, before serving
+    _CHAT_LATENCY = args.chat_latency
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 

@@ -12,6 +12,7 @@ from contracts.gateway import DEFAULT_LIMITS
 from stacks.sections import Section, log_retention
 
 __all__ = [
+    "AIWorkerSettings",
     "AddonVersions",
     "AnalyticsConfig",
     "ClusterConfig",
@@ -108,6 +109,13 @@ class WorkerSettings(Scaling):
     with it; keep 1 until the worker runtime runs jobs concurrently (issue 18, item 1)."""
 
 
+class AIWorkerSettings(WorkerSettings):
+    """A generation or indexer worker: its jobs wait on the provider, so a pod runs several."""
+
+    worker_concurrency: Annotated[int, Field(ge=1, le=1000)] = 1
+    """WORKER_CONCURRENCY: jobs each pod keeps in flight (1: one at a time)."""
+
+
 class ServicesConfig(Section):
     """`eduscale:services`: the image, the schema step, and scaling per service and worker."""
 
@@ -132,8 +140,8 @@ class ServicesConfig(Section):
     auth: ServiceSettings = ServiceSettings()
     course: ServiceSettings = ServiceSettings()
     ai_orchestrator: ServiceSettings = ServiceSettings()
-    generation_worker: WorkerSettings = WorkerSettings()
-    indexer_worker: WorkerSettings = WorkerSettings()
+    generation_worker: AIWorkerSettings = AIWorkerSettings()
+    indexer_worker: AIWorkerSettings = AIWorkerSettings()
     analytics_sink: WorkerSettings = WorkerSettings()
     """The worker that writes `analytics.events` into ClickHouse in batches."""
 

@@ -283,7 +283,12 @@ def build_workloads(
                 "lag_threshold": settings.lag_threshold,
                 "termination_grace_seconds": settings.termination_grace_seconds,
                 "resources": _resources(settings),
-                "env": {**worker_plain, **ai_env, **extra_env},
+                "env": {
+                    **worker_plain,
+                    **ai_env,
+                    **extra_env,
+                    "WORKER_CONCURRENCY": str(settings.worker_concurrency),
+                },
                 "secret_env": {**worker_secret, **ai_secrets},
                 "egress_to": [data_stores, kafka, _HTTPS_OUT],
                 "egress_peers": [qdrant],

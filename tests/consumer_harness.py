@@ -96,6 +96,8 @@ async def running_loop(
     dead: list[Failure] | None = None,
     retry: RetryPolicy = FAST_RETRY,
     overrides: dict[str, Any] | None = None,
+    concurrency: int = 1,
+    ordering_key: Callable[[Message], bytes | None] | None = None,
 ) -> AsyncIterator[Running]:
     """Run a loop on `TOPIC` for the block; stopped (and awaited) when it ends."""
     stop = asyncio.Event()
@@ -116,6 +118,8 @@ async def running_loop(
         on_dead_letter=on_dead,
         stop=stop,
         retry=retry,
+        concurrency=concurrency,
+        ordering_key=ordering_key,
     )
     running = Running(loop, asyncio.create_task(loop.run()), stop)
     try:

@@ -51,6 +51,11 @@ class AISettings:
     """GENERATION_MAX_ATTEMPTS: attempts of a transient failure before the DLQ."""
     retry_base_seconds: float = 0.5
     """GENERATION_RETRY_BASE_SECONDS: first backoff (doubles each attempt, jittered)."""
+    worker_concurrency: int = 1
+    """WORKER_CONCURRENCY: jobs a generation or indexer worker process keeps in flight.
+
+    Their jobs wait on the provider, so one process can keep many calls going; 1 handles
+    one message at a time."""
     cache_threshold: float | None = None
     """SEMANTIC_CACHE_THRESHOLD: cosine similarity for a semantic-cache candidate; unset
     means the embedding model's tuned threshold (`services/ai/cache_tuning.py`)."""
@@ -118,6 +123,7 @@ class AISettings:
             breaker_half_open_probes=int(read.number("BREAKER_HALF_OPEN_PROBES", 1, 1, 100)),
             max_attempts=int(read.number("GENERATION_MAX_ATTEMPTS", 5, 1, 50)),
             retry_base_seconds=read.number("GENERATION_RETRY_BASE_SECONDS", 0.5, 0, 60),
+            worker_concurrency=int(read.number("WORKER_CONCURRENCY", 1, 1, 1000)),
             cache_threshold=read.optional_number("SEMANTIC_CACHE_THRESHOLD", 0.3, 1),
             cache_verifier=read.choice("SEMANTIC_CACHE_VERIFIER", sorted(VERIFIERS)),
             cache_ttl_seconds=int(read.number("SEMANTIC_CACHE_TTL_SECONDS", 604800, 1, 31536000)),

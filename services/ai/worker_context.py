@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
+from confluent_kafka import Message
 from openai import AsyncOpenAI
 from qdrant_client import AsyncQdrantClient
 
@@ -73,8 +74,13 @@ async def run_worker(
     name: str,
     topic: str,
     handler_factory: HandlerFactory,
+    ordering_key: Callable[[Message], bytes | None] | None = None,
 ) -> None:
-    """Consume `topic` with the factory's handler until `stop` is set."""
+    """Consume `topic` with the factory's handler until `stop` is set.
+
+    WORKER_CONCURRENCY jobs at most in flight; messages with the same `ordering_key` one
+    after the other.
+    """
     service, ai, kafka = worker_settings(environ)
     configure_logging(service.log_level, name)
     group = kafka.consumer_group or name
@@ -103,6 +109,8 @@ async def run_worker(
                     breaker_open=BreakerOpen,
                     health_port=health_port,
                     counters=context.read_counters,
+                    concurrency=ai.worker_concurrency,
+                    ordering_key=ordering_key,
                 )
         finally:
             await client.close()

@@ -125,7 +125,11 @@ async def _generation_handler(context: WorkerContext) -> AsyncIterator[WorkerHan
 
 
 async def run_generation_worker(environ: Mapping[str, str], stop: asyncio.Event) -> None:
-    """Consume `generation.requested` until `stop` is set."""
+    """Consume `generation.requested` until `stop` is set.
+
+    Jobs of one course (the message key) may run side by side: each job is its own row
+    and its own draft quiz, and two answers stored for one cache scope are both valid.
+    """
     await run_worker(
         environ,
         stop,

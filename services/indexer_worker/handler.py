@@ -39,7 +39,7 @@ from services.runtime.kafka.dead_letters import Failure
 from services.runtime.kafka.envelope import PoisonMessage, decode_document
 from services.runtime.transient import is_transient_infrastructure
 
-__all__ = ["IndexHandler", "MissingFile", "pages_done"]
+__all__ = ["IndexHandler", "MissingFile", "document_ordering_key", "pages_done"]
 
 _log = structlog.get_logger("eduscale.indexer")
 
@@ -69,6 +69,20 @@ def pages_done(chunks: Sequence[Chunk], stored: int, pages: int) -> int:
     if stored >= len(chunks):
         return pages
     return chunks[stored].page - 1
+
+
+def document_ordering_key(message: Message) -> bytes | None:
+    """Uploads of one document are indexed one after the other, never side by side.
+
+    A replaced upload's run ends by deleting the document's chunks (it finds its job no
+    longer current), which would wipe what the newer upload's run is writing beside it.
+    The message key (the course) is coarser than needed: uploads of other documents of
+    the course may run together. A poison message has no document: no constraint.
+    """
+    try:
+        return decode_document(message.value()).document_id.bytes
+    except PoisonMessage:
+        return None
 
 
 class IndexHandler:

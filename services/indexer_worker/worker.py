@@ -15,7 +15,7 @@ from services.ai.document_files import document_files
 from services.ai.qdrant import course_index
 from services.ai.semantic_cache import OpenAIEmbedder
 from services.ai.worker_context import WorkerContext, run_worker
-from services.indexer_worker.handler import IndexHandler
+from services.indexer_worker.handler import IndexHandler, document_ordering_key
 from services.runtime.worker import WorkerHandler, run_forever
 
 __all__ = ["main", "run_indexer_worker"]
@@ -47,6 +47,7 @@ async def run_indexer_worker(environ: Mapping[str, str], stop: asyncio.Event) ->
         name="indexer-worker",
         topic=DOCUMENT_UPLOADED.name,
         handler_factory=_index_handler,
+        ordering_key=document_ordering_key,
     )
 
 

@@ -4,7 +4,7 @@ A worker consumes one topic at least once with a dead-letter topic and serves he
 probes (and, on /metrics, whatever its handler counts). Only the handler differs, and
 what a worker opens to build it (pools, clients): that is the caller's, e.g.
 `services.ai.worker_context` for the two AI workers. On SIGTERM or SIGINT the in-flight
-message is drained and the group is left.
+messages are drained and the group is left.
 """
 
 import asyncio
@@ -51,8 +51,14 @@ async def consume(
     breaker_open: type[BaseException],
     health_port: int,
     counters: Counters | None = None,
+    concurrency: int = 1,
+    ordering_key: Callable[[Message], bytes | None] | None = None,
 ) -> None:
-    """Consume `topic` with `handler` until `stop` is set, serving the probes meanwhile."""
+    """Consume `topic` with `handler` until `stop` is set, serving the probes meanwhile.
+
+    Up to `concurrency` messages are handled at once; two with the same `ordering_key`
+    never are (see `ConsumerLoop`).
+    """
     dlq_producer = Producer(producer_config(kafka, client_id=f"{group}-dlq"))
     try:
         loop = ConsumerLoop(
@@ -65,6 +71,8 @@ async def consume(
             on_dead_letter=handler.dead_lettered,
             stop=stop,
             retry=retry,
+            concurrency=concurrency,
+            ordering_key=ordering_key,
         )
         running = asyncio.Event()
         async with health_server(health_port, running.is_set, counters):

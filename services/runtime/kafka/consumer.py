@@ -1,28 +1,43 @@
-"""The at-least-once consumer loop every worker runs.
+"""The at-least-once consumer loop every worker runs, with up to `concurrency` jobs in flight.
 
-Offsets are stored only when a message is done: handled, or safely on the dead-letter
-topic. What happens on failure depends on what failed:
+Each polled message becomes a job (an asyncio task) as long as fewer than `concurrency`
+are running; the handlers wait on I/O (the provider, the databases), so one process
+keeps many calls in flight. Offsets are stored only when a message is done (handled, or
+safely on the dead-letter topic), and only up to the lowest unfinished offset of its
+partition (`PartitionOffsets`): a crash redoes at most what was in flight, which the
+handlers' idempotency absorbs, and never skips a message. With `concurrency=1` the loop
+handles one message at a time, as it always did.
 
-- a `PoisonMessage` or a permanent error: dead-lettered at once;
+What happens on failure depends on what failed, job by job:
+
+- a `PoisonMessage` or a permanent error: dead-lettered at once (with its headers);
 - a transient error (the worker's `is_transient` decides): retried with exponential
   backoff and full jitter, up to `RetryPolicy.max_attempts`, then dead-lettered;
-- `BreakerOpen` (the provider is known to be down): the message is not burned; the
-  consumer pauses its partitions for the breaker's cool-down, resumes, and tries again,
-  without counting an attempt. It keeps polling while paused: a consumer that stops
-  polling for `max.poll.interval.ms` is evicted from its group, and a cool-down may be
-  longer than that. If the pause polls away the message's partition (a rebalance), the
-  message is left to its new owner.
+- `BreakerOpen` (the provider is known to be down): the message is not burned and no
+  attempt is counted; the consumer takes no new job and pauses its partitions for the
+  breaker's cool-down, then the job tries again. It keeps polling while paused: a
+  consumer that stops polling for `max.poll.interval.ms` is evicted from its group, and a
+  cool-down may be longer than that. A message polled meanwhile is put back (seek);
+- the dead-letter topic cannot be reached: the job keeps the message (its offset stays
+  unfinished) and publishes again every second.
 
-A revoke commits the stored offsets synchronously (the next owner starts where we
-stopped); a lost assignment commits nothing. SIGTERM (the stop event) lets the in-flight
-message finish, abandons a retry wait or a breaker pause without storing its offset (it
-is redelivered), and closes the consumer, which commits and leaves the group.
+`ordering_key` (optional) names messages that must not run at the same time: a job
+whose key equals a running job's waits for it, so they run in partition order.
+
+A revoke lets the revoked partitions' running attempts finish (up to `revoke_grace`
+seconds, then they are cancelled), abandons their retry waits and breaker pauses, and
+commits what is finished synchronously (the next owner starts at the lowest unfinished
+offset, so it redoes only what we did not finish). A lost assignment commits nothing.
+SIGTERM (the stop event) takes no new job, lets every running attempt finish, abandons
+retry waits and breaker pauses without storing their offsets (they are redelivered), and
+closes the consumer, which commits and leaves the group.
 """
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import anyio.to_thread
@@ -31,16 +46,18 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from services.runtime.kafka.dead_letters import DeadLetterError, Failure, publish_dead_letter
 from services.runtime.kafka.envelope import PoisonMessage
+from services.runtime.kafka.offsets import Partition, PartitionOffsets
 
 __all__ = ["ConsumerLoop", "RetryPolicy", "Stopped", "commit_on_revoke"]
 
 _log = structlog.get_logger("eduscale.messaging.consumer")
 _POLL_SECONDS = 0.5
 _DLQ_TIMEOUT_SECONDS = 10.0
+_DLQ_RETRY_SECONDS = 1.0
 
 
 class Stopped(Exception):
-    """Raised inside a wait when the worker is asked to stop."""
+    """Raised inside a job's wait when it is to leave its message (stop, revoke, loss)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,16 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
         ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
+
+
+@dataclass(eq=False)
+class _Job:
+    message: Message
+    partition: Partition
+    offset: int
+    leave: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the job must not start another attempt (stop, revoke, lost partition)."""
+    task: "asyncio.Task[None] | None" = None
 
 
 class ConsumerLoop:
@@ -72,7 +99,12 @@ class ConsumerLoop:
         on_dead_letter: Callable[[Message, Failure], Awaitable[None]],
         stop: asyncio.Event,
         retry: RetryPolicy = RetryPolicy(),
+        concurrency: int = 1,
+        ordering_key: Callable[[Message], bytes | None] | None = None,
+        revoke_grace: float = 60.0,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self._consumer = consumer
         self._producer = dlq_producer
         self._topic = topic
@@ -82,81 +114,152 @@ class ConsumerLoop:
         self._on_dead_letter = on_dead_letter
         self._stop = stop
         self._retry = retry
+        self._concurrency = concurrency
+        self._ordering_key = ordering_key
+        self._revoke_grace = revoke_grace
+        self._offsets = PartitionOffsets()
+        self._jobs: set[_Job] = set()
+        self._tails: dict[bytes, _Job] = {}
+        self._changed = asyncio.Event()
+        self._paused_until = 0.0
+        self._paused = False
+        self._crash: BaseException | None = None
+        self._event_loop: asyncio.AbstractEventLoop | None = None
         self.processed = 0
         self.dead_lettered = 0
 
+    @property
+    def in_flight(self) -> int:
+        """Jobs taken and not yet done or left."""
+        return len(self._jobs)
+
     async def run(self) -> None:
-        """Poll and handle messages until stopped; then close the consumer."""
+        """Poll and handle messages until stopped; then drain and close the consumer."""
+        self._event_loop = asyncio.get_running_loop()
         self._consumer.subscribe(
             [self._topic], on_revoke=self._revoked, on_lost=self._lost, on_assign=self._assigned
         )
         try:
             while not self._stop.is_set():
-                message = await anyio.to_thread.run_sync(self._consumer.poll, _POLL_SECONDS)
-                if message is None:
-                    continue
-                error = message.error()
-                if error is not None:
-                    if error.fatal():
-                        raise KafkaException(error)
-                    _log.warning("consumer_error", error=error.str())
-                    continue
-                try:
-                    await self._process(message)
-                except Stopped:
-                    break
+                if self._crash is not None:
+                    raise self._crash
+                if self._breaker_paused():
+                    await self._poll_paused()
+                elif len(self._jobs) >= self._concurrency:
+                    await self._wait_for_change()
+                else:
+                    await self._take_one()
         finally:
+            await self._drain()
             await anyio.to_thread.run_sync(self._consumer.close)
 
-    async def _process(self, message: Message) -> None:
+    async def _take_one(self) -> None:
+        message = await anyio.to_thread.run_sync(self._consumer.poll, _POLL_SECONDS)
+        if message is None or not self._usable(message):
+            return
+        if self._breaker_paused() or self._stop.is_set():
+            self._put_back(message)  # a job opened the breaker while we polled
+            return
+        self._start(message)
+
+    def _usable(self, message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            return True
+        if error.fatal():
+            raise KafkaException(error)
+        _log.warning("consumer_error", error=error.str())
+        return False
+
+    def _start(self, message: Message) -> None:
+        job = _Job(
+            message,
+            (message.topic() or self._topic, message.partition() or 0),
+            message.offset() or 0,
+        )
+        self._offsets.started(job.partition, job.offset)
+        key = self._ordering_key(message) if self._ordering_key is not None else None
+        before = self._tails.get(key) if key is not None else None
+        if key is not None:
+            self._tails[key] = job
+        self._jobs.add(job)
+        job.task = asyncio.create_task(self._run_job(job, before, key))
+
+    async def _run_job(self, job: _Job, before: _Job | None, key: bytes | None) -> None:
+        try:
+            if before is not None and before.task is not None:
+                await asyncio.wait([before.task])  # same ordering key: after it, never beside
+            await self._process(job)
+        except Stopped:
+            _log.info("job_left", partition=job.partition[1], offset=job.offset)
+        except asyncio.CancelledError:
+            _log.warning("job_cancelled", partition=job.partition[1], offset=job.offset)
+            raise
+        except Exception as error:  # noqa: BLE001 - a bug in the loop: crash the worker
+            self._crash = error
+        finally:
+            self._jobs.discard(job)
+            if key is not None and self._tails.get(key) is job:
+                del self._tails[key]
+            self._changed.set()
+
+    async def _process(self, job: _Job) -> None:
+        message = job.message
         attempts = 0
         first_failure: datetime | None = None
         while True:
+            if job.leave.is_set():
+                raise Stopped
             try:
                 await self._handler(message)
             except Exception as error:  # noqa: BLE001 - every failure is classified below
                 if isinstance(error, self._breaker_open):
-                    await self._pause_for(float(getattr(error, "retry_after", 1.0)))
-                    if not self._owns(message):
-                        _log.info("partition_moved_while_paused", partition=message.partition())
-                        return
+                    self._pause_for(float(getattr(error, "retry_after", 1.0)))
+                    await self._until_resumed(job)
                     continue
                 attempts += 1
                 first_failure = first_failure or datetime.now(UTC)
                 permanent = isinstance(error, PoisonMessage) or not self._is_transient(error)
                 if permanent or attempts >= self._retry.max_attempts:
-                    await self._dead_letter(message, Failure.of(error, attempts, first_failure))
+                    await self._dead_letter(job, Failure.of(error, attempts, first_failure))
                     return
                 delay = self._retry.delay(attempts)
                 _log.info("retrying", error=type(error).__name__, attempt=attempts, delay=delay)
-                await self._wait(delay)
+                await self._hold(job, delay)
                 continue
-            self._consumer.store_offsets(message=message)
+            self._finished(job)
             self.processed += 1
             return
 
-    async def _dead_letter(self, message: Message, failure: Failure) -> None:
-        try:
-            await anyio.to_thread.run_sync(
-                lambda: publish_dead_letter(
-                    self._producer, message, failure, timeout=_DLQ_TIMEOUT_SECONDS
-                )
-            )
-        except DeadLetterError as error:
-            # Keep the message: read it again from its offset and go through it once more.
-            _log.error("dead_letter_failed", error=str(error))
-            self._consumer.seek(
-                TopicPartition(
-                    message.topic() or self._topic, message.partition() or 0, message.offset() or 0
-                )
-            )
-            await self._wait(1.0)
+    def _finished(self, job: _Job) -> None:
+        """Store the partition's offset if this job was its lowest unfinished one."""
+        storable = self._offsets.finished(job.partition, job.offset)
+        if storable is None:
             return
+        try:
+            self._consumer.store_offsets(offsets=[TopicPartition(*job.partition, storable)])
+        except KafkaException as error:  # the partition is no longer ours: its owner redoes it
+            _log.info("offset_not_stored", partition=job.partition[1], error=str(error))
+
+    async def _dead_letter(self, job: _Job, failure: Failure) -> None:
+        message = job.message
+        while True:
+            try:
+                await anyio.to_thread.run_sync(
+                    lambda: publish_dead_letter(
+                        self._producer, message, failure, timeout=_DLQ_TIMEOUT_SECONDS
+                    )
+                )
+                break
+            except DeadLetterError as error:
+                # Keep the message (its offset stays unfinished) and publish it again.
+                _log.error("dead_letter_failed", error=str(error))
+                await self._hold(job, _DLQ_RETRY_SECONDS)
         try:
             await self._on_dead_letter(message, failure)
         except Exception:  # noqa: BLE001 - the record is safe on the DLQ; log and go on
             _log.exception("on_dead_letter_failed")
-        self._consumer.store_offsets(message=message)
+        self._finished(job)
         self.dead_lettered += 1
         _log.warning(
             "dead_lettered",
@@ -167,64 +270,112 @@ class ConsumerLoop:
             attempts=failure.attempts,
         )
 
-    async def _pause_for(self, seconds: float) -> None:
-        """Pause every partition for `seconds`, polling all along to stay in the group.
+    def _clock(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _breaker_paused(self) -> bool:
+        if self._paused_until > self._clock():
+            return True
+        if self._paused:  # the cool-down is over: fetch again
+            self._paused = False
+            self._consumer.resume(self._consumer.assignment())
+            self._changed.set()
+        return False
+
+    def _pause_for(self, seconds: float) -> None:
+        """Take no new job for `seconds` (the breaker's cool-down); the loop keeps polling."""
+        until = self._clock() + max(seconds, 0.05)
+        if until > self._paused_until:
+            self._paused_until = until
+            _log.info("paused_for_breaker", seconds=round(seconds, 2))
+        self._changed.set()
+
+    async def _poll_paused(self) -> None:
+        """Poll with every partition paused, to stay in the group until the cool-down ends.
 
         Polling a paused partition returns nothing, and lets the consumer heartbeat and
         take part in rebalances. A partition assigned during the pause is not paused
         yet: a message from it is put back (seek) and its partition paused too.
         """
-        self._consumer.pause(self._consumer.assignment())
-        _log.info("paused_for_breaker", seconds=round(seconds, 2))
-        clock = asyncio.get_running_loop().time
-        deadline = clock() + max(seconds, 0.05)
-        try:
-            while (left := deadline - clock()) > 0:
-                if self._stop.is_set():
-                    raise Stopped
-                polled = await anyio.to_thread.run_sync(
-                    self._consumer.poll, min(left, _POLL_SECONDS)
-                )
-                if polled is not None:
-                    self._put_back(polled)
-        finally:
-            self._consumer.resume(self._consumer.assignment())
+        if not self._paused:
+            self._paused = True
+            self._consumer.pause(self._consumer.assignment())
+        left = self._paused_until - self._clock()
+        polled = await anyio.to_thread.run_sync(
+            self._consumer.poll, max(0.0, min(left, _POLL_SECONDS))
+        )
+        if polled is not None:
+            self._put_back(polled)
 
     def _put_back(self, message: Message) -> None:
-        """Undo a poll made while paused: the message is read again after the pause."""
-        error = message.error()
-        if error is not None:
-            if error.fatal():
-                raise KafkaException(error)
-            _log.warning("consumer_error", error=error.str())
+        """Undo a poll made while no job may start: the message is read again later."""
+        if not self._usable(message):
             return
         position = TopicPartition(
             message.topic() or self._topic, message.partition() or 0, message.offset() or 0
         )
         self._consumer.pause([position])
         self._consumer.seek(position)
+        self._paused = True  # resumed with the whole assignment when the wait is over
 
-    def _owns(self, message: Message) -> bool:
-        return any(
-            tp.topic == message.topic() and tp.partition == message.partition()
-            for tp in self._consumer.assignment()
-        )
+    async def _until_resumed(self, job: _Job) -> None:
+        await self._hold(job, self._paused_until - self._clock())
 
-    async def _wait(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
-        except TimeoutError:
+    async def _hold(self, job: _Job, seconds: float) -> None:
+        """Wait `seconds`; `Stopped` if the job is to leave its message meanwhile."""
+        if job.leave.is_set():
+            raise Stopped
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(job.leave.wait(), timeout=max(seconds, 0.0))
+        if job.leave.is_set():
+            raise Stopped
+
+    async def _wait_for_change(self) -> None:
+        """Until a job ends, the breaker opens, or a short while passes."""
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout=_POLL_SECONDS)
+
+    async def _settle(self, jobs: list[_Job], grace: float | None) -> None:
+        """Let `jobs` finish their running attempt (cancel them after `grace`)."""
+        for job in jobs:
+            job.leave.set()
+        tasks = [job.task for job in jobs if job.task is not None]
+        if not tasks:
             return
-        raise Stopped
+        _done, late = await asyncio.wait(tasks, timeout=grace)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+
+    async def _drain(self) -> None:
+        """On stop: every running attempt finishes (and stores its offset); waits are left."""
+        self._stop.set()
+        await self._settle(list(self._jobs), grace=None)
+
+    def _leave_partitions(self, partitions: list[TopicPartition]) -> None:
+        """From librdkafka's thread (inside a poll): settle the jobs of `partitions`."""
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        jobs = [job for job in self._jobs if job.partition in gone]
+        if jobs and self._event_loop is not None and self._event_loop.is_running():
+            settling = asyncio.run_coroutine_threadsafe(
+                self._settle(jobs, grace=self._revoke_grace), self._event_loop
+            )
+            settling.result(timeout=self._revoke_grace + 10)
+        for partition in gone:
+            self._offsets.forget(partition)
 
     def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         _log.info("partitions_assigned", partitions=[p.partition for p in partitions])
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._leave_partitions(partitions)
         commit_on_revoke(consumer, partitions)
 
     def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         _log.warning("partitions_lost", partitions=[p.partition for p in partitions])
+        self._leave_partitions(partitions)
 
 
 def commit_on_revoke(consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -163,11 +163,11 @@ class FakeGroupConsumer:
     def seek(self, partition: TopicPartition) -> None:
         self.positions[partition.partition] = partition.offset
 
-    def store_offsets(self, *, message: Message) -> None:
-        partition = message.partition() or 0
-        if partition not in self.assigned:  # as librdkafka: not ours, not storable
-            raise KafkaException(KafkaError(KafkaError._STATE))
-        self.stored[partition] = (message.offset() or 0) + 1
+    def store_offsets(self, *, offsets: list[TopicPartition]) -> None:
+        for position in offsets:
+            if position.partition not in self.assigned:  # as librdkafka: not storable
+                raise KafkaException(KafkaError(KafkaError._STATE))
+            self.stored[position.partition] = position.offset
 
     def commit(self, *, asynchronous: bool = True) -> None:
         del asynchronous

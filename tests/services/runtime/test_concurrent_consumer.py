@@ -1,0 +1,154 @@
+"""The consumer loop with several jobs in flight, on a real broker: overlap and guarantees."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+import pytest
+from confluent_kafka import Message
+from consumer_harness import TOPIC, committed, job, produce, running_loop
+from kafka_broker import Broker
+
+from services.runtime.kafka.dead_letters import Failure
+from services.runtime.kafka.dlq_tool import read_dead_letters
+from services.runtime.kafka.envelope import PoisonMessage
+
+pytestmark = pytest.mark.anyio
+
+
+class InFlight:
+    """Counts the handler calls running at once."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+
+    def __enter__(self) -> None:
+        self.now += 1
+        self.most = max(self.most, self.now)
+
+    def __exit__(self, *_exc: object) -> None:
+        self.now -= 1
+
+
+async def test_jobs_overlap_up_to_the_concurrency_and_all_are_committed(
+    kafka_broker: Broker,
+) -> None:
+    settings = kafka_broker.settings()
+    values = [job() for _ in range(12)]
+    produce(kafka_broker, *values)  # one key: one partition
+    flight, done = InFlight(), list[bytes]()
+
+    async def handle(message: Message) -> None:
+        with flight:
+            await asyncio.sleep(0.3)
+        done.append(message.value() or b"")
+
+    async with running_loop(settings, handle, concurrency=4) as running:
+        await running.until(lambda: len(done) == 12)
+    assert flight.most == 4
+    assert sorted(done) == sorted(values)
+    assert sum(committed(settings, "workers").values()) == 12
+
+
+async def test_a_slow_early_message_holds_back_the_stored_offset_of_its_partition(
+    kafka_broker: Broker,
+) -> None:
+    settings = kafka_broker.settings()
+    first, *rest = values = [job() for _ in range(6)]
+    produce(kafka_broker, *values)
+    release = asyncio.Event()
+    done: list[bytes] = []
+
+    async def handle(message: Message) -> None:
+        if message.value() == first:
+            await release.wait()
+        done.append(message.value() or b"")
+
+    async with running_loop(settings, handle, concurrency=3) as running:
+        await running.until(lambda: len(done) == 5)
+        await asyncio.sleep(2.5)  # more than the auto-commit interval
+        # Five of six are done, but the first is not: a crash now must redo it, so the
+        # group may not have moved past it.
+        assert sum(committed(settings, "workers").values()) == 0
+        release.set()
+        await running.until(lambda: len(done) == 6)
+    assert sorted(done) == sorted(values)
+    assert set(rest) <= set(done)
+    assert sum(committed(settings, "workers").values()) == 6
+
+
+async def test_a_poison_message_among_concurrent_ones_goes_alone_to_the_dlq(
+    kafka_broker: Broker,
+) -> None:
+    settings = kafka_broker.settings()
+    good = [job() for _ in range(8)]
+    produce(kafka_broker, *good[:4], b"not a job", *good[4:])
+    done: list[bytes] = []
+    dead: list[Failure] = []
+
+    async def handle(message: Message) -> None:
+        if message.value() == b"not a job":
+            raise PoisonMessage("not a job")
+        await asyncio.sleep(0.2)
+        done.append(message.value() or b"")
+
+    async with running_loop(settings, handle, concurrency=4, dead=dead) as running:
+        await running.until(lambda: len(done) == 8 and len(dead) == 1)
+    assert sorted(done) == sorted(good)
+    assert [failure.error_class for failure in dead] == ["PoisonMessage"]
+    records = read_dead_letters(settings, f"{TOPIC}.dlq")
+    assert [record.value for record in records] == [b"not a job"]
+    assert sum(committed(settings, "workers").values()) == 9
+
+
+async def test_stop_drains_every_job_in_flight_and_commits_them(kafka_broker: Broker) -> None:
+    settings = kafka_broker.settings()
+    values = [job() for _ in range(5)]
+    produce(kafka_broker, *values)
+    flight, done = InFlight(), list[bytes]()
+
+    async def handle(message: Message) -> None:
+        with flight:
+            await asyncio.sleep(1.5)
+        done.append(message.value() or b"")
+
+    async with running_loop(settings, handle, concurrency=8) as running:
+        await running.until(lambda: flight.now == 5)
+        await running.finish()  # SIGTERM: no new job; the five running ones finish
+    assert sorted(done) == sorted(values)
+    assert sum(committed(settings, "workers").values()) == 5
+
+
+async def test_a_member_joining_mid_flight_loses_nothing(kafka_broker: Broker) -> None:
+    settings = kafka_broker.settings()
+    overrides = {"enable.auto.commit": False}  # the commit on revoke must suffice
+    produced = [job() for _ in range(30)]
+    for index, value in enumerate(produced):
+        produce(kafka_broker, value, key=b"k", partition=index % 3)
+    seen: dict[str, list[bytes]] = {"first": [], "second": []}
+
+    def handler(member: str) -> Callable[[Message], Awaitable[None]]:
+        async def handle(message: Message) -> None:
+            await asyncio.sleep(0.4)
+            seen[member].append(message.value() or b"")
+
+        return handle
+
+    def all_seen() -> bool:
+        return set(seen["first"]) | set(seen["second"]) >= set(produced)
+
+    async with running_loop(
+        settings, handler("first"), overrides=overrides, concurrency=6
+    ) as first:
+        await first.until(lambda: len(seen["first"]) >= 3)
+        async with running_loop(
+            settings, handler("second"), overrides=overrides, concurrency=6
+        ) as second:
+            await second.until(all_seen, within=60)
+    everything = Counter(seen["first"] + seen["second"])
+    assert set(everything) == set(produced)  # none lost
+    # The revoked partitions' running jobs finished before the commit: none is redone.
+    assert [value for value, times in everything.items() if times > 1] == []
