@@ -104,16 +104,14 @@ class WorkerSettings(Scaling):
     """Lag per replica KEDA aims for: 10 pending jobs per worker pod."""
     termination_grace_seconds: Annotated[int, Field(ge=30, le=3600)] = 300
     """Time a stopping worker gets to finish and commit its in-flight job."""
-    worker_concurrency: Annotated[int, Field(ge=1, le=1000)] = 1
-    """Jobs one pod keeps in flight. `eduscale capacity` sizes the pods and the partitions
-    with it; keep 1 until the worker runtime runs jobs concurrently (issue 18, item 1)."""
 
 
 class AIWorkerSettings(WorkerSettings):
     """A generation or indexer worker: its jobs wait on the provider, so a pod runs several."""
 
     worker_concurrency: Annotated[int, Field(ge=1, le=1000)] = 1
-    """WORKER_CONCURRENCY: jobs each pod keeps in flight (1: one at a time)."""
+    """WORKER_CONCURRENCY: jobs each pod keeps in flight (1: one at a time).
+    `eduscale capacity` sizes the pods and the partitions with it."""
 
 
 class ServicesConfig(Section):
