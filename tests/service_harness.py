@@ -89,6 +89,4 @@ def settings_for(
 ) -> ServiceSettings:
     """Settings as the environment would give them, with test overrides."""
     settings = ServiceSettings.from_env(environment_for(writer_url, replicas=replicas))
-    from dataclasses import replace  # noqa: PLC0415
-
-    return replace(settings, **overrides)  # type: ignore[arg-type]
+    return settings.model_copy(update=overrides)

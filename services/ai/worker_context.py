@@ -21,8 +21,8 @@ from services.ai.provider import openai_client
 from services.ai.provider_breakers import ProviderBreakers, provider_breakers
 from services.ai.qdrant import open_qdrant
 from services.ai.settings import AISettings
+from services.ai.worker_settings import AIWorkerSettings
 from services.analytics.emitter import EventEmitter
-from services.analytics.settings import AnalyticsSettings
 from services.runtime.health_server import Counters
 from services.runtime.kafka.consumer import RetryPolicy
 from services.runtime.kafka.settings import KafkaSettings
@@ -59,12 +59,9 @@ HandlerFactory = Callable[[WorkerContext], AbstractAsyncContextManager[WorkerHan
 def worker_settings(
     environ: Mapping[str, str],
 ) -> tuple[ServiceSettings, AISettings, KafkaSettings]:
-    """Everything a worker reads at start-up (no token key: it serves no clients)."""
-    return (
-        ServiceSettings.from_env(environ, verifies_tokens=False),
-        AISettings.from_env(environ),
-        KafkaSettings.from_env(environ),
-    )
+    """The sections a worker's handler uses (no token key: it serves no clients)."""
+    settings = AIWorkerSettings.from_env(environ)
+    return settings.service, settings.ai, settings.kafka
 
 
 async def run_worker(
@@ -75,17 +72,19 @@ async def run_worker(
     topic: str,
     handler_factory: HandlerFactory,
     ordering_key: Callable[[Message], bytes | None] | None = None,
+    settings_class: type[AIWorkerSettings] = AIWorkerSettings,
 ) -> None:
     """Consume `topic` with the factory's handler until `stop` is set.
 
     WORKER_CONCURRENCY jobs at most in flight; messages with the same `ordering_key` one
-    after the other.
+    after the other. `settings_class` is the deployable's (it reads the same sections).
     """
-    service, ai, kafka = worker_settings(environ)
+    settings = settings_class.from_env(environ)
+    service, ai, kafka = settings.service, settings.ai, settings.kafka
     configure_logging(service.log_level, name)
     group = kafka.consumer_group or name
-    health_port = int(environ.get("HEALTH_PORT", "8081"))
-    emitter = EventEmitter(AnalyticsSettings.from_env(environ), kafka, client_id=f"{group}-events")
+    health_port = settings.health.health_port
+    emitter = EventEmitter(settings.analytics, kafka, client_id=f"{group}-events")
     async with (
         open_resources(service) as resources,
         open_qdrant(ai) as qdrant,

@@ -14,6 +14,7 @@ from services.ai.settings import AISettings
 from services.ai_orchestrator.document_routes import document_controller
 from services.ai_orchestrator.routes import AIController
 from services.ai_orchestrator.runtime import AIRuntime, ai_lifespan
+from services.ai_orchestrator.settings import AIOrchestratorSettings
 from services.analytics.service import analytics_dependencies, analytics_health, emitter_lifespan
 from services.analytics.settings import AnalyticsSettings
 from services.runtime.app import app_from_environment, build_app
@@ -56,12 +57,8 @@ def create_app(
 
 def from_environment(environ: Mapping[str, str]) -> Litestar:
     """The app for `environ`; `SettingsError` names a missing or malformed variable."""
-    return create_app(
-        ServiceSettings.from_env(environ),
-        AISettings.from_env(environ),
-        KafkaSettings.from_env(environ),
-        AnalyticsSettings.from_env(environ),
-    )
+    settings = AIOrchestratorSettings.from_env(environ)
+    return create_app(settings.service, settings.ai, settings.kafka, settings.analytics)
 
 
 def __getattr__(name: str) -> Any:

@@ -6,53 +6,127 @@ stops start-up with one line naming the variable and what is allowed (`SettingsE
 """
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from services.runtime.settings import SettingsError
+from pydantic import AfterValidator
+
+from services.runtime.environment import EnvironmentSettings, setting
 
 __all__ = ["EMBEDDED_DATABASE", "AnalyticsSettings"]
 
 EMBEDDED_DATABASE = "analytics"
 """The database inside the embedded store."""
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_URL_SHAPE = "http[s]://host:8123/<database>"
 
 
-@dataclass(frozen=True, kw_only=True)
-class AnalyticsSettings:
+def _server_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    try:
+        _ = parts.port  # raises ValueError for a malformed port
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        message = f"use {_URL_SHAPE}"
+        raise ValueError(message)
+    if not _IDENTIFIER.match(parts.path.strip("/")):
+        message = f"it names no database: use {_URL_SHAPE} (letters, digits and _)"
+        raise ValueError(message)
+    return value
+
+
+def _identifier(value: str | None) -> str | None:
+    if value is not None and not _IDENTIFIER.match(value):
+        message = "use letters, digits and _"
+        raise ValueError(message)
+    return value
+
+
+class AnalyticsSettings(EnvironmentSettings):
     """Where events are stored and how they travel there."""
 
-    url: str | None = None
-    """ANALYTICS_URL: `http[s]://host:port/<database>` of a ClickHouse server; unset means
-    embedded chDB."""
-    username: str = "default"
-    """ANALYTICS_USERNAME: the server user."""
-    password: str = ""
-    """ANALYTICS_PASSWORD: the server user's password."""
-    cluster: str | None = None
-    """ANALYTICS_CLUSTER: the server's cluster name; set, the schema is created ON CLUSTER
-    with Replicated engines behind Distributed tables."""
-    data_dir: str = ".eduscale/analytics"
-    """ANALYTICS_DATA_DIR: the embedded store's directory (one process at a time)."""
-    events_ttl_days: int = 395
-    """ANALYTICS_EVENTS_TTL_DAYS: raw events older than this are deleted by ClickHouse."""
-    buffer_size: int = 10_000
-    """ANALYTICS_BUFFER_SIZE: events an emitting process holds for the broker; beyond it
-    new events are dropped and counted, never the request."""
-    flush_interval_ms: int = 200
-    """ANALYTICS_FLUSH_INTERVAL_MS: how often the buffer is handed to the producer."""
-    shutdown_flush_seconds: float = 5.0
-    """ANALYTICS_SHUTDOWN_FLUSH_SECONDS: how long shutdown waits for buffered events."""
-    batch_size: int = 5_000
-    """ANALYTICS_BATCH_SIZE: the most events the sink writes in one insert."""
-    batch_max_wait_ms: int = 1_000
-    """ANALYTICS_BATCH_MAX_WAIT_MS: how long the sink waits to fill a batch."""
-    report_max_days: int = 366
-    """ANALYTICS_REPORT_MAX_DAYS: the longest range a report may ask for."""
-    local_sink: bool = True
-    """ANALYTICS_LOCAL_SINK: with the embedded store, the Course service also runs the
-    sink (chDB's directory admits one process, and the reports read it)."""
+    url: Annotated[str | None, AfterValidator(_server_url)] = setting(
+        "ANALYTICS_URL",
+        None,
+        description="`http[s]://host:port/<database>` of a ClickHouse server; unset means "
+        "embedded chDB.",
+        allowed=_URL_SHAPE,
+    )
+    username: str = setting("ANALYTICS_USERNAME", "default", description="The server user.")
+    password: str = setting(
+        "ANALYTICS_PASSWORD", "", description="The server user's password.", secret=True
+    )
+    cluster: Annotated[str | None, AfterValidator(_identifier)] = setting(
+        "ANALYTICS_CLUSTER",
+        None,
+        description="The server's cluster name; set, the schema is created ON CLUSTER with "
+        "Replicated engines behind Distributed tables.",
+        allowed="letters, digits and _",
+    )
+    data_dir: str = setting(
+        "ANALYTICS_DATA_DIR",
+        ".eduscale/analytics",
+        description="The embedded store's directory (one process at a time).",
+    )
+    events_ttl_days: int = setting(
+        "ANALYTICS_EVENTS_TTL_DAYS",
+        395,
+        ge=1,
+        le=36_500,
+        description="Raw events older than this are deleted by ClickHouse.",
+    )
+    buffer_size: int = setting(
+        "ANALYTICS_BUFFER_SIZE",
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="Events an emitting process holds for the broker; beyond it new events "
+        "are dropped and counted, never the request.",
+    )
+    flush_interval_ms: int = setting(
+        "ANALYTICS_FLUSH_INTERVAL_MS",
+        200,
+        ge=10,
+        le=60_000,
+        description="How often the buffer is handed to the producer.",
+    )
+    shutdown_flush_seconds: float = setting(
+        "ANALYTICS_SHUTDOWN_FLUSH_SECONDS",
+        5.0,
+        ge=0,
+        le=60,
+        description="How long shutdown waits for buffered events.",
+    )
+    batch_size: int = setting(
+        "ANALYTICS_BATCH_SIZE",
+        5_000,
+        ge=1,
+        le=1_000_000,
+        description="The most events the sink writes in one insert.",
+    )
+    batch_max_wait_ms: int = setting(
+        "ANALYTICS_BATCH_MAX_WAIT_MS",
+        1_000,
+        ge=1,
+        le=60_000,
+        description="How long the sink waits to fill a batch.",
+    )
+    report_max_days: int = setting(
+        "ANALYTICS_REPORT_MAX_DAYS",
+        366,
+        ge=1,
+        le=3_660,
+        description="The longest range a report may ask for.",
+    )
+    local_sink: bool = setting(
+        "ANALYTICS_LOCAL_SINK",
+        True,  # noqa: FBT003 - a default value
+        description="With the embedded store, the Course service also runs the sink "
+        "(chDB's directory admits one process, and the reports read it).",
+    )
 
     @property
     def embedded(self) -> bool:
@@ -65,81 +139,3 @@ class AnalyticsSettings:
         if self.url is None:
             return EMBEDDED_DATABASE
         return urlsplit(self.url).path.strip("/")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> "AnalyticsSettings":
-        """Read the variables; `SettingsError` names a malformed one."""
-        read = _Reader(environ)
-        url = read.url("ANALYTICS_URL")
-        return cls(
-            url=url,
-            username=read.text("ANALYTICS_USERNAME") or "default",
-            password=read.text("ANALYTICS_PASSWORD") or "",
-            cluster=read.identifier("ANALYTICS_CLUSTER"),
-            data_dir=read.text("ANALYTICS_DATA_DIR") or ".eduscale/analytics",
-            events_ttl_days=read.integer("ANALYTICS_EVENTS_TTL_DAYS", 395, 1, 36_500),
-            buffer_size=read.integer("ANALYTICS_BUFFER_SIZE", 10_000, 1, 1_000_000),
-            flush_interval_ms=read.integer("ANALYTICS_FLUSH_INTERVAL_MS", 200, 10, 60_000),
-            shutdown_flush_seconds=float(
-                read.integer("ANALYTICS_SHUTDOWN_FLUSH_SECONDS", 5, 0, 60)
-            ),
-            batch_size=read.integer("ANALYTICS_BATCH_SIZE", 5_000, 1, 1_000_000),
-            batch_max_wait_ms=read.integer("ANALYTICS_BATCH_MAX_WAIT_MS", 1_000, 1, 60_000),
-            report_max_days=read.integer("ANALYTICS_REPORT_MAX_DAYS", 366, 1, 3_660),
-            local_sink=read.flag("ANALYTICS_LOCAL_SINK", default=True),
-        )
-
-
-class _Reader:
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def text(self, name: str) -> str | None:
-        return self._environ.get(name, "").strip() or None
-
-    def url(self, name: str) -> str | None:
-        raw = self.text(name)
-        if raw is None:
-            return None
-        parts = urlsplit(raw)
-        try:
-            parts.port  # noqa: B018 - raises ValueError for a malformed port
-        except ValueError:
-            parts = parts._replace(netloc="")
-        database = parts.path.strip("/")
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise SettingsError(
-                f"{name}={raw!r} is not allowed: use http[s]://host:8123/<database>"
-            )
-        if not _IDENTIFIER.match(database):
-            raise SettingsError(
-                f"{name}={raw!r} names no database: use http[s]://host:8123/<database> "
-                "(letters, digits and _)"
-            )
-        return raw
-
-    def identifier(self, name: str) -> str | None:
-        raw = self.text(name)
-        if raw is not None and not _IDENTIFIER.match(raw):
-            raise SettingsError(f"{name}={raw!r} is not allowed: use letters, digits and _")
-        return raw
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        raw = self.text(name)
-        if raw is None:
-            return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
-            raise SettingsError(
-                f"{name}={raw!r} is not allowed: use a whole number from {low} to {high}"
-            )
-        return int(raw)
-
-    def flag(self, name: str, *, default: bool) -> bool:
-        raw = self.text(name)
-        if raw is None:
-            return default
-        if raw.lower() in {"true", "1", "yes"}:
-            return True
-        if raw.lower() in {"false", "0", "no"}:
-            return False
-        raise SettingsError(f"{name}={raw!r} is not a boolean: use true or false")

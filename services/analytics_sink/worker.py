@@ -16,33 +16,23 @@ from collections.abc import Mapping
 
 import structlog
 
-from services.analytics.settings import AnalyticsSettings
 from services.analytics.sink_runner import SINK_GROUP, running_sink
 from services.analytics.store import StoreUnavailable, open_store
+from services.analytics_sink.settings import AnalyticsSinkSettings
 from services.runtime.health_server import health_server
-from services.runtime.kafka.settings import KafkaSettings
 from services.runtime.logs import configure_logging
-from services.runtime.settings import LOG_LEVELS, SettingsError
 
 __all__ = ["main", "run_analytics_worker"]
 
 _log = structlog.get_logger("eduscale.analytics.sink")
 
 
-def _log_level(environ: Mapping[str, str]) -> str:
-    level = environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
-    if level not in LOG_LEVELS:
-        allowed = ", ".join(LOG_LEVELS)
-        raise SettingsError(f"LOG_LEVEL={level!r} is not allowed: use one of {allowed}")
-    return level
-
-
 async def run_analytics_worker(environ: Mapping[str, str], stop: asyncio.Event) -> None:
     """Consume `analytics.events` into the store until `stop` is set."""
-    analytics = AnalyticsSettings.from_env(environ)
-    kafka = KafkaSettings.from_env(environ)
-    configure_logging(_log_level(environ), "analytics-sink")
-    health_port = int(environ.get("HEALTH_PORT", "8081"))
+    settings = AnalyticsSinkSettings.from_env(environ)
+    analytics, kafka = settings.analytics, settings.kafka
+    configure_logging(settings.logging.log_level, "analytics-sink")
+    health_port = settings.health.health_port
     store = await open_store(analytics)
     try:
         group = kafka.consumer_group or SINK_GROUP

@@ -14,6 +14,7 @@ from litestar.di import Provide
 from services.auth.passwords import Passwords
 from services.auth.profiles import ProfileStore
 from services.auth.routes import AuthController
+from services.auth.settings import AuthSettings
 from services.runtime.app import app_from_environment, build_app
 from services.runtime.cache import open_redis
 from services.runtime.resources import RedisFactory, Resources
@@ -56,7 +57,7 @@ def create_app(settings: ServiceSettings, *, open_cache: RedisFactory = open_red
 
 def from_environment(environ: Mapping[str, str]) -> Litestar:
     """The app for `environ`; `SettingsError` names a missing or malformed variable."""
-    return create_app(ServiceSettings.from_env(environ))
+    return create_app(AuthSettings.from_env(environ).service)
 
 
 def __getattr__(name: str) -> Any:

@@ -19,6 +19,7 @@ from services.analytics.service import (
 from services.analytics.settings import AnalyticsSettings
 from services.course.analytics import AnalyticsController
 from services.course.routes import CourseController, QuizController
+from services.course.settings import CourseSettings
 from services.runtime.app import app_from_environment, build_app
 from services.runtime.kafka.settings import KafkaSettings
 from services.runtime.settings import ServiceSettings
@@ -51,8 +52,8 @@ def create_app(
 
 def from_environment(environ: Mapping[str, str]) -> Litestar:
     """The app for `environ`; `SettingsError` names a missing or malformed variable."""
-    kafka = KafkaSettings.from_env(environ) if environ.get("KAFKA_BOOTSTRAP_SERVERS") else None
-    return create_app(ServiceSettings.from_env(environ), AnalyticsSettings.from_env(environ), kafka)
+    settings = CourseSettings.from_env(environ)
+    return create_app(settings.service, settings.analytics, settings.kafka)
 
 
 def __getattr__(name: str) -> Any:

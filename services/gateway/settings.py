@@ -5,99 +5,110 @@ default to the stacks' defaults (`DEFAULT_LIMITS`), which is what Kong enforces 
 stack overrides them.
 """
 
-from __future__ import annotations
-
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import Annotated, Self
 from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BeforeValidator, model_validator
+from pydantic_settings import NoDecode
 
 from contracts.gateway import DEFAULT_LIMITS, GatewayLimits
 from contracts.routes import ROUTES, Route
-from services.runtime.settings import LOG_LEVELS, SettingsError
+from services.runtime.environment import EnvironmentSettings, setting
+from services.runtime.settings import LogLevel, log_level_setting, origins_setting
 
 __all__ = ["LOCAL_CORS_ORIGINS", "GatewaySettings"]
 
 LOCAL_CORS_ORIGINS = ("http://localhost:3000", "http://localhost:5173")
 """Where front-end dev servers usually run (create-react-app / Next.js, Vite)."""
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+_UPSTREAM_SHAPE = "service=http://host:port, comma-separated"
 
 
-@dataclass(frozen=True, kw_only=True)
-class GatewaySettings:
-    """Where each service is, and what the gateway enforces in front of them."""
-
-    upstreams: Mapping[str, str]
-    """GATEWAY_UPSTREAMS: `service=http://host:port,...`, one per service of the routes."""
-    limits: GatewayLimits = DEFAULT_LIMITS
-    """GATEWAY_REQUESTS_PER_MINUTE, GATEWAY_STRICT_REQUESTS_PER_MINUTE, GATEWAY_MAX_BODY_MB."""
-    cors_origins: tuple[str, ...] = LOCAL_CORS_ORIGINS
-    """CORS_ORIGINS: comma-separated browser origins (`*` for any)."""
-    routes: tuple[Route, ...] = field(default=ROUTES)
-    """The route table (always `ROUTES` outside tests)."""
-    log_level: str = "INFO"
-    """LOG_LEVEL."""
-
-    def __post_init__(self) -> None:
-        missing = sorted({r.service for r in self.routes} - set(self.upstreams))
-        if missing:
-            raise SettingsError(
-                f"GATEWAY_UPSTREAMS has no upstream for {', '.join(missing)}: "
-                "use service=http://host:port, comma-separated"
-            )
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> GatewaySettings:
-        """Read and check the variables; `SettingsError` names a bad one."""
-        level = environ.get("LOG_LEVEL", "").strip().upper() or "INFO"
-        if level not in LOG_LEVELS:
-            raise SettingsError(f"LOG_LEVEL={level!r} is not allowed: use one of {LOG_LEVELS}")
-        return cls(
-            upstreams=_upstreams(environ.get("GATEWAY_UPSTREAMS", "")),
-            limits=GatewayLimits(
-                requests_per_minute=_whole(
-                    environ, "GATEWAY_REQUESTS_PER_MINUTE", DEFAULT_LIMITS.requests_per_minute
-                ),
-                strict_requests_per_minute=_whole(
-                    environ,
-                    "GATEWAY_STRICT_REQUESTS_PER_MINUTE",
-                    DEFAULT_LIMITS.strict_requests_per_minute,
-                ),
-                max_body_mb=_whole(environ, "GATEWAY_MAX_BODY_MB", DEFAULT_LIMITS.max_body_mb),
-            ),
-            cors_origins=_origins(environ.get("CORS_ORIGINS", "")),
-            log_level=level,
-        )
-
-
-def _upstreams(raw: str) -> dict[str, str]:
+def _upstreams(raw: object) -> object:
+    if not isinstance(raw, str):
+        return raw
     upstreams: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in raw.split(","))):
         name, _, url = part.partition("=")
         parts = urlsplit(url.strip())
         if not name.strip() or parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise SettingsError(
-                f"GATEWAY_UPSTREAMS has {part!r}: use service=http://host:port, comma-separated"
-            )
+            message = f"{part!r} is not {_UPSTREAM_SHAPE}"
+            raise ValueError(message)
         upstreams[name.strip()] = url.strip().rstrip("/")
     return upstreams
 
 
-def _whole(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:  # noqa: PLR2004
-        raise SettingsError(f"{name}={raw!r} is not allowed: use a whole number from 1 to 1000000")
-    return int(raw)
-
-
-def _origins(raw: str) -> tuple[str, ...]:
-    origins = tuple(part.strip() for part in raw.split(",") if part.strip())
-    for origin in origins:
+def _origins(value: tuple[str, ...]) -> tuple[str, ...]:
+    for origin in value:
         if origin != "*" and not _ORIGIN.match(origin):
-            raise SettingsError(
-                f"CORS_ORIGINS has {origin!r}: use origins like http://localhost:3000, "
+            message = (
+                f"{origin!r} is not an origin: use origins like http://localhost:3000, "
                 "comma-separated, without a path"
             )
-    return origins or LOCAL_CORS_ORIGINS
+            raise ValueError(message)
+    return value or LOCAL_CORS_ORIGINS
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _limit(env: str, default: int, description: str) -> int:
+    value: int = setting(env, default, ge=1, le=1_000_000, description=description)
+    return value
+
+
+class GatewaySettings(EnvironmentSettings):
+    """Where each service is, and what the gateway enforces in front of them."""
+
+    upstreams: Annotated[dict[str, str], NoDecode, BeforeValidator(_upstreams)] = setting(
+        "GATEWAY_UPSTREAMS",
+        description="Where each service of the routes is (`eduscale dev up` sets it).",
+        allowed=_UPSTREAM_SHAPE,
+    )
+    requests_per_minute: int = _limit(
+        "GATEWAY_REQUESTS_PER_MINUTE",
+        DEFAULT_LIMITS.requests_per_minute,
+        "Standard routes, per client IP.",
+    )
+    strict_requests_per_minute: int = _limit(
+        "GATEWAY_STRICT_REQUESTS_PER_MINUTE",
+        DEFAULT_LIMITS.strict_requests_per_minute,
+        "Strict routes (login, registration), per client IP.",
+    )
+    max_body_mb: int = _limit(
+        "GATEWAY_MAX_BODY_MB",
+        DEFAULT_LIMITS.max_body_mb,
+        "Largest accepted request body (PDF uploads included).",
+    )
+    cors_origins: Annotated[
+        tuple[str, ...], NoDecode, BeforeValidator(_split), AfterValidator(_origins)
+    ] = origins_setting(LOCAL_CORS_ORIGINS)
+    log_level: LogLevel = log_level_setting()
+
+    @model_validator(mode="after")
+    def _every_service_routed(self) -> Self:
+        missing = sorted({r.service for r in self.routes} - set(self.upstreams))
+        if missing:
+            message = (
+                f"GATEWAY_UPSTREAMS has no upstream for {', '.join(missing)}: use {_UPSTREAM_SHAPE}"
+            )
+            raise ValueError(message)
+        return self
+
+    @property
+    def limits(self) -> GatewayLimits:
+        """The per-client limits, as Kong is given them."""
+        return GatewayLimits(
+            requests_per_minute=self.requests_per_minute,
+            strict_requests_per_minute=self.strict_requests_per_minute,
+            max_body_mb=self.max_body_mb,
+        )
+
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """The route table."""
+        return ROUTES

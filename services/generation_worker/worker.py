@@ -22,6 +22,7 @@ from services.ai.semantic_cache import OpenAIEmbedder, SemanticCache
 from services.ai.settings import AISettings
 from services.ai.worker_context import WorkerContext, run_worker, worker_settings
 from services.generation_worker.handler import GenerationHandler
+from services.generation_worker.settings import GenerationWorkerSettings
 from services.indexing.vector_index import CourseIndex
 from services.runtime.worker import WorkerHandler, run_forever
 
@@ -136,6 +137,7 @@ async def run_generation_worker(environ: Mapping[str, str], stop: asyncio.Event)
         name="generation-worker",
         topic=GENERATION_REQUESTED.name,
         handler_factory=_generation_handler,
+        settings_class=GenerationWorkerSettings,
     )
 
 

@@ -16,6 +16,7 @@ from services.ai.qdrant import course_index
 from services.ai.semantic_cache import OpenAIEmbedder
 from services.ai.worker_context import WorkerContext, run_worker
 from services.indexer_worker.handler import IndexHandler, document_ordering_key
+from services.indexer_worker.settings import IndexerWorkerSettings
 from services.runtime.worker import WorkerHandler, run_forever
 
 __all__ = ["main", "run_indexer_worker"]
@@ -48,6 +49,7 @@ async def run_indexer_worker(environ: Mapping[str, str], stop: asyncio.Event) ->
         topic=DOCUMENT_UPLOADED.name,
         handler_factory=_index_handler,
         ordering_key=document_ordering_key,
+        settings_class=IndexerWorkerSettings,
     )
 
 

@@ -15,16 +15,19 @@ The stacks render the Job's environment with these variable names
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Annotated
 
 from psycopg.conninfo import make_conninfo
+from pydantic import AfterValidator
 
-from services.runtime.settings import SettingsError
+from services.runtime.environment import EnvironmentSettings, setting
 
 __all__ = [
     "DATABASE_URL",
     "MASTER_SECRET_ARN",
     "REGION",
     "MasterSecretError",
+    "SchemaJobSettings",
     "SchemaTarget",
 ]
 
@@ -40,6 +43,32 @@ class MasterSecretError(RuntimeError):
     """The master secret could not be read or does not hold credentials."""
 
 
+def _arn(value: str | None) -> str | None:
+    if value is not None and not value.startswith("arn:"):
+        message = "use a Secrets Manager ARN (arn:aws:secretsmanager:...)"
+        raise ValueError(message)
+    return value
+
+
+class SchemaJobSettings(EnvironmentSettings):
+    """The schema-migration Job's environment (`eduscale migrate`)."""
+
+    database_url: str = setting(
+        DATABASE_URL,
+        description="The writer, as a libpq URL; without a user when the master secret "
+        "supplies it (`--database-url` wins).",
+        allowed="a libpq URL (or pass --database-url)",
+    )
+    master_secret_arn: Annotated[str | None, AfterValidator(_arn)] = setting(
+        MASTER_SECRET_ARN,
+        None,
+        description="The RDS-managed secret holding the master user's credentials; unset, "
+        "DATABASE_URL carries them.",
+        allowed="a Secrets Manager ARN",
+    )
+    region: str | None = setting(REGION, None, description="Where the master secret is.")
+
+
 @dataclass(frozen=True)
 class SchemaTarget:
     """The database to migrate and, in AWS, the secret holding its owner's credentials."""
@@ -53,15 +82,10 @@ class SchemaTarget:
         cls, environ: Mapping[str, str], database_url: str | None = None
     ) -> "SchemaTarget":
         """Read the Job's variables; `database_url` (from `--database-url`) wins."""
-        url = (database_url or environ.get(DATABASE_URL, "")).strip()
-        if not url:
-            raise SettingsError(
-                f"{DATABASE_URL} is not set: pass --database-url or set {DATABASE_URL}"
-            )
-        arn = environ.get(MASTER_SECRET_ARN, "").strip() or None
-        if arn is not None and not arn.startswith("arn:"):
-            raise SettingsError(f"{MASTER_SECRET_ARN}={arn!r}: must be a Secrets Manager ARN")
-        return cls(url, arn, environ.get(REGION, "").strip() or None)
+        if database_url:
+            environ = {**environ, DATABASE_URL: database_url}
+        settings = SchemaJobSettings.from_env(environ)
+        return cls(settings.database_url, settings.master_secret_arn, settings.region)
 
     def conninfo(self) -> str:
         """The connection string: the URL, plus the master credentials when a secret is set."""

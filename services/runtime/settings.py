@@ -1,248 +1,291 @@
-"""Service settings, read once from environment variables (the twelve-factor contract).
+"""The runtime's settings sections: what a service or worker needs to reach its data.
 
-The infrastructure (`stacks/workloads.py`) sets these variables on every pod; a developer
-sets them in a shell. They are read exactly once, into a frozen `ServiceSettings` that the
+`ServiceSettings` is the section every core service and AI worker reads (database,
+Redis, tokens, HTTP limits, logging); each workload's class (`services/<deployable>/
+settings.py`) composes it with the other sections. Read once, into a frozen object the
 app factory receives, so nothing is cached at module level and a test builds an app from
-a plain mapping. A missing or malformed value stops start-up with one line that names the
-variable and says what is allowed: `SettingsError`.
+a plain mapping. A missing or malformed value stops start-up with one line that names
+the variable, the value and what is allowed: `SettingsError`.
 """
 
-import math
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-__all__ = ["LOG_LEVELS", "ServiceSettings", "SettingsError"]
+from pydantic import AfterValidator, BeforeValidator, model_validator
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-_MIN_JWT_SECRET = 32
+from services.runtime.environment import (
+    LOG_LEVELS,
+    CommaList,
+    EnvironmentSettings,
+    SettingsError,
+    setting,
+)
+
+__all__ = [
+    "LOG_LEVELS",
+    "HealthSettings",
+    "LogLevel",
+    "LoggingSettings",
+    "ServiceSettings",
+    "SettingsError",
+    "TokenServiceSettings",
+    "log_level_setting",
+    "origins_setting",
+]
+
+MIN_JWT_SECRET = 32
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_T = TypeVar("_T")
+_POSTGRES = ("postgresql", "postgres")
+_REDIS = ("redis", "rediss")
 
 
-class SettingsError(ValueError):
-    """A variable is missing or malformed; the message names it and what is allowed."""
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
 
 
-@dataclass(frozen=True, kw_only=True)
-class ServiceSettings:
-    """Everything a core service needs from its environment."""
-
-    database_url: str
-    """DATABASE_URL: the writer, as a libpq URL (`postgresql://user@host:5432/db`)."""
-    database_replica_urls: tuple[str, ...] = ()
-    """DATABASE_REPLICA_URLS: comma-separated read replicas; empty means reads use the writer."""
-    database_iam_auth: bool = False
-    """DATABASE_IAM_AUTH: sign an RDS IAM token as each connection's password (in AWS)."""
-    aws_region: str | None = None
-    """AWS_REGION: where the database is; required with DATABASE_IAM_AUTH."""
-    redis_url: str
-    """REDIS_URL: `redis://` or `rediss://` (TLS), password in the URL when AUTH is on."""
-    redis_cluster: bool = False
-    """REDIS_CLUSTER: true for a cluster-mode endpoint (ElastiCache with shards)."""
-    jwt_secret: str = ""
-    """JWT_SECRET: the HS256 key shared by the services that issue and verify tokens
-    (required for them; workers, which handle no tokens, are not given it)."""
-    jwt_ttl_seconds: int = 3600
-    """JWT_TTL_SECONDS: lifetime of an access token."""
-    refresh_ttl_seconds: int = 2_592_000
-    """REFRESH_TTL_SECONDS: lifetime of a refresh token (Auth); each refresh issues a new
-    one, so a login lasts while it is used at least this often (default 30 days)."""
-    cors_origins: tuple[str, ...] = ()
-    """CORS_ORIGINS: comma-separated browser origins allowed to call the API."""
-    log_level: str = "INFO"
-    """LOG_LEVEL: one of LOG_LEVELS."""
-    pool_max_size: int = 10
-    """DATABASE_POOL_MAX_SIZE: connections per pool (one pool per database)."""
-    pool_timeout_seconds: float = 5.0
-    """DATABASE_POOL_TIMEOUT_SECONDS: how long a request waits for a connection, and start-up
-    for the writer (then the service exits, naming it)."""
-    max_body_bytes: int = 1_000_000
-    """MAX_BODY_BYTES: larger request bodies get 413."""
-    login_max_failures: int = 5
-    """LOGIN_MAX_FAILURES: failed logins for one account before it is throttled."""
-    login_lockout_seconds: int = 300
-    """LOGIN_LOCKOUT_SECONDS: how long failures are remembered and the lockout lasts."""
-    content_cache_ttl_seconds: int = 60
-    """CONTENT_CACHE_TTL_SECONDS: TTL of cached course content in Redis."""
-    catalogue_max_age_seconds: int = 30
-    """CATALOGUE_MAX_AGE_SECONDS: `Cache-Control: max-age` on public catalogue responses."""
-    read_your_writes_seconds: float = 5.0
-    """READ_YOUR_WRITES_SECONDS: after a write, reads of that course use the writer this long
-    (the replicas' lag budget)."""
-    profile_cache_ttl_seconds: int = 86400
-    """PROFILE_CACHE_TTL_SECONDS: safety TTL of write-through profile entries."""
-
-    @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str], *, verifies_tokens: bool = True
-    ) -> "ServiceSettings":
-        """Read and check every variable; raise `SettingsError` on the first bad one.
-
-        `verifies_tokens=False` is for workers: no key is read, so none need be deployed
-        to pods that never see a client's token.
-        """
-        env = _Environment(environ)
-        iam_auth = env.flag("DATABASE_IAM_AUTH", default=False)
-        return cls(
-            database_url=env.url("DATABASE_URL", ("postgresql", "postgres")),
-            database_replica_urls=env.urls("DATABASE_REPLICA_URLS", ("postgresql", "postgres")),
-            database_iam_auth=iam_auth,
-            aws_region=env.region("AWS_REGION", required=iam_auth),
-            redis_url=env.url("REDIS_URL", ("redis", "rediss")),
-            redis_cluster=env.flag("REDIS_CLUSTER", default=False),
-            jwt_secret=(
-                env.secret("JWT_SECRET", min_length=_MIN_JWT_SECRET) if verifies_tokens else ""
-            ),
-            jwt_ttl_seconds=env.integer("JWT_TTL_SECONDS", 3600, low=60, high=86400),
-            refresh_ttl_seconds=env.integer(
-                "REFRESH_TTL_SECONDS", 2_592_000, low=300, high=31_536_000
-            ),
-            cors_origins=env.origins("CORS_ORIGINS"),
-            log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
-            pool_max_size=env.integer("DATABASE_POOL_MAX_SIZE", 10, low=1, high=200),
-            pool_timeout_seconds=env.number("DATABASE_POOL_TIMEOUT_SECONDS", 5.0, low=0.1, high=60),
-            max_body_bytes=env.integer("MAX_BODY_BYTES", 1_000_000, low=1024, high=100_000_000),
-            login_max_failures=env.integer("LOGIN_MAX_FAILURES", 5, low=1, high=100),
-            login_lockout_seconds=env.integer("LOGIN_LOCKOUT_SECONDS", 300, low=1, high=86400),
-            content_cache_ttl_seconds=env.integer(
-                "CONTENT_CACHE_TTL_SECONDS", 60, low=1, high=86400
-            ),
-            catalogue_max_age_seconds=env.integer(
-                "CATALOGUE_MAX_AGE_SECONDS", 30, low=0, high=86400
-            ),
-            read_your_writes_seconds=env.number("READ_YOUR_WRITES_SECONDS", 5.0, low=0, high=300),
-            profile_cache_ttl_seconds=env.integer(
-                "PROFILE_CACHE_TTL_SECONDS", 86400, low=1, high=604800
-            ),
-        )
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)]
+"""A logging level, in any case."""
 
 
-class _Environment:
-    """Typed reads of one environment mapping, each failing with a one-line reason."""
+def log_level_setting() -> LogLevel:
+    """LOG_LEVEL, as every workload reads it."""
+    level: LogLevel = setting(
+        "LOG_LEVEL", "INFO", description="Lowest level of the JSON log lines written."
+    )
+    return level
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
 
-    def _raw(self, name: str) -> str | None:
-        value = self._environ.get(name, "").strip()
-        return value or None
+def url_check(schemes: tuple[str, ...]) -> AfterValidator:
+    """Refuse a URL whose scheme is not one of `schemes` or that names no host."""
 
-    def _required(self, name: str, allowed: str) -> str:
-        value = self._raw(name)
-        if value is None:
-            raise SettingsError(f"{name} is not set: expected {allowed}")
+    def check(value: str | None) -> str | None:
+        if value is not None:
+            _check_url(value, schemes)
         return value
 
-    def url(self, name: str, schemes: tuple[str, ...]) -> str:
-        allowed = " or ".join(f"{scheme}://..." for scheme in schemes)
-        value = self._required(name, f"a URL ({allowed})")
-        _check_url(name, value, schemes)
+    return AfterValidator(check)
+
+
+def urls_check(schemes: tuple[str, ...]) -> AfterValidator:
+    """`url_check` for each URL of a comma-separated list."""
+
+    def check(value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            _check_url(url, schemes)
         return value
 
-    def urls(self, name: str, schemes: tuple[str, ...]) -> tuple[str, ...]:
-        value = self._raw(name)
-        if value is None:
-            return ()
-        urls = tuple(part.strip() for part in value.split(",") if part.strip())
-        for url in urls:
-            _check_url(name, url, schemes)
-        return urls
-
-    def secret(self, name: str, *, min_length: int) -> str:
-        value = self._required(name, f"a random string of at least {min_length} characters")
-        if len(value) < min_length:
-            raise SettingsError(
-                f"{name} is too short ({len(value)} characters): use at least {min_length}"
-            )
-        return value
-
-    def flag(self, name: str, *, default: bool) -> bool:
-        value = self._raw(name)
-        if value is None:
-            return default
-        lowered = value.lower()
-        if lowered in {"true", "1", "yes"}:
-            return True
-        if lowered in {"false", "0", "no"}:
-            return False
-        raise SettingsError(f"{name}={value!r} is not a boolean: use true or false")
-
-    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
-        return self._bounded(name, default, int, "a whole number", low, high)
-
-    def number(self, name: str, default: float, *, low: float, high: float) -> float:
-        return self._bounded(name, default, float, "a number", low, high)
-
-    def _bounded(  # noqa: PLR0917 - private; the public readers name every argument
-        self,
-        name: str,
-        default: _T,
-        cast: Callable[[str], _T],
-        kind: str,
-        low: float,
-        high: float,
-    ) -> _T:
-        value = self._raw(name)
-        if value is None:
-            return default
-        try:
-            parsed = cast(value)
-        except ValueError:
-            raise SettingsError(
-                f"{name}={value!r} is not {kind}: use {kind} from {low} to {high}"
-            ) from None
-        number = float(parsed)  # type: ignore[arg-type]
-        if not math.isfinite(number) or not low <= number <= high:
-            raise SettingsError(
-                f"{name}={value!r} is out of range: use {kind} from {low} to {high}"
-            )
-        return parsed
-
-    def region(self, name: str, *, required: bool) -> str | None:
-        value = self._raw(name)
-        if value is None:
-            if required:
-                raise SettingsError(f"{name} is not set: DATABASE_IAM_AUTH needs the AWS region")
-            return None
-        if not _REGION.match(value):
-            raise SettingsError(f"{name}={value!r} is not an AWS region: use e.g. eu-west-1")
-        return value
-
-    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = self._raw(name)
-        if value is None:
-            return default
-        if value.upper() not in allowed:
-            raise SettingsError(f"{name}={value!r} is not allowed: use one of {', '.join(allowed)}")
-        return value.upper()
-
-    def origins(self, name: str) -> tuple[str, ...]:
-        value = self._raw(name)
-        if value is None:
-            return ()
-        origins = tuple(part.strip() for part in value.split(",") if part.strip())
-        for origin in origins:
-            if origin != "*" and not _ORIGIN.match(origin):
-                raise SettingsError(
-                    f"{name} has {origin!r}: use origins like https://app.example.com, "
-                    "comma-separated, without a path"
-                )
-        return origins
+    return AfterValidator(check)
 
 
-def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> None:
+def _check_url(value: str, schemes: tuple[str, ...]) -> None:
     try:
         parts = urlsplit(value)
-        port = parts.port
+        _ = parts.port
     except ValueError:
-        port, parts = None, None
+        parts = None
     if parts is None or parts.scheme not in schemes or not parts.hostname:
         shown = parts.scheme if parts is not None and parts.scheme else "no scheme"
-        raise SettingsError(
-            f"{name} is not a valid URL ({shown}): use {' or '.join(schemes)}://host[:port]/..."
-        )
-    del port
+        message = f"not a valid URL ({shown}): use {' or '.join(schemes)}://host[:port]/..."
+        raise ValueError(message)
+
+
+def _origins(value: tuple[str, ...]) -> tuple[str, ...]:
+    for origin in value:
+        if origin != "*" and not _ORIGIN.match(origin):
+            message = (
+                f"{origin!r} is not an origin: use origins like https://app.example.com, "
+                "comma-separated, without a path"
+            )
+            raise ValueError(message)
+    return value
+
+
+def origins_setting(default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """CORS_ORIGINS, as the services and the gateway read it."""
+    origins: tuple[str, ...] = setting(
+        "CORS_ORIGINS",
+        default,
+        description="Comma-separated browser origins allowed to call the API (`*` for any).",
+        allowed="origins like https://app.example.com, comma-separated, without a path",
+    )
+    return origins
+
+
+Origins = Annotated[CommaList, AfterValidator(_origins)]
+
+
+def _region(value: str | None) -> str | None:
+    if value is not None and not _REGION.match(value):
+        message = "not an AWS region: use e.g. eu-west-1"
+        raise ValueError(message)
+    return value
+
+
+def _token_key(value: str) -> str:
+    if value and len(value) < MIN_JWT_SECRET:
+        message = f"too short ({len(value)} characters): use at least {MIN_JWT_SECRET}"
+        raise ValueError(message)
+    return value
+
+
+class ServiceSettings(EnvironmentSettings):
+    """Everything a core service or AI worker needs from its environment."""
+
+    database_url: Annotated[str, url_check(_POSTGRES)] = setting(
+        "DATABASE_URL",
+        description="The writer, as a libpq URL (`postgresql://user@host:5432/db`).",
+        allowed="a URL (postgresql://... or postgres://...)",
+    )
+    database_replica_urls: Annotated[CommaList, urls_check(_POSTGRES)] = setting(
+        "DATABASE_REPLICA_URLS",
+        (),
+        description="Comma-separated read replicas; empty means reads use the writer.",
+        allowed="postgresql:// URLs, comma-separated",
+    )
+    database_iam_auth: bool = setting(
+        "DATABASE_IAM_AUTH",
+        False,  # noqa: FBT003 - a default value
+        description="Sign an RDS IAM token as each connection's password (in AWS).",
+    )
+    aws_region: Annotated[str | None, AfterValidator(_region)] = setting(
+        "AWS_REGION",
+        None,
+        description="Where the database and broker are; required with DATABASE_IAM_AUTH.",
+        allowed="an AWS region, e.g. eu-west-1",
+    )
+    redis_url: Annotated[str, url_check(_REDIS)] = setting(
+        "REDIS_URL",
+        description="`redis://` or `rediss://` (TLS), password in the URL when AUTH is on.",
+        allowed="a URL (redis://... or rediss://...)",
+        secret=True,
+    )
+    redis_cluster: bool = setting(
+        "REDIS_CLUSTER",
+        False,  # noqa: FBT003 - a default value
+        description="true for a cluster-mode endpoint (ElastiCache with shards).",
+    )
+    jwt_secret: Annotated[str, AfterValidator(_token_key)] = setting(
+        "JWT_SECRET",
+        "",
+        description="The HS256 key shared by the services that issue and verify tokens "
+        "(workers, which handle no tokens, are not given it).",
+        allowed=f"a random string of at least {MIN_JWT_SECRET} characters",
+        secret=True,
+    )
+    jwt_ttl_seconds: int = setting(
+        "JWT_TTL_SECONDS", 3600, ge=60, le=86400, description="Lifetime of an access token."
+    )
+    refresh_ttl_seconds: int = setting(
+        "REFRESH_TTL_SECONDS",
+        2_592_000,
+        ge=300,
+        le=31_536_000,
+        description="Lifetime of a refresh token (Auth); each refresh issues a new one, so a "
+        "login lasts while it is used at least this often (default 30 days).",
+    )
+    cors_origins: Origins = origins_setting()
+    log_level: LogLevel = log_level_setting()
+    pool_max_size: int = setting(
+        "DATABASE_POOL_MAX_SIZE",
+        10,
+        ge=1,
+        le=200,
+        description="Connections per pool (one pool per database).",
+    )
+    pool_timeout_seconds: float = setting(
+        "DATABASE_POOL_TIMEOUT_SECONDS",
+        5.0,
+        ge=0.1,
+        le=60,
+        description="How long a request waits for a connection, and start-up for the writer "
+        "(then the service exits, naming it).",
+    )
+    max_body_bytes: int = setting(
+        "MAX_BODY_BYTES",
+        1_000_000,
+        ge=1024,
+        le=100_000_000,
+        description="Larger request bodies get 413.",
+    )
+    login_max_failures: int = setting(
+        "LOGIN_MAX_FAILURES",
+        5,
+        ge=1,
+        le=100,
+        description="Failed logins for one account before it is throttled.",
+    )
+    login_lockout_seconds: int = setting(
+        "LOGIN_LOCKOUT_SECONDS",
+        300,
+        ge=1,
+        le=86400,
+        description="How long failures are remembered and the lockout lasts.",
+    )
+    content_cache_ttl_seconds: int = setting(
+        "CONTENT_CACHE_TTL_SECONDS",
+        60,
+        ge=1,
+        le=86400,
+        description="TTL of cached course content in Redis.",
+    )
+    catalogue_max_age_seconds: int = setting(
+        "CATALOGUE_MAX_AGE_SECONDS",
+        30,
+        ge=0,
+        le=86400,
+        description="`Cache-Control: max-age` on public catalogue responses.",
+    )
+    read_your_writes_seconds: float = setting(
+        "READ_YOUR_WRITES_SECONDS",
+        5.0,
+        ge=0,
+        le=300,
+        description="After a write, reads of that course use the writer this long "
+        "(the replicas' lag budget).",
+    )
+    profile_cache_ttl_seconds: int = setting(
+        "PROFILE_CACHE_TTL_SECONDS",
+        86400,
+        ge=1,
+        le=604800,
+        description="Safety TTL of write-through profile entries.",
+    )
+
+    @model_validator(mode="after")
+    def _region_for_iam(self) -> Self:
+        """IAM authentication signs tokens for one region: it must be known."""
+        if self.database_iam_auth and self.aws_region is None:
+            message = "AWS_REGION is not set: DATABASE_IAM_AUTH needs the AWS region"
+            raise ValueError(message)
+        return self
+
+
+class TokenServiceSettings(ServiceSettings):
+    """`ServiceSettings` of a service that issues or verifies tokens: the key is required."""
+
+    jwt_secret: Annotated[str, AfterValidator(_token_key)] = setting(
+        "JWT_SECRET",
+        description="The HS256 key shared by the services that issue and verify tokens.",
+        allowed=f"a random string of at least {MIN_JWT_SECRET} characters",
+        secret=True,
+    )
+
+
+class HealthSettings(EnvironmentSettings):
+    """Where a worker serves its probes and metrics."""
+
+    health_port: int = setting(
+        "HEALTH_PORT",
+        8081,
+        ge=1,
+        le=65535,
+        description="Port of the worker's /health/live, /health/ready and /metrics.",
+    )
+
+
+class LoggingSettings(EnvironmentSettings):
+    """How much a process that reads no `ServiceSettings` logs."""
+
+    log_level: LogLevel = log_level_setting()

@@ -8,79 +8,74 @@ caller learns within seconds whether a message is on the broker. Consumers store
 only when the application says a message is done, and rebalance cooperatively.
 """
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from services.runtime.settings import SettingsError
+from pydantic import BeforeValidator, model_validator
+
+from services.runtime.environment import EnvironmentSettings, setting
 
 __all__ = ["KafkaSettings", "consumer_config", "producer_config"]
 
-SecurityProtocol = Literal["PLAINTEXT", "SASL_SSL"]
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
 
 
-@dataclass(frozen=True, kw_only=True)
-class KafkaSettings:
+SecurityProtocol = Annotated[Literal["PLAINTEXT", "SASL_SSL"], BeforeValidator(_upper)]
+
+
+def _milliseconds(env: str, default: int, description: str) -> int:
+    value: int = setting(env, default, ge=1000, le=600_000, description=description)
+    return value
+
+
+class KafkaSettings(EnvironmentSettings):
     """How to reach the broker."""
 
-    bootstrap_servers: str
-    """KAFKA_BOOTSTRAP_SERVERS: comma-separated host:port list."""
-    security_protocol: SecurityProtocol = "PLAINTEXT"
-    """KAFKA_SECURITY_PROTOCOL: PLAINTEXT locally, SASL_SSL (IAM) on MSK."""
-    aws_region: str | None = None
-    """AWS_REGION: needed to sign MSK IAM tokens."""
-    consumer_group: str | None = None
-    """KAFKA_CONSUMER_GROUP: the group a worker joins."""
-    session_timeout_ms: int = 45_000
-    """KAFKA_SESSION_TIMEOUT_MS: how long a silent consumer keeps its partitions."""
-    delivery_timeout_ms: int = 10_000
-    """KAFKA_DELIVERY_TIMEOUT_MS: how long a producer tries before reporting a failure."""
-    max_poll_interval_ms: int = 300_000
-    """KAFKA_MAX_POLL_INTERVAL_MS: a consumer that does not poll for this long is evicted.
+    bootstrap_servers: str = setting(
+        "KAFKA_BOOTSTRAP_SERVERS",
+        description="Comma-separated host:port list of the brokers.",
+        allowed="host:port[,...]",
+    )
+    security_protocol: SecurityProtocol = setting(
+        "KAFKA_SECURITY_PROTOCOL",
+        "PLAINTEXT",
+        description="PLAINTEXT locally, SASL_SSL (IAM) on MSK.",
+    )
+    aws_region: str | None = setting(
+        "AWS_REGION", None, description="Needed to sign MSK IAM tokens (SASL_SSL)."
+    )
+    consumer_group: str | None = setting(
+        "KAFKA_CONSUMER_GROUP", None, description="The group a worker joins."
+    )
+    session_timeout_ms: int = _milliseconds(
+        "KAFKA_SESSION_TIMEOUT_MS", 45_000, "How long a silent consumer keeps its partitions."
+    )
+    delivery_timeout_ms: int = _milliseconds(
+        "KAFKA_DELIVERY_TIMEOUT_MS",
+        10_000,
+        "How long a producer tries before reporting a failure.",
+    )
+    max_poll_interval_ms: int = _milliseconds(
+        "KAFKA_MAX_POLL_INTERVAL_MS",
+        300_000,
+        "A consumer that does not poll for this long is evicted. The consumer loop polls "
+        "while it handles nothing (even while paused for an open breaker), so only one "
+        "message's handling has to fit in it.",
+    )
 
-    The consumer loop polls while it handles nothing (even while paused for an open
-    breaker), so only one message's handling has to fit in it.
-    """
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> "KafkaSettings":
-        """Read the variables; `SettingsError` names a missing or malformed one."""
-        bootstrap = environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
-        if not bootstrap:
-            raise SettingsError("KAFKA_BOOTSTRAP_SERVERS is not set: expected host:port[,...]")
-        protocol = environ.get("KAFKA_SECURITY_PROTOCOL", "").strip().upper() or "PLAINTEXT"
-        if protocol not in {"PLAINTEXT", "SASL_SSL"}:
-            raise SettingsError(
-                f"KAFKA_SECURITY_PROTOCOL={protocol!r} is not allowed: use PLAINTEXT or SASL_SSL"
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.security_protocol == "SASL_SSL" and self.aws_region is None:
+            message = "AWS_REGION is not set: SASL_SSL (MSK IAM) needs the region"
+            raise ValueError(message)
+        if self.max_poll_interval_ms < self.session_timeout_ms:  # librdkafka refuses it
+            message = (
+                f"KAFKA_MAX_POLL_INTERVAL_MS={self.max_poll_interval_ms} is not allowed: it "
+                f"must be at least KAFKA_SESSION_TIMEOUT_MS ({self.session_timeout_ms})"
             )
-        region = environ.get("AWS_REGION", "").strip() or None
-        if protocol == "SASL_SSL" and region is None:
-            raise SettingsError("AWS_REGION is not set: SASL_SSL (MSK IAM) needs the region")
-        session = _milliseconds(environ, "KAFKA_SESSION_TIMEOUT_MS", 45_000)
-        max_poll = _milliseconds(environ, "KAFKA_MAX_POLL_INTERVAL_MS", 300_000)
-        if max_poll < session:  # librdkafka refuses it, with a less helpful message
-            raise SettingsError(
-                f"KAFKA_MAX_POLL_INTERVAL_MS={max_poll} is not allowed: it must be at least "
-                f"KAFKA_SESSION_TIMEOUT_MS ({session})"
-            )
-        return cls(
-            bootstrap_servers=bootstrap,
-            security_protocol=protocol,  # type: ignore[arg-type]
-            aws_region=region,
-            consumer_group=environ.get("KAFKA_CONSUMER_GROUP", "").strip() or None,
-            session_timeout_ms=session,
-            delivery_timeout_ms=_milliseconds(environ, "KAFKA_DELIVERY_TIMEOUT_MS", 10_000),
-            max_poll_interval_ms=max_poll,
-        )
-
-
-def _milliseconds(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or not 1000 <= int(raw) <= 600_000:  # noqa: PLR2004
-        raise SettingsError(f"{name}={raw!r} is not allowed: use milliseconds from 1000 to 600000")
-    return int(raw)
+            raise ValueError(message)
+        return self
 
 
 def _security(settings: KafkaSettings) -> dict[str, Any]:

@@ -6,7 +6,6 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -334,7 +333,9 @@ async def test_a_cache_miss_refills_from_the_database(client, core_db: str, redi
 
 
 async def test_with_redis_down_profiles_are_served_from_the_database(settings) -> None:
-    down = replace(settings, redis_url="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    down = settings.model_copy(
+        update={"redis_url": "redis://127.0.0.1:1/0"}
+    )  # nothing listens on port 1
     async with AsyncTestClient(create_app(down)) as client:
         assert (await client.get("/health/ready")).status_code == 503
         await register(client)

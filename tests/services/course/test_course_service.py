@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -365,7 +364,7 @@ async def test_with_the_replica_down_reports_fail_and_the_catalogue_falls_back(
 
 
 async def test_with_redis_down_content_is_served_from_the_database(settings, instructor) -> None:
-    down = replace(settings, redis_url="redis://127.0.0.1:1/0")
+    down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
     async with AsyncTestClient(create_app(down)) as client:
         course = await new_course(client, instructor)
         await client.patch(

@@ -129,5 +129,5 @@ def test_the_cli_reports_a_missing_database_url() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "eduscale: DATABASE_URL is not set: pass --database-url or set DATABASE_URL"
+        "eduscale: DATABASE_URL is not set: expected a libpq URL (or pass --database-url)"
     ]

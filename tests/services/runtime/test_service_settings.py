@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from pydantic import ValidationError
 
 from services.runtime.settings import ServiceSettings, SettingsError
 
@@ -83,5 +86,53 @@ def test_errors_never_echo_credentials() -> None:
 
 def test_settings_are_frozen() -> None:
     settings = ServiceSettings.from_env(GOOD)
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValidationError, match="frozen"):
         settings.jwt_secret = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("change", "allowed"),
+    [
+        (
+            {"DATABASE_POOL_MAX_SIZE": "2.9"},
+            "DATABASE_POOL_MAX_SIZE='2.9' is not allowed: use a whole number from 1 to 200",
+        ),
+        (
+            {"DATABASE_POOL_MAX_SIZE": "0"},
+            "DATABASE_POOL_MAX_SIZE='0' is not allowed: use a whole number from 1 to 200",
+        ),
+        (
+            {"DATABASE_POOL_TIMEOUT_SECONDS": "inf"},
+            "DATABASE_POOL_TIMEOUT_SECONDS='inf' is not allowed: use a number from 0.1 to 60",
+        ),
+    ],
+)
+def test_numbers_are_strict_and_bounded(change, allowed) -> None:
+    with pytest.raises(SettingsError) as caught:
+        ServiceSettings.from_env(GOOD | change)
+    assert str(caught.value) == allowed
+
+
+def test_a_secret_can_come_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "jwt").write_text("f" * 40 + "\n")
+    environ = {k: v for k, v in GOOD.items() if k != "JWT_SECRET"}
+    settings = ServiceSettings.from_env(environ | {"JWT_SECRET_FILE": str(tmp_path / "jwt")})
+    assert settings.jwt_secret == "f" * 40  # the file's trailing newline is not the key's
+
+
+def test_a_secret_given_twice_or_unreadable_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "jwt").write_text("f" * 40)
+    with pytest.raises(SettingsError, match=r"^JWT_SECRET and JWT_SECRET_FILE are both set"):
+        ServiceSettings.from_env(GOOD | {"JWT_SECRET_FILE": str(tmp_path / "jwt")})
+    missing = str(tmp_path / "absent")
+    with pytest.raises(SettingsError, match=r"^REDIS_URL_FILE=.*absent.* cannot be read"):
+        ServiceSettings.from_env(GOOD | {"REDIS_URL": "", "REDIS_URL_FILE": missing})
+
+
+def test_a_secret_read_from_a_file_is_never_echoed(tmp_path: Path) -> None:
+    (tmp_path / "jwt").write_text("hunter2")
+    environ = {k: v for k, v in GOOD.items() if k != "JWT_SECRET"}
+    with pytest.raises(SettingsError) as caught:
+        ServiceSettings.from_env(environ | {"JWT_SECRET_FILE": str(tmp_path / "jwt")})
+    assert str(caught.value).startswith("JWT_SECRET=<hidden, 7 characters> is not allowed")
+    assert "hunter2" not in str(caught.value)
