@@ -311,7 +311,7 @@ def _default(info: FieldInfo) -> str:
         return "(required)"
     if info.default is None:
         return "(unset)"
-    return render_value(info.default) or '""'
+    return render_value(info.default) or "(none)"
 
 
 def _variable(field: str, info: FieldInfo) -> Variable:
