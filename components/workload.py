@@ -27,11 +27,15 @@ from pulumi_kubernetes.autoscaling.v2 import MetricSpecArgsDict
 from pulumi_kubernetes.core.v1 import (
     ContainerArgsDict,
     EnvFromSourceArgsDict,
+    KeyToPathArgsDict,
     PodSecurityContextArgsDict,
     PodTemplateSpecArgsDict,
     ProbeArgsDict,
     SecurityContextArgsDict,
     TopologySpreadConstraintArgsDict,
+    VolumeArgsDict,
+    VolumeMountArgsDict,
+    VolumeProjectionArgsDict,
 )
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 from pulumi_kubernetes.networking.v1 import (
@@ -40,6 +44,8 @@ from pulumi_kubernetes.networking.v1 import (
     NetworkPolicyPeerArgsDict,
     NetworkPolicySpecArgsDict,
 )
+
+from contracts.secret_files import FILE_SUFFIX, SECRETS_DIR, secret_file
 
 __all__ = [
     "SCHEMA_ANNOTATION",
@@ -130,10 +136,11 @@ class WorkloadArgs(TypedDict):
     env: NotRequired[dict[str, pulumi.Input[str]]]
     """Plain configuration, as environment variables (via a ConfigMap)."""
     secret_env: NotRequired[dict[str, pulumi.Input[str]]]
-    """Secret configuration, as environment variables (via a Secret)."""
+    """Secret configuration (via a Secret), mounted as read-only files: the variable
+    `<NAME>_FILE` holds the path of the file holding `<NAME>` (`contracts.secret_files`)."""
     secret_refs: NotRequired[dict[str, SecretKeyArgs]]
-    """Environment variables read from keys of Secrets other components own (e.g. a
-    database's credentials), by `secretKeyRef`: the value is never copied."""
+    """Secrets read from keys of Secrets other components own (e.g. a database's
+    credentials), mounted as files like `secret_env`: the value is never copied."""
     egress_to: NotRequired[list[EgressRuleArgs]]
     """Destinations outside the cluster the pods may reach (DNS is always allowed)."""
     egress_peers: NotRequired[list[PeerArgs]]
@@ -202,13 +209,7 @@ def workload_parts(
     image = pinned(image)
     labels = labels_for(name, role)
     child = pulumi.ResourceOptions(parent=parent)
-    config = k8s.core.v1.ConfigMap(
-        f"{name}-config",
-        metadata={"namespace": namespace, "labels": labels},
-        data=dict(env),
-        opts=child,
-    )
-    env_from: list[EnvFromSourceArgsDict] = [{"config_map_ref": {"name": config.metadata.name}}]
+    sources: list[VolumeProjectionArgsDict] = []
     if secret_env:  # a workload without secrets gets no (empty) Secret to guard
         secret = k8s.core.v1.Secret(
             f"{name}-secrets",
@@ -217,7 +218,31 @@ def workload_parts(
             string_data={key: pulumi.Output.secret(value) for key, value in secret_env.items()},
             opts=child,
         )
-        env_from.append({"secret_ref": {"name": secret.metadata.name}})
+        items: list[KeyToPathArgsDict] = [{"key": k, "path": k} for k in sorted(secret_env)]
+        sources.append({"secret": {"name": secret.metadata.name, "items": items}})
+    for variable, ref in sorted((secret_refs or {}).items()):
+        sources.append(
+            {"secret": {"name": ref["name"], "items": [{"key": ref["key"], "path": variable}]}}
+        )
+    # Secrets reach the process as files, never as environment values (which show in
+    # /proc/<pid>/environ and crash dumps): the ConfigMap says where each file is.
+    files = {f"{v}{FILE_SUFFIX}": secret_file(v) for v in [*secret_env, *(secret_refs or {})]}
+    config = k8s.core.v1.ConfigMap(
+        f"{name}-config",
+        metadata={"namespace": namespace, "labels": labels},
+        data={**env, **files},
+        opts=child,
+    )
+    env_from: list[EnvFromSourceArgsDict] = [{"config_map_ref": {"name": config.metadata.name}}]
+    scratch = "/tmp"  # noqa: S108 - an emptyDir of the pod's own
+    volume_mounts: list[VolumeMountArgsDict] = [{"name": "tmp", "mount_path": scratch}]
+    volumes: list[VolumeArgsDict] = [{"name": "tmp", "empty_dir": {"size_limit": "256Mi"}}]
+    if sources:
+        volume_mounts.append({"name": "secrets", "mount_path": SECRETS_DIR, "read_only": True})
+        # Readable by the pod's group (fsGroup) only, never written.
+        volumes.append(
+            {"name": "secrets", "projected": {"sources": sources, "default_mode": 0o440}}
+        )
     annotations: dict[str, pulumi.Input[str]] = (
         {"eks.amazonaws.com/role-arn": service_account_role_arn}
         if service_account_role_arn is not None
@@ -249,16 +274,8 @@ def workload_parts(
         "liveness_probe": _probe("/health/live", period=10, failures=3),
         "readiness_probe": _probe("/health/ready", period=5, failures=2),
         "security_context": restricted_container_context(),
-        "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}],  # noqa: S108 (an emptyDir)
+        "volume_mounts": volume_mounts,
     }
-    if secret_refs:
-        container["env"] = [
-            {
-                "name": variable,
-                "value_from": {"secret_key_ref": {"name": ref["name"], "key": ref["key"]}},
-            }
-            for variable, ref in sorted(secret_refs.items())
-        ]
     if args:
         container["args"] = list(args)
     if pre_stop_sleep_seconds is not None:
@@ -275,7 +292,7 @@ def workload_parts(
             "termination_grace_period_seconds": termination_grace_seconds,
             "security_context": restricted_pod_context(RUN_AS),
             "containers": [container],
-            "volumes": [{"name": "tmp", "empty_dir": {"size_limit": "256Mi"}}],
+            "volumes": volumes,
             "topology_spread_constraints": spread_over_zones_and_nodes(labels),
         },
     }

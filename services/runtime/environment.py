@@ -38,6 +38,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from contracts.secret_files import FILE_SUFFIX
+
 __all__ = [
     "FILE_SUFFIX",
     "LOG_LEVELS",
@@ -51,8 +53,6 @@ __all__ = [
     "setting",
 ]
 
-FILE_SUFFIX = "_FILE"
-"""`<NAME>_FILE` names a file holding the secret `<NAME>`."""
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _ENVIRON: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "eduscale_environ", default=types.MappingProxyType({})

@@ -1,26 +1,35 @@
 """The stacks and the services agree: what the pods are given is what the services read.
 
-The recorded graph holds each workload's ConfigMap and Secret; the Secret's values are
-masked, so stand-ins of the right shape replace them. Then the services' own settings
-parser must accept the result, exactly as it would at start-up in the pod.
+The recorded graph holds each workload's ConfigMap (with a `<NAME>_FILE` path per secret)
+and Secret; the Secret's values are masked, so stand-ins of the right shape are written to
+files that the `_FILE` variables point at, as the mounted volume would hold them. Then
+the services' own settings parser must accept the result, exactly as it would at
+start-up in the pod.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 
 from components.document_store import DOCUMENTS_PREFIX
+from contracts.secret_files import FILE_SUFFIX, secret_file
 from infra.graph import Graph, RecordedResource
+from scripts.environment_reference import WORKLOADS
 from services.ai.document_files import storage_key
 from services.ai.settings import AISettings
+from services.analytics.settings import AnalyticsSettings
+from services.auth.settings import AuthSettings
 from services.generation_worker.worker import worker_settings
 from services.runtime.kafka.settings import KafkaSettings
-from services.runtime.settings import ServiceSettings
+from services.runtime.settings import LoggingSettings, ServiceSettings
 from stacks.sections import AiConfig
 from stacks.service_env import RDS_CA_BUNDLE
+from stacks.workloads.pod_env import SecretRef, section_env, workload_env
 
 HTTP_SERVICES = ["auth", "course", "ai-orchestrator"]
 STAND_INS = {
@@ -37,10 +46,21 @@ def _named(graph: Graph, type_: str) -> dict[str, RecordedResource]:
     }
 
 
+_SECRET_FILES = Path(tempfile.mkdtemp(prefix="eduscale-secrets-"))
+"""Stand-ins for the mounted secret files (the graph masks the values)."""
+
+
 def environment_of(graph: Graph, name: str) -> dict[str, str]:
-    plain = _named(graph, "kubernetes:core/v1:ConfigMap")[name].inputs["data"]
-    secret = _named(graph, "kubernetes:core/v1:Secret")[name].inputs["stringData"]
-    return {**plain, **{key: STAND_INS.get(key, "stand-in") for key in secret}}
+    """The pod's environment, its secret files faked at paths of their own."""
+    plain = dict(_named(graph, "kubernetes:core/v1:ConfigMap")[name].inputs["data"])
+    for variable, path in list(plain.items()):
+        if variable.endswith(FILE_SUFFIX):
+            secret = variable.removesuffix(FILE_SUFFIX)
+            assert path == secret_file(secret)  # where the volume mounts it
+            fake = _SECRET_FILES / f"{graph.stack}-{name}-{secret}"
+            fake.write_text(STAND_INS.get(secret, "stand-in") + "\n")
+            plain[variable] = str(fake)
+    return plain
 
 
 @pytest.mark.parametrize("name", HTTP_SERVICES)
@@ -147,3 +167,54 @@ def test_each_workload_may_log_in_only_as_the_app_user(stack_graph: Graph, name:
     instances = stack_graph.of_type("aws:rds/instance:Instance")
     assert len(login["Resource"]) == len(instances)  # the writer and each replica
     assert all(arn.endswith("/eduscale_app") and ":dbuser:db-" in arn for arn in login["Resource"])
+
+
+STACK_WORKLOADS = [name for name in WORKLOADS if name not in {"gateway", "schema-migration"}]
+SET_BY_THE_WORKER_COMPONENT = {"KAFKA_TOPIC"}
+"""The Worker component names the topic for operators; no process reads it."""
+
+
+@pytest.mark.parametrize("name", STACK_WORKLOADS)
+def test_every_rendered_env_validates_against_its_settings_class(stack_graph: Graph, name: str):
+    settings_class = WORKLOADS[name][1]
+    environ = environment_of(stack_graph, name)
+    settings = settings_class.from_env(environ)  # what the process does at start
+    assert settings is not None
+    declared = {v.name for v in settings_class.variables()}
+    secrets = {v.name for v in settings_class.variables() if v.secret}
+    given = {
+        variable.removesuffix(FILE_SUFFIX) if variable.endswith(FILE_SUFFIX) else variable
+        for variable in environ
+    }
+    assert given - declared == SET_BY_THE_WORKER_COMPONENT & set(environ)
+    # Every secret the pod holds comes as a file; none as a value.
+    assert {v for v in environ if v.endswith(FILE_SUFFIX)} == {
+        f"{s}{FILE_SUFFIX}" for s in secrets & given
+    }
+    assert not secrets & set(environ)
+
+
+def test_the_stacks_refuse_a_variable_the_workload_does_not_read():
+    with pytest.raises(TypeError, match="AuthSettings reads no ANALYTICS_URL"):
+        workload_env(AuthSettings, section_env(AnalyticsSettings, url="http://ch:8123/db"))
+    with pytest.raises(TypeError, match="ServiceSettings has no field redis"):
+        section_env(ServiceSettings, redis="rediss://cache:6379/0")
+    with pytest.raises(TypeError, match="LOG_LEVEL is not a secret"):
+        section_env(LoggingSettings, log_level=SecretRef("analytics", "password"))
+
+
+def test_values_are_rendered_as_the_services_parse_them():
+    rendered = section_env(
+        ServiceSettings,
+        database_iam_auth=True,
+        cors_origins=("https://a.example", "https://b.example"),
+        jwt_ttl_seconds=900,
+        read_your_writes_seconds=2.5,
+        database_replica_urls=None,
+    )
+    assert rendered.plain == {
+        "DATABASE_IAM_AUTH": "true",
+        "CORS_ORIGINS": "https://a.example,https://b.example",
+        "JWT_TTL_SECONDS": "900",
+        "READ_YOUR_WRITES_SECONDS": "2.5",
+    }

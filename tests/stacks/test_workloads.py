@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from conftest import PROJECT_DIR
 
+from contracts.secret_files import FILE_SUFFIX, SECRETS_DIR
 from contracts.topics import ANALYTICS_EVENTS, DOCUMENT_UPLOADED, GENERATION_REQUESTED
 from infra.graph import Graph, RecordedResource
 from infra.stack_files import load_stack
@@ -128,7 +129,10 @@ def test_secrets_reach_pods_only_through_kubernetes_secrets(stack_graph: Graph):
         values = secret.inputs["stringData"].values()
         assert set(values) == {"[secret]"}
     for config_map in stack_graph.of_type("kubernetes:core/v1:ConfigMap"):
-        for key in config_map.inputs.get("data", {}):
+        for key, value in config_map.inputs.get("data", {}).items():
+            if key.endswith(FILE_SUFFIX):  # where the secret's file is, not the secret
+                assert value.startswith(f"{SECRETS_DIR}/"), key
+                continue
             assert "PASSWORD" not in key, key
             assert "API_KEY" not in key, key
 

@@ -1,0 +1,99 @@
+"""How the stack declares an HTTP service or a Kafka worker of the platform.
+
+The per-deployable modules say what differs (scaling section, environment, role,
+fences); these two functions say what every service or worker shares (image, namespace,
+schema wait, ingress from the gateway), with the components' typed arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi_aws as aws
+
+from components.microservice import Microservice
+from components.worker import Worker, WorkerArgs
+from components.workload import EgressRuleArgs, PeerArgs
+from stacks.compute_sections import Scaling, WorkerSettings
+from stacks.workloads.context import GATEWAY, HTTP_PORT, WorkloadContext, resources
+from stacks.workloads.pod_env import PodEnvironment
+
+__all__ = ["http_service", "kafka_worker"]
+
+
+def http_service(
+    context: WorkloadContext,
+    name: str,
+    scaling: Scaling,
+    environment: PodEnvironment,
+    role: aws.iam.Role,
+    *,
+    egress_to: Sequence[EgressRuleArgs],
+    egress_peers: Sequence[PeerArgs] = (),
+) -> Microservice:
+    """`eduscale serve <name>` behind the gateway, waiting for the schema Job."""
+    return Microservice(
+        name,
+        {
+            "namespace": context.namespace,
+            "image": context.image,
+            "args": ["serve", name],
+            "port": HTTP_PORT,
+            "min_replicas": scaling.min_replicas,
+            "max_replicas": scaling.max_replicas,
+            "cpu_target_percent": scaling.cpu_target_percent,
+            "resources": resources(scaling),
+            "ingress_from": [GATEWAY],
+            "env": environment.plain,
+            "secret_env": environment.secret,
+            "secret_refs": environment.refs,
+            "egress_to": list(egress_to),
+            "egress_peers": list(egress_peers),
+            "service_account_role_arn": role.arn,
+            "schema_migration": context.schema_migration,
+        },
+        opts=context.opts,
+    )
+
+
+def kafka_worker(
+    context: WorkloadContext,
+    name: str,
+    *,
+    command: str,
+    topic: str,
+    scaling: WorkerSettings,
+    environment: PodEnvironment,
+    role: aws.iam.Role,
+    egress_to: Sequence[EgressRuleArgs],
+    egress_peers: Sequence[PeerArgs] = (),
+    uses_database: bool = True,
+) -> Worker:
+    """`eduscale worker <command>` consuming `topic` in group `name`, scaled on its lag.
+
+    A worker that `uses_database` waits for the schema Job before it rolls out.
+    """
+    args: WorkerArgs = {
+        "namespace": context.namespace,
+        "image": context.image,
+        "args": ["worker", command],
+        "topic": topic,
+        "consumer_group": name,
+        "bootstrap_servers": context.event_bus.bootstrap_brokers_iam,
+        "aws_region": context.config.region,
+        "min_replicas": scaling.min_replicas,
+        "max_replicas": scaling.max_replicas,
+        "cpu_target_percent": scaling.cpu_target_percent,
+        "lag_threshold": scaling.lag_threshold,
+        "termination_grace_seconds": scaling.termination_grace_seconds,
+        "resources": resources(scaling),
+        "env": environment.plain,
+        "secret_env": environment.secret,
+        "secret_refs": environment.refs,
+        "egress_to": list(egress_to),
+        "egress_peers": list(egress_peers),
+        "service_account_role_arn": role.arn,
+    }
+    if uses_database:
+        args["schema_migration"] = context.schema_migration
+    return Worker(name, args, opts=context.opts)
