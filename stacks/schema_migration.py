@@ -1,7 +1,7 @@
 """The platform's schema step: `eduscale migrate` as a Job every database client waits for.
 
-`migration_environment` is the one place the Job's environment is written; the variable
-names are the ones `eduscale migrate` reads (`services.runtime.schema_job`), and a test
+`migration_environment` is the one place the Job's environment is written, rendered by the
+class `eduscale migrate` reads (`services.runtime.schema_job.SchemaJobSettings`), and a test
 runs the migrator with exactly this environment against a real PostgreSQL.
 """
 
@@ -17,9 +17,10 @@ from components.irsa import service_account_role
 from components.schema_migration import SchemaMigration
 from components.workload import EgressRuleArgs
 from services.runtime.migrations import MIGRATIONS_DIR, load_migrations
-from services.runtime.schema_job import DATABASE_URL, MASTER_SECRET_ARN, REGION
+from services.runtime.schema_job import SchemaJobSettings
 from stacks.access import master_secret_policy
 from stacks.service_env import database_url
+from stacks.workloads.pod_env import section_env
 
 __all__ = ["MIGRATE_ARGS", "build_schema_migration", "migration_environment", "migrations_revision"]
 
@@ -44,11 +45,12 @@ def migration_environment(
     region: str,
 ) -> dict[str, pulumi.Input[str]]:
     """The migrator's variables: the writer (no user in the URL), the secret, the region."""
-    return {
-        DATABASE_URL: database_url,
-        MASTER_SECRET_ARN: master_secret_arn,
-        REGION: region,
-    }
+    return section_env(
+        SchemaJobSettings,
+        database_url=database_url,
+        master_secret_arn=master_secret_arn,
+        region=region,
+    ).plain
 
 
 def build_schema_migration(
