@@ -14,6 +14,7 @@ from policies import (
     messaging,
     network,
     origin,
+    secret_files,
     storage,
     topology,
 )
@@ -33,5 +34,6 @@ ALL_POLICIES: list[Policy] = [
     *iam.POLICIES,
     *kubernetes.POLICIES,
     *images.POLICIES,
+    *secret_files.POLICIES,
     *topology.POLICIES,
 ]

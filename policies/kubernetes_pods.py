@@ -453,8 +453,8 @@ POLICIES = [
         "shown by kubectl describe, and kept in the Pulumi state in plain text.",
         types=[*POD_KINDS, CONFIG_MAP], severity=Severity.HIGH, mandatory=True,
         check=_no_literal_secrets,
-        fix="Put the value in a Secret and read it with env.valueFrom.secretKeyRef or "
-        "envFrom.secretRef.",
+        fix="Put the value in a Secret and mount it as a read-only file (<NAME>_FILE; see "
+        "k8s-secrets-as-files).",
         scanners=["kube-linter:env-var-secret", "polaris:sensitiveContainerEnvVar",
                   "polaris:sensitiveConfigmapContent"],
     ),

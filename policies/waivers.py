@@ -14,10 +14,23 @@ Two tables:
 
 from dataclasses import dataclass
 
-__all__ = ["ACCEPTED_FINDINGS", "WAIVERS", "AcceptedFinding"]
+__all__ = ["ACCEPTED_FINDINGS", "ENV_SECRET_IMAGES", "WAIVERS", "AcceptedFinding"]
 
 WAIVERS: dict[str, str] = {}
 """Rule name -> why it does not apply to this platform."""
+
+ENV_SECRET_IMAGES: dict[str, str] = {
+    "kong": "Kong reads its configuration (`KONG_*`, here the Redis password of its "
+    "rate-limiting plugin) from environment variables only; the gateway's Secret holds "
+    "nothing else.",
+    "qdrant/qdrant": "Qdrant takes its API key from `QDRANT__SERVICE__API_KEY` or from a "
+    "whole config file; it cannot read the one value from a file.",
+    "clickhouse/clickhouse-server": "The server's XML configuration substitutes secrets "
+    "with `from_env` only (password hash, cluster and interserver secrets).",
+}
+"""Third-party images exempt from `k8s-secrets-as-files` (a mandatory rule): image
+repository -> why it must take its Secret through the environment. Every image of ours
+reads `<NAME>_FILE` (contracts/secret_files.py)."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from policies.catalogue import ALL_POLICIES
-from policies.waivers import ACCEPTED_FINDINGS, WAIVERS
+from policies.waivers import ACCEPTED_FINDINGS, ENV_SECRET_IMAGES, WAIVERS
 
 README = Path(__file__).resolve().parent.parent / "policies" / "README.md"
 
@@ -38,6 +38,10 @@ def waivers_table() -> str:
     """Waived rules of the pack, then accepted scanner findings, one row each."""
     rows = ["| waived | where | why |", "| --- | --- | --- |"]
     rows += [f"| rule `{name}` | every resource | {_cell(why)} |" for name, why in WAIVERS.items()]
+    rows += [
+        f"| rule `k8s-secrets-as-files` | image `{image}` | {_cell(why)} |"
+        for image, why in ENV_SECRET_IMAGES.items()
+    ]
     rows += [
         f"| {', '.join(finding.scanners)} | {_cell(finding.resources)} | {_cell(finding.reason)} |"
         for finding in ACCEPTED_FINDINGS
