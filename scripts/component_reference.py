@@ -9,13 +9,13 @@ output, and each nested type and enum. Defaults are read from the descriptions, 
 the components state them as `(default X)`.
 """
 
-import argparse
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from infra.component_provider import PACKAGE_NAME, published_schema
+from scripts.generated_file import write_or_check
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "reference" / "components.md"
 
@@ -155,19 +155,13 @@ def render(schema: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the reference, or with `--check` report whether it is current."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--check", action="store_true", help="fail if the file is stale")
-    options = parser.parse_args(argv)
-    text = render(published_schema())
-    if options.check:
-        current = REFERENCE.read_text() if REFERENCE.exists() else ""
-        if current != text:
-            print(f"{REFERENCE} is out of date: run python -m scripts.component_reference")  # noqa: T201
-            return 1
-        return 0
-    REFERENCE.parent.mkdir(parents=True, exist_ok=True)
-    REFERENCE.write_text(text)
-    return 0
+    return write_or_check(
+        argv,
+        __doc__.split("\n", 1)[0],
+        REFERENCE,
+        lambda: render(published_schema()),
+        "python -m scripts.component_reference",
+    )
 
 
 if __name__ == "__main__":

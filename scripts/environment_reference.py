@@ -7,10 +7,10 @@ defaults, limits and meanings are declared there once (`services.runtime.environ
 and this page, the processes and the stacks' pod environments all read them from it.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
+from scripts.generated_file import write_or_check
 from services.ai_orchestrator.settings import AIOrchestratorSettings
 from services.analytics_sink.settings import AnalyticsSinkSettings
 from services.auth.settings import AuthSettings
@@ -78,19 +78,9 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the reference, or with `--check` report whether it is current."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
-    parser.add_argument("--check", action="store_true", help="fail if the file is stale")
-    options = parser.parse_args(argv)
-    text = render()
-    if options.check:
-        current = REFERENCE.read_text() if REFERENCE.exists() else ""
-        if current != text:
-            print(f"{REFERENCE} is out of date: run python -m scripts.environment_reference")  # noqa: T201
-            return 1
-        return 0
-    REFERENCE.parent.mkdir(parents=True, exist_ok=True)
-    REFERENCE.write_text(text)
-    return 0
+    description = (__doc__ or "").split("\n", 1)[0]
+    command = "python -m scripts.environment_reference"
+    return write_or_check(argv, description, REFERENCE, render, command)
 
 
 if __name__ == "__main__":

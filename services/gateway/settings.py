@@ -5,23 +5,21 @@ default to the stacks' defaults (`DEFAULT_LIMITS`), which is what Kong enforces 
 stack overrides them.
 """
 
-import re
 from typing import Annotated, Self
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, model_validator
+from pydantic import BeforeValidator, model_validator
 from pydantic_settings import NoDecode
 
 from contracts.gateway import DEFAULT_LIMITS, GatewayLimits
 from contracts.routes import ROUTES, Route
 from services.runtime.environment import EnvironmentSettings, setting
-from services.runtime.settings import LogLevel, log_level_setting, origins_setting
+from services.runtime.settings import LogLevel, Origins, log_level_setting, origins_setting
 
 __all__ = ["LOCAL_CORS_ORIGINS", "GatewaySettings"]
 
 LOCAL_CORS_ORIGINS = ("http://localhost:3000", "http://localhost:5173")
 """Where front-end dev servers usually run (create-react-app / Next.js, Vite)."""
-_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 _UPSTREAM_SHAPE = "service=http://host:port, comma-separated"
 
 
@@ -37,23 +35,6 @@ def _upstreams(raw: object) -> object:
             raise ValueError(message)
         upstreams[name.strip()] = url.strip().rstrip("/")
     return upstreams
-
-
-def _origins(value: tuple[str, ...]) -> tuple[str, ...]:
-    for origin in value:
-        if origin != "*" and not _ORIGIN.match(origin):
-            message = (
-                f"{origin!r} is not an origin: use origins like http://localhost:3000, "
-                "comma-separated, without a path"
-            )
-            raise ValueError(message)
-    return value or LOCAL_CORS_ORIGINS
-
-
-def _split(value: object) -> object:
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    return value
 
 
 def _limit(env: str, default: int, description: str) -> int:
@@ -84,9 +65,7 @@ class GatewaySettings(EnvironmentSettings):
         DEFAULT_LIMITS.max_body_mb,
         "Largest accepted request body (PDF uploads included).",
     )
-    cors_origins: Annotated[
-        tuple[str, ...], NoDecode, BeforeValidator(_split), AfterValidator(_origins)
-    ] = origins_setting(LOCAL_CORS_ORIGINS)
+    cors_origins: Origins = origins_setting(LOCAL_CORS_ORIGINS)
     log_level: LogLevel = log_level_setting()
 
     @model_validator(mode="after")

@@ -27,6 +27,7 @@ __all__ = [
     "HealthSettings",
     "LogLevel",
     "LoggingSettings",
+    "Origins",
     "ServiceSettings",
     "SettingsError",
     "TokenServiceSettings",
