@@ -41,6 +41,10 @@ class KafkaSettings:
     The consumer loop polls while it handles nothing (even while paused for an open
     breaker), so only one message's handling has to fit in it.
     """
+    log_level: int = 6
+    """KAFKA_LOG_LEVEL: librdkafka's own log lines on stderr, a syslog level from 0 (none
+    but emergencies) to 7 (debug); 6 (informational) is librdkafka's default. At 2 or less
+    the `%3|...|FAIL|` lines of a broker going away are not printed (the tests use 0)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "KafkaSettings":
@@ -71,7 +75,19 @@ class KafkaSettings:
             session_timeout_ms=session,
             delivery_timeout_ms=_milliseconds(environ, "KAFKA_DELIVERY_TIMEOUT_MS", 10_000),
             max_poll_interval_ms=max_poll,
+            log_level=_log_level(environ),
         )
+
+
+def _log_level(environ: Mapping[str, str]) -> int:
+    raw = environ.get("KAFKA_LOG_LEVEL", "").strip()
+    if not raw:
+        return 6
+    if raw not in {str(level) for level in range(8)}:
+        raise SettingsError(
+            f"KAFKA_LOG_LEVEL={raw!r} is not allowed: use a syslog level from 0 to 7 (6: info)"
+        )
+    return int(raw)
 
 
 def _milliseconds(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -106,6 +122,7 @@ def producer_config(settings: KafkaSettings, *, client_id: str) -> dict[str, Any
     return {
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": client_id,
+        "log_level": settings.log_level,
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
@@ -120,6 +137,7 @@ def consumer_config(settings: KafkaSettings, *, group: str, client_id: str) -> d
     return {
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": client_id,
+        "log_level": settings.log_level,
         "group.id": group,
         "enable.auto.offset.store": False,
         "enable.auto.commit": True,
