@@ -57,6 +57,8 @@ def test_the_test_command_runs_linters_types_and_tests():
     )
     for step in (*steps, "pytest"):
         assert step in check
+    # --fast: the same checks, and only the tests that need no server (tests/lanes.py)
+    assert 'pytest -m "not server"' in check
 
 
 def test_the_readme_documents_every_service_setting_and_no_other():
