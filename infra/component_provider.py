@@ -74,6 +74,7 @@ PUBLISHED_COMPONENTS: Final[tuple[type[pulumi.ComponentResource], ...]] = (
 """Every component other languages can create; the schema has one resource per entry."""
 
 
+@cache  # inferring the schema takes seconds; one provider serves a process
 def provider() -> PublishedComponentProvider:
     """The provider serving `PUBLISHED_COMPONENTS`; its version is the project's."""
     return PublishedComponentProvider(

@@ -76,12 +76,19 @@ class Scaling(Section):
     """Autoscaling bounds and pod resources of one service or worker."""
 
     min_replicas: Annotated[int, Field(ge=1, le=1000)] = 2
+    """Fewest pods; at most `maxReplicas`."""
     max_replicas: Annotated[int, Field(ge=1, le=1000)] = 10
+    """Most pods the autoscaler may run."""
     cpu_target_percent: Annotated[int, Field(ge=10, le=95)] = 70
+    """Average CPU utilisation (of the request) the autoscaler aims for."""
     cpu_request: Cpu = "250m"
+    """CPU request per pod, a Kubernetes quantity (`250m`, `1`)."""
     cpu_limit: Cpu = "1"
+    """CPU limit per pod."""
     memory_request: Memory = "256Mi"
+    """Memory request per pod, in Mi or Gi (`256Mi`)."""
     memory_limit: Memory = "512Mi"
+    """Memory limit per pod."""
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:
@@ -122,8 +129,8 @@ class ServicesConfig(Section):
     build in their own CI. Unset (the default): `pulumi up` builds the Dockerfile and
     pushes it to the stack's ECR repository."""
     image_platforms: Annotated[tuple[Platform, ...], AfterValidator(_some)] = ("linux/arm64",)
-    """Platforms the image is built for; every node group's architecture must be among
-    them (the default node groups are Graviton)."""
+    """Platforms the image is built for, at least one; every node group's architecture must
+    be among them (the default node groups are Graviton)."""
     keep_images: Annotated[int, Field(ge=1, le=1000)] = 20
     """Releases the ECR repository keeps; older ones expire (a rollback reaches this far)."""
     migration_deadline_seconds: Annotated[int, Field(ge=60, le=86400)] = 900
@@ -136,10 +143,15 @@ class ServicesConfig(Section):
     jwt_ttl_seconds: Annotated[int, Field(ge=60, le=86400)] = 3600
     """Lifetime of the access tokens Auth issues."""
     auth: ServiceSettings = ServiceSettings()
+    """The Auth service."""
     course: ServiceSettings = ServiceSettings()
+    """The Course service."""
     ai_orchestrator: ServiceSettings = ServiceSettings()
+    """The AI orchestrator."""
     generation_worker: AIWorkerSettings = AIWorkerSettings()
+    """The generation worker."""
     indexer_worker: AIWorkerSettings = AIWorkerSettings()
+    """The indexer worker."""
     analytics_sink: WorkerSettings = WorkerSettings()
     """The worker that writes `analytics.events` into ClickHouse in batches."""
 
@@ -148,21 +160,30 @@ class NodeGroupConfig(Section):
     """One EKS managed node group."""
 
     name: Name
+    """Short name, unique in the cluster."""
     instance_types: Annotated[tuple[str, ...], Field(min_length=1)]
+    """EC2 instance types, e.g. `[c7g.xlarge]`."""
     capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    """On-demand or spot capacity; the add-ons need an on-demand `system` group."""
     ami_type: Literal[
         "AL2023_x86_64_STANDARD",
         "AL2023_ARM_64_STANDARD",
         "BOTTLEROCKET_x86_64",
         "BOTTLEROCKET_ARM_64",
     ] = "AL2023_ARM_64_STANDARD"
+    """EKS AMI type; `ARM_64` types are Graviton, and set the image platform the group needs."""
     min_size: Annotated[int, Field(ge=0, le=1000)] = 2
+    """Fewest nodes."""
     desired_size: Annotated[int, Field(ge=0, le=1000)] = 2
+    """Nodes at creation; afterwards the cluster autoscaler owns this number."""
     max_size: Annotated[int, Field(ge=1, le=1000)] = 6
+    """Most nodes the autoscaler may add."""
     disk_size_gb: Annotated[int, Field(ge=20, le=1000)] = 50
+    """Root volume size, in GiB."""
     system: bool = False
     """Runs the cluster add-ons (metrics-server, autoscaler, controllers)."""
     labels: dict[str, str] = Field(default_factory=dict)
+    """Extra node labels."""
 
     @property
     def platform(self) -> Platform:
@@ -183,10 +204,15 @@ class AddonVersions(Section):
     """Pinned versions of the cluster add-ons (Helm charts, and the EBS CSI EKS add-on)."""
 
     metrics_server: str = "3.12.2"
+    """Chart version of metrics-server."""
     cluster_autoscaler: str = "9.46.6"
+    """Chart version of cluster-autoscaler."""
     aws_load_balancer_controller: str = "1.13.3"
+    """Chart version of aws-load-balancer-controller."""
     keda: str = "2.17.2"
+    """Chart version of KEDA."""
     ebs_csi_driver: str = "v1.44.0-eksbuild.1"
+    """EKS add-on version of aws-ebs-csi-driver."""
 
 
 _DEFAULT_GROUPS = (
@@ -199,15 +225,24 @@ class ClusterConfig(Section):
     """`eduscale:cluster`: the EKS control plane, node groups and add-ons."""
 
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.(2[89]|3\d)$")] = "1.33"
+    """Kubernetes minor version of the control plane, e.g. `1.33`."""
     endpoint_public_access: bool = False
+    """Expose the API endpoint publicly (off: reachable only from the VPC)."""
     public_access_cidrs: tuple[Annotated[str, AfterValidator(_public_cidr)], ...] = ()
+    """The only ranges the public endpoint answers; required when it is on, never the whole
+    internet."""
     admin_principal_arns: tuple[
         Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")],
         ...,
     ] = ()
+    """IAM roles or users granted cluster admin, besides the deploying identity."""
     log_retention_days: Annotated[int, AfterValidator(log_retention)] = 90
+    """Control-plane log retention in CloudWatch; one of CloudWatch's retention periods."""
     node_groups: tuple[NodeGroupConfig, ...] = _DEFAULT_GROUPS
+    """Managed node groups; names unique, one an on-demand `system` group. Default: `system`
+    (m7g.large) and `apps` (c7g.xlarge, up to 20)."""
     addons: AddonVersions = AddonVersions()
+    """Pinned versions of the cluster add-ons."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -232,7 +267,7 @@ class GatewayConfig(Scaling):
     image: PinnedImage = (
         "kong:3.9.1@sha256:76c14b93e989f7f4418039f7f9789ca32564016211c86ac1a18022f4788e7b9c"
     )
-    """Kong's official image (multi-arch)."""
+    """Kong's official image (multi-arch), pinned by digest (`name[:tag]@sha256:<64 hex>`)."""
     requests_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = (
         DEFAULT_LIMITS.requests_per_minute
     )
@@ -242,6 +277,7 @@ class GatewayConfig(Scaling):
     )
     """Per client IP, on `/auth`."""
     max_body_mb: Annotated[int, Field(ge=1, le=1024)] = DEFAULT_LIMITS.max_body_mb
+    """Largest request body Kong accepts, in MiB (PDF uploads included)."""
     cors_origins: tuple[Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(:\d+)?$")], ...] = ()
     """Browser origins allowed to call the API (default: `https://<domain>`)."""
 
@@ -253,17 +289,26 @@ class VectorStoreConfig(Section):
         "qdrant/qdrant:v1.19.0-unprivileged"
         "@sha256:a0e04fe623cb064502cd869cefc1dc7ce359d8edd481063b5bd351c0a0a2c91e"
     )
-    """Qdrant's `-unprivileged` image: it runs as a non-root user, as the restricted Pod
-    Security Standard of the namespace requires."""
+    """Qdrant's `-unprivileged` image, pinned by digest: it runs as a non-root user, as the
+    restricted Pod Security Standard of the namespace requires."""
     replicas: Annotated[int, Field(ge=1, le=64)] = 3
+    """Qdrant nodes (3 or more in production); fixed, never autoscaled."""
     shards: Annotated[int, Field(ge=1, le=256)] = 6
+    """Shards of the course-material collection."""
     replication_factor: Annotated[int, Field(ge=1, le=8)] = 2
+    """Copies of each shard; at most `replicas`."""
     storage_gb: Annotated[int, Field(ge=1, le=16384)] = 100
+    """Volume size per node (encrypted gp3), in GiB."""
     cpu: Cpu = "2"
+    """CPU request and limit per node."""
     memory: Memory = "8Gi"
+    """Memory request and limit per node."""
     vector_size: Annotated[int, Field(ge=2, le=65536)] = 1536
+    """Embedding dimensions (1536 for text-embedding-3-small)."""
     hnsw_m: Annotated[int, Field(ge=4, le=128)] = 16
+    """HNSW edges per node (also within one course, the tenant index)."""
     hnsw_ef_construct: Annotated[int, Field(ge=4, le=1024)] = 128
+    """HNSW build-time candidate list size."""
 
     @model_validator(mode="after")
     def _fits(self) -> Self:
@@ -282,11 +327,11 @@ class AnalyticsConfig(Section):
         "clickhouse/clickhouse-server:25.8.33.6"
         "@sha256:0152dd511befe6a2c2ef53e930726179669b08116da78500b37c51c96ff5ee77"
     )
-    """The ClickHouse server image. It carries ClickHouse Keeper too (`clickhouse-keeper`
-    is part of the server package), so one pinned release runs both."""
+    """The ClickHouse server image, pinned by digest. It carries ClickHouse Keeper too
+    (`clickhouse-keeper` is part of the server package), so one pinned release runs both."""
     keeper_image: PinnedImage | None = None
     """A separate image for the Keeper nodes (e.g. `clickhouse/clickhouse-keeper` of the
-    same release); unset, Keeper runs from `image`."""
+    same release), pinned by digest; unset, Keeper runs from `image`."""
     shards: Annotated[int, Field(ge=1, le=32)] = 2
     """Horizontal split of the events: each shard holds a share of the rows."""
     replicas_per_shard: Annotated[int, Field(ge=1, le=5)] = 2

@@ -92,18 +92,31 @@ class StackConfig(Section):
     """Everything the topology reads from config, validated."""
 
     region: Annotated[str, AfterValidator(region)]
+    """The AWS region (`aws:region`, the AWS provider's own key), e.g. `eu-west-1`."""
     network: NetworkConfig = NetworkConfig()
+    """The VPC."""
     edge: EdgeConfig
+    """Public host names, the Cloudflare zone and the ALB."""
     gateway: GatewayConfig = GatewayConfig()
+    """Kong, its scaling and its limits."""
     ai: AiConfig = AiConfig()
+    """The LLM provider the AI tier calls."""
     cluster: ClusterConfig = ClusterConfig()
+    """The EKS control plane, node groups and add-ons."""
     services: ServicesConfig = ServicesConfig()
+    """The services' image, the schema step, and scaling per service and worker."""
     database: DatabaseConfig = DatabaseConfig()
+    """RDS PostgreSQL: the writer and its read replicas."""
     cache: CacheConfig = CacheConfig()
+    """ElastiCache Redis."""
     kafka: KafkaConfig = KafkaConfig()
+    """MSK: brokers, durability and the work topics' partitions."""
     vector_store: VectorStoreConfig = VectorStoreConfig()
+    """Qdrant on the cluster, and the collection layout."""
     analytics: AnalyticsConfig = AnalyticsConfig()
+    """ClickHouse on the cluster and its Keeper."""
     documents: DocumentsConfig = DocumentsConfig()
+    """The S3 bucket of uploaded course PDFs, and the upload limit."""
 
 
 def _cross_section_issues(config: StackConfig) -> list[ConfigIssue]:

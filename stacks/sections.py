@@ -81,7 +81,13 @@ class Section(BaseModel):
     """A tier's settings: camelCase keys in YAML, unknown keys rejected (typos), immutable."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        # Each field's docstring is its description: docs/reference/stack-config.md is
+        # generated from them (scripts/docs_reference.py).
+        use_attribute_docstrings=True,
     )
 
 
@@ -89,9 +95,15 @@ class NetworkConfig(Section):
     """`eduscale:network`: the VPC."""
 
     cidr: Annotated[str, AfterValidator(_vpc_cidr)] = "10.0.0.0/16"
+    """The VPC's IPv4 range: a private (RFC 1918) /16 to /20."""
     az_count: Annotated[int, Field(ge=MIN_AZ_COUNT, le=MAX_AZ_COUNT)] = 3
+    """How many availability zones to span; the AZs come from the region."""
     nat_per_az: bool = True
+    """One NAT gateway per AZ (an AZ outage leaves the others' egress up); off: one shared NAT
+    gateway, cheaper, for dev."""
     flow_log_retention_days: Annotated[int, AfterValidator(log_retention)] = 365
+    """How long VPC flow logs are kept in CloudWatch; one of CloudWatch's retention periods (1, 3,
+    5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, ...)."""
 
 
 def _cloudflare_range(cidr: str) -> str:
@@ -110,16 +122,22 @@ class EdgeConfig(Section):
     domain: Annotated[str, AfterValidator(_hostname)]
     """The web app's host name; the API is `<apiSubdomain>.<domain>`."""
     api_subdomain: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")] = "api"
+    """The API's label under `domain`: the API answers at `<apiSubdomain>.<domain>`."""
     cloudflare_zone_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
     """The zone's id (Cloudflare dashboard, Overview): 32 hex digits."""
     cloudflare_ipv4_ranges: tuple[Annotated[str, AfterValidator(_cloudflare_range)], ...] = (
         CLOUDFLARE_IPV4
     )
+    """Cloudflare's published IPv4 ranges (cloudflare.com/ips), the only sources the ALB admits; the
+    default is the list of `stacks/cloudflare_ranges.py`."""
     cloudflare_ipv6_ranges: tuple[Annotated[str, AfterValidator(_cloudflare_range)], ...] = (
         CLOUDFLARE_IPV6
     )
+    """Cloudflare's published IPv6 ranges, likewise."""
     alb_deletion_protection: bool = True
+    """Refuse deletion of the ALB."""
     access_log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    """Days the ALB's access logs are kept."""
     auth_requests_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 60
     """Per client IP, at Cloudflare, for `/auth`."""
 
@@ -133,20 +151,31 @@ class DatabaseConfig(Section):
     """`eduscale:database`: RDS PostgreSQL, one writer and its read replicas."""
 
     engine_version: Annotated[str, Field(pattern=r"^1[4-9](\.\d+)?$")] = "17.4"
+    """PostgreSQL version (14 to 19); its major version picks the parameter group family."""
     instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.r7g.large"
+    """Instance class of the writer and the replicas, e.g. `db.r7g.2xlarge`."""
     replica_count: Annotated[int, Field(ge=0, le=15)] = 2
+    """Read replicas behind the reader endpoint (0: reads use the writer)."""
     multi_az: bool = True
+    """A synchronous standby for the writer in another AZ."""
     allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 100
+    """Initial gp3 storage, in GiB."""
     max_allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 1000
+    """Storage autoscaling ceiling, in GiB; at least `allocatedStorageGb`."""
     backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 14
+    """Automated backups are kept this many days."""
     deletion_protection: bool = True
+    """Refuse deletion, and take a final snapshot if deleted anyway."""
     performance_insights_retention_days: Annotated[
         int, AfterValidator(_performance_insights_retention)
     ] = 7
+    """Performance Insights retention, in days: 7 (free), a multiple of 31 up to 713, or 731."""
     slow_statement_ms: Annotated[int, Field(ge=10, le=60_000)] = 500
+    """Statements slower than this are logged (`log_min_duration_statement`)."""
     log_retention_days: Annotated[int, AfterValidator(log_retention)] = 365
     """PostgreSQL logs (connections, disconnections: the database's access trail) are kept
-    this long in CloudWatch; the policy pack's rds-log-retention sets the floor."""
+    this long in CloudWatch (one of its retention periods); the policy pack's
+    rds-log-retention sets the floor."""
 
     @model_validator(mode="after")
     def _storage(self) -> Self:
@@ -162,25 +191,40 @@ class CacheConfig(Section):
     """`eduscale:cache`: ElastiCache Redis, cluster mode, shards x replicas."""
 
     engine_version: Annotated[str, Field(pattern=r"^[67]\.\d+$")] = "7.1"
+    """Redis version; its major version picks the parameter group family."""
     node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = "cache.r7g.large"
+    """Node type, e.g. `cache.r7g.xlarge`."""
     shards: Annotated[int, Field(ge=1, le=500)] = 1
+    """Shards (node groups) of the cluster-mode replication group."""
     replicas_per_shard: Annotated[int, Field(ge=0, le=5)] = 1
+    """Replicas per shard; with at least one, Multi-AZ failover is on."""
     snapshot_retention_days: Annotated[int, Field(ge=0, le=35)] = 7
+    """Daily snapshots kept this many days (0 turns them off)."""
 
 
 class KafkaConfig(Section):
     """`eduscale:kafka`: MSK brokers, durability settings and the work topics' partitions."""
 
     kafka_version: Annotated[str, Field(pattern=r"^[34]\.\d+\.(\d+|x)$")] = "3.9.x"
+    """Kafka version of the MSK cluster, e.g. `3.9.x`."""
     broker_instance_type: Annotated[str, Field(pattern=r"^kafka\.[a-z0-9]+\.[a-z0-9]+$")] = (
         "kafka.m7g.large"
     )
+    """Broker instance type, e.g. `kafka.m7g.xlarge`."""
     brokers: Annotated[int, Field(ge=2, le=30)] = 3
+    """Brokers in all; a multiple of `network.azCount`."""
     partitions: Annotated[int, Field(ge=1, le=1000)] = 12
+    """Partitions of each work topic and of its dead-letter twin: the most consumer pods of one
+    group that get work."""
     replication_factor: Annotated[int, Field(ge=1, le=5)] = 3
+    """Copies of every partition; at most `brokers`."""
     min_insync_replicas: Annotated[int, Field(ge=1, le=4)] = 2
+    """Copies that must acknowledge a write; below `replicationFactor`, so one broker down stops no
+    writes."""
     volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 1000
+    """Initial EBS volume per broker, in GiB."""
     max_volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 4000
+    """Storage autoscaling ceiling per broker, in GiB; at least `volumeSizeGb`."""
 
     @model_validator(mode="after")
     def _durability(self) -> Self:

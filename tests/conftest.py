@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
@@ -11,11 +13,11 @@ from pathlib import Path
 import pytest
 import redis
 from kafka_broker import Broker
+from lanes import SERVER_FIXTURES, SERVER_MARK, WITHOUT_SERVERS, ProcessGuard
 from service_harness import flushed_redis, fresh_database
 
 from infra.engine import run_offline
 from infra.graph import Graph, RecordedResource
-from infra.program import program
 from infra.stack_files import load_stack
 
 pytest_plugins = ["fake_openai"]  # the local OpenAI-compatible server, as a fixture
@@ -24,8 +26,44 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 STANDARD_TAG_KEYS = {"project", "stack", "component", "managed-by"}
 
 
+_PROCESS_GUARD = ProcessGuard()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the lane without servers, nothing may start one (see lanes.py)."""
+    if f"not {SERVER_MARK}" in (config.option.markexpr or ""):
+        os.environ[WITHOUT_SERVERS] = "1"
+        sys.addaudithook(_PROCESS_GUARD)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup() -> Iterator[None]:
+    """Arm the process guard for the test's fixtures (see lanes.py)."""
+    with _PROCESS_GUARD.arming():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call() -> Iterator[None]:
+    """And for the test itself."""
+    with _PROCESS_GUARD.arming():
+        return (yield)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that takes a server fixture is in the server lane, marked or not."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(SERVER_MARK)
+
+
 def preview_stack(stack: str, project_dir: Path = PROJECT_DIR) -> Graph:
     """Record `stack` exactly as `eduscale preview --stack <stack>` does."""
+    # Imported here, not at the top: the program loads every provider SDK (seconds), and
+    # pytest loads this module in every process, xdist's controller included.
+    from infra.program import program  # noqa: PLC0415
+
     files = load_stack(project_dir, stack)
     return run_offline(
         program,

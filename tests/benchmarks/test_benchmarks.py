@@ -88,6 +88,7 @@ class _Recorder(BaseHTTPRequestHandler):
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+@pytest.mark.server  # runs wrk
 def test_wrk_sends_exactly_the_prepared_requests(tmp_path):
     _Recorder.seen = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)

@@ -129,6 +129,7 @@ def tune(fake: FakeOpenAI, *args: str, **env: str) -> subprocess.CompletedProces
     )
 
 
+@pytest.mark.server  # runs the tuning command in a process
 def test_the_tuning_command_evaluates_the_configured_embeddings_and_recommends(
     tmp_path: Path, fake_openai: FakeOpenAI
 ) -> None:
@@ -161,6 +162,7 @@ def test_the_tuning_command_evaluates_the_configured_embeddings_and_recommends(
     assert result["configured"]["verifier"] == "rules"
 
 
+@pytest.mark.server  # runs the tuning command in a process
 def test_the_tuning_command_follows_the_threshold_the_environment_sets(
     tmp_path: Path, fake_openai: FakeOpenAI
 ) -> None:
@@ -170,6 +172,7 @@ def test_the_tuning_command_follows_the_threshold_the_environment_sets(
     assert json.loads(outcome.read_text())["configured"]["threshold"] == 0.77
 
 
+@pytest.mark.server  # runs the tuning command in a process
 def test_the_tuning_command_needs_an_api_key(fake_openai: FakeOpenAI) -> None:
     done = tune(fake_openai, OPENAI_API_KEY="")
     assert done.returncode == 2

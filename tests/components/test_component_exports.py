@@ -21,6 +21,9 @@ import pytest
 import components
 from infra.component_provider import PUBLISHED_COMPONENTS, published_schema
 
+# One worker infers the package schema (seconds) for every test of these modules.
+pytestmark = pytest.mark.xdist_group("component_schema")
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
@@ -105,10 +108,12 @@ def loaded_after() -> dict[str, list[str]]:
     return steps
 
 
+@pytest.mark.server  # imports in a fresh interpreter
 def test_importing_the_package_loads_no_provider_sdk(loaded_after: dict[str, list[str]]):
     assert loaded_after["import components"] == []
 
 
+@pytest.mark.server  # imports in a fresh interpreter
 def test_only_the_cloudflare_components_load_its_sdk_on_import(
     loaded_after: dict[str, list[str]],
 ):

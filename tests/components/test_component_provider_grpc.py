@@ -21,6 +21,8 @@ from pulumi.runtime import rpc
 
 from infra.component_provider import PACKAGE_NAME, published_schema
 
+pytestmark = pytest.mark.server  # the component plugin runs as a process (a gRPC server)
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PROJECT, STACK = "lms-typescript", "staging"
 IMAGE = "registry.example/app:1.0@sha256:" + "c" * 64

@@ -29,6 +29,9 @@ from components import Database, Network
 from components.type_tokens import TYPE_TOKENS
 from infra.component_provider import PACKAGE_NAME, PUBLISHED_COMPONENTS, provider
 
+# One worker infers the package schema (seconds) for every test of these modules.
+pytestmark = pytest.mark.xdist_group("component_schema")
+
 Component = type[pulumi.ComponentResource]
 
 

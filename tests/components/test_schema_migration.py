@@ -265,6 +265,7 @@ def job_env(url: str, secret_arn: str) -> dict[str, str]:
     return {key: str(value) for key, value in env.items()}
 
 
+@pytest.mark.server  # PostgreSQL and moto's server
 def test_the_job_migrates_as_the_master_user_read_from_its_secret(
     secrets_manager: str, owned_database: tuple[str, str], prod_graph: Graph
 ):
@@ -286,6 +287,7 @@ def test_the_job_migrates_as_the_master_user_read_from_its_secret(
     assert "The schema is up to date" in again.stderr
 
 
+@pytest.mark.server  # PostgreSQL and moto's server
 def test_a_secret_it_cannot_read_fails_the_job_with_one_line(
     secrets_manager: str, owned_database: tuple[str, str]
 ):
@@ -298,6 +300,7 @@ def test_a_secret_it_cannot_read_fails_the_job_with_one_line(
     assert "ResourceNotFoundException" in line
 
 
+@pytest.mark.server  # PostgreSQL and moto's server
 def test_a_secret_without_credentials_fails_the_job_without_echoing_it(
     secrets_manager: str, owned_database: tuple[str, str]
 ):
@@ -309,6 +312,7 @@ def test_a_secret_without_credentials_fails_the_job_without_echoing_it(
     assert "s3cr3t-value" not in result.stderr
 
 
+@pytest.mark.server  # PostgreSQL and moto's server
 def test_a_failing_migration_fails_the_job(secrets_manager: str, owned_database: tuple[str, str]):
     url, owner = owned_database
     arn = put_secret(secrets_manager, json.dumps({"username": owner, "password": "unused"}))

@@ -39,6 +39,7 @@ def edit_dev_config(project: Path, key: str, value: object) -> None:
     path.write_text(yaml.safe_dump(document))
 
 
+@pytest.mark.server  # runs the CLI in a process
 def test_preview_prod_writes_the_graph_and_the_diagram(tmp_path: Path):
     result = run_cli(
         "preview", "--stack", "prod", "--json", str(tmp_path / "out.json"),
@@ -53,6 +54,7 @@ def test_preview_prod_writes_the_graph_and_the_diagram(tmp_path: Path):
     assert (tmp_path / "out.mmd").read_text().startswith("flowchart LR")
 
 
+@pytest.mark.server  # runs the CLI in a process
 def test_an_invalid_config_value_exits_non_zero_with_one_line_naming_the_key(project: Path):
     edit_dev_config(project, "eduscale:network", {"cidr": "10.20.0.0/16", "azCount": 9})
     result = run_cli("preview", "--stack", "dev", "--project-dir", str(project))
@@ -100,6 +102,7 @@ def test_an_unwritable_output_path_is_reported_without_a_traceback(
     assert "Traceback" not in err
 
 
+@pytest.mark.server  # runs the CLI in a process
 def test_secure_values_in_a_stack_file_are_treated_as_secrets(project: Path, tmp_path: Path):
     edit_dev_config(project, "eduscale:openaiApiKey", {"secure": "v1:abc:ciphertext"})
     out = tmp_path / "graph.json"
@@ -108,6 +111,7 @@ def test_secure_values_in_a_stack_file_are_treated_as_secrets(project: Path, tmp
     assert "ciphertext" not in out.read_text()
 
 
+@pytest.mark.server  # runs the CLI in a process
 def test_the_project_is_found_from_a_subdirectory():
     result = run_cli("preview", "--stack", "dev", cwd=PROJECT_DIR / "components")
     assert result.returncode == 0, result.stderr

@@ -328,6 +328,7 @@ def test_an_output_path_that_is_a_file_or_has_no_parent_is_refused(tmp_path: Pat
 # --- the command line -----------------------------------------------------------------
 
 
+@pytest.mark.server  # runs the CLI in a process
 def test_preview_writes_the_manifests_of_the_stack(dev_graph: Graph, tmp_path: Path):
     out = tmp_path / "manifests"
     result = run_cli("preview", "--stack", "dev", "--manifests", str(out))

@@ -485,7 +485,8 @@ def ignored(path: str, patterns: list[str]) -> bool:
 def check_dockerignore(text: str) -> None:
     patterns = ignore_patterns(text)
     local_state = [".venv", ".git", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis"]
-    for path in [*local_state, "services/auth/__pycache__", ".env"]:
+    docs_site = ["docs/index.md", "mkdocs.yml"]  # editing the docs builds no new image
+    for path in [*local_state, *docs_site, "services/auth/__pycache__", ".env"]:
         assert ignored(path, patterns), f".dockerignore must exclude {path}"
     # What the builder needs to build the wheel must reach it.
     packages = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
@@ -878,6 +879,7 @@ def test_each_check_fails_on_a_dockerfile_that_breaks_its_rule(
         (lambda t: t.replace(".git\n", "\n"), ".git"),
         (lambda t: t.replace(".pytest_cache\n", "\n"), ".pytest_cache"),
         (lambda t: t.replace("**/__pycache__\n", "\n"), "__pycache__"),
+        (lambda t: t.replace("\ndocs\n", "\n"), "docs/"),
         (lambda t: t + "README.md\n", "README.md"),
         (lambda t: t + "*.lock\n", "uv.lock"),
         (lambda t: t + "services/**/*.sql\n", "migrations"),
@@ -889,6 +891,7 @@ def test_each_check_fails_on_a_dockerfile_that_breaks_its_rule(
         "keeps .git",
         "keeps pytest cache",
         "keeps bytecode",
+        "keeps docs",
         "drops readme",
         "drops lock",
         "drops migrations",

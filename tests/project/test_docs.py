@@ -1,4 +1,4 @@
-"""The README's promises that a newcomer follows literally."""
+"""The README's and the documentation's promises that a newcomer follows literally."""
 
 import re
 from urllib.parse import urlsplit
@@ -48,5 +48,23 @@ def test_the_workflow_gives_the_test_command_the_postgres_and_redis_the_tests_us
 
 def test_the_test_command_runs_linters_types_and_tests():
     check = (PROJECT_DIR / "scripts" / "check").read_text()
-    for step in ("ruff check .", "ruff format --check .", "mypy", "lint-imports", "pytest"):
+    steps = (
+        "ruff check .",
+        "ruff format --check .",
+        "mypy",
+        "lint-imports",
+        "mkdocs build --strict",
+    )
+    for step in (*steps, "pytest"):
         assert step in check
+    # --fast: the same checks, and only the tests that need no server (tests/lanes.py)
+    assert 'pytest -m "not server"' in check
+
+
+def test_the_readme_is_a_short_front_page_that_links_into_the_docs():
+    readme = (PROJECT_DIR / "README.md").read_text()
+    assert len(readme.splitlines()) < 300
+    linked = set(re.findall(r"\]\(docs/([\w/-]+\.md)[)#]", readme))
+    nav = (PROJECT_DIR / "mkdocs.yml").read_text()
+    assert linked
+    assert {page for page in linked if page not in nav} == set()

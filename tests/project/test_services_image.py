@@ -31,6 +31,8 @@ from conftest import PROJECT_DIR
 from service_harness import fresh_database
 from test_dockerfile import DOCKERFILE, builder_of, parse, uv_syncs
 
+pytestmark = pytest.mark.server  # builds a venv and runs it in processes (and PostgreSQL)
+
 # Never in the image: the infra extra, the dev group's tools (a `pulumi` prefix covers the
 # SDK, its providers and pulumi-policy).
 NOT_IN_THE_IMAGE = {

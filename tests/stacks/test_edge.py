@@ -78,9 +78,11 @@ def test_the_diagram_is_mermaid_with_labelled_tiers(prod_graph: Graph):
     assert "    cdn --> alb" in diagram
 
 
-def test_the_readme_shows_the_diagram_of_the_prod_stack(prod_graph: Graph):
-    readme = (PROJECT_DIR / "README.md").read_text()
-    assert render_mermaid(prod_graph).strip() in readme
+@pytest.mark.parametrize("page", ["README.md", "docs/index.md"])
+def test_the_readme_and_the_docs_home_show_the_diagram_of_the_prod_stack(
+    prod_graph: Graph, page: str
+):
+    assert render_mermaid(prod_graph).strip() in (PROJECT_DIR / page).read_text()
 
 
 # -- The origin is reachable only through Cloudflare ----------------------------------

@@ -64,6 +64,16 @@ class KafkaSettings(EnvironmentSettings):
         "message's handling has to fit in it.",
     )
 
+    log_level: int = setting(
+        "KAFKA_LOG_LEVEL",
+        6,
+        ge=0,
+        le=7,
+        description="librdkafka's own log lines on stderr, a syslog level from 0 (none but "
+        "emergencies) to 7 (debug); 6 (informational) is librdkafka's default. At 2 or less "
+        "the `%3|...|FAIL|` lines of a broker going away are not printed (the tests use 0).",
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.security_protocol == "SASL_SSL" and self.aws_region is None:
@@ -101,6 +111,7 @@ def producer_config(settings: KafkaSettings, *, client_id: str) -> dict[str, Any
     return {
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": client_id,
+        "log_level": settings.log_level,
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
@@ -115,6 +126,7 @@ def consumer_config(settings: KafkaSettings, *, group: str, client_id: str) -> d
     return {
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": client_id,
+        "log_level": settings.log_level,
         "group.id": group,
         "enable.auto.offset.store": False,
         "enable.auto.commit": True,

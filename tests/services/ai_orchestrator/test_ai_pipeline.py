@@ -23,7 +23,7 @@ import pytest
 from ai_platform import dead_letters_reach, running_platform, worker_environ
 from confluent_kafka import Consumer, Producer, TopicPartition
 from fake_openai import FakeOpenAI
-from kafka_broker import PARTITIONS, Broker, free_port
+from kafka_broker import PARTITIONS, QUIET, Broker, free_port
 from litestar.testing import AsyncTestClient
 from service_harness import replicate
 
@@ -79,7 +79,7 @@ async def chat_calls_reach(fake: FakeOpenAI, count: int, within: float = 30) -> 
 
 def committed_offsets(broker: Broker, group: str, topic: str) -> dict[int, int]:
     """The group's committed offset of every partition of `topic` that has one."""
-    probe = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+    probe = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "log_level": QUIET})
     try:
         partitions = [TopicPartition(topic, number) for number in range(PARTITIONS)]
         return {

@@ -14,7 +14,7 @@ import anyio
 import msgspec
 import pytest
 from analytics_harness import fast_settings
-from kafka_broker import free_port
+from kafka_broker import QUIET, free_port
 
 from services.analytics.emitter import EventEmitter
 from services.analytics.events import (
@@ -219,7 +219,7 @@ def views(count: int) -> list[CourseViewed]:
 def test_a_full_buffer_drops_and_counts_new_events() -> None:
     emitter = EventEmitter(
         AnalyticsSettings(buffer_size=10),
-        KafkaSettings(bootstrap_servers="127.0.0.1:1"),
+        KafkaSettings(bootstrap_servers="127.0.0.1:1", log_level=QUIET),
         client_id="test",
     )
     for event in views(25):
@@ -245,7 +245,9 @@ def test_without_a_broker_events_are_counted_as_dropped() -> None:
 async def test_with_the_broker_unreachable_memory_stays_bounded_and_every_event_is_counted() -> (
     None
 ):
-    kafka = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", delivery_timeout_ms=1000)
+    kafka = KafkaSettings(
+        bootstrap_servers=f"127.0.0.1:{free_port()}", delivery_timeout_ms=1000, log_level=QUIET
+    )
     settings = AnalyticsSettings(buffer_size=50, flush_interval_ms=10, shutdown_flush_seconds=0.5)
     emitter = EventEmitter(settings, kafka, client_id="test")
     async with emitter.running():
@@ -275,6 +277,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.server  # a second process holds the store
 def test_a_second_process_cannot_open_the_embedded_store(tmp_path: Path) -> None:
     directory = tmp_path / "analytics"
     directory.mkdir()

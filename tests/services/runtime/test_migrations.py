@@ -26,6 +26,7 @@ def test_the_project_migrations_load_in_order() -> None:
     assert {"users", "courses"} <= {m.name for m in migrations}
 
 
+@pytest.mark.server  # PostgreSQL, and the migrator in processes
 def test_applying_twice_changes_nothing_the_second_time() -> None:
     with fresh_database("migrate", migrate=False) as url:
         lines: list[str] = []
@@ -51,6 +52,7 @@ def waiting_for_the_migration_lock(conn: psycopg.Connection) -> int:
     return int(row[0])
 
 
+@pytest.mark.server  # PostgreSQL, and the migrator in processes
 def test_two_processes_at_once_apply_each_migration_once() -> None:
     with (
         fresh_database("migrate", migrate=False) as url,
@@ -81,6 +83,7 @@ def test_two_processes_at_once_apply_each_migration_once() -> None:
         assert any("up to date" in output for output in outputs)
 
 
+@pytest.mark.server  # PostgreSQL, and the migrator in processes
 def test_a_failing_migration_leaves_nothing_half_applied() -> None:
     good = load_migrations()
     broken = Migration(len(good) + 1, "broken", "CREATE TABLE half (id int); SELECT 1/0;")
@@ -96,6 +99,7 @@ def test_a_failing_migration_leaves_nothing_half_applied() -> None:
             assert versions == (len(good),)
 
 
+@pytest.mark.server  # PostgreSQL, and the migrator in processes
 def test_an_edited_applied_migration_is_refused() -> None:
     with fresh_database("migrate") as url:
         edited = [*load_migrations()]
@@ -119,6 +123,7 @@ def test_badly_named_or_gapped_files_are_refused(tmp_path: Path, files, message)
         load_migrations(tmp_path)
 
 
+@pytest.mark.server  # PostgreSQL, and the migrator in processes
 def test_the_cli_reports_a_missing_database_url() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "infra.cli", "migrate"],

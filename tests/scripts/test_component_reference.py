@@ -8,6 +8,9 @@ from infra.component_provider import provider, published_schema
 from scripts import component_reference
 from scripts.component_reference import REFERENCE, python_name, render
 
+# One worker infers the package schema (seconds) for every test of these modules.
+pytestmark = pytest.mark.xdist_group("component_schema")
+
 
 def test_the_committed_reference_is_generated_from_the_current_schema():
     assert REFERENCE.read_text() == render(published_schema()), (

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from confluent_kafka import Consumer, Producer
 from conftest import PROJECT_DIR
+from kafka_broker import free_port
 
 from services.runtime.kafka.settings import KafkaSettings, consumer_config, producer_config
 from services.runtime.settings import SettingsError
@@ -108,6 +109,7 @@ def test_msk_without_a_region_is_refused_by_name() -> None:
         KafkaSettings.from_env({**MSK, "AWS_REGION": ""})
 
 
+@pytest.mark.server  # the CLI in a process of its own
 def test_the_command_line_reports_a_bad_protocol_in_one_line() -> None:
     env = {**os.environ, **LOCAL, "KAFKA_SECURITY_PROTOCOL": "SSL"}
     done = subprocess.run(
@@ -123,3 +125,45 @@ def test_the_command_line_reports_a_bad_protocol_in_one_line() -> None:
     assert done.stderr.splitlines() == [
         "eduscale: KAFKA_SECURITY_PROTOCOL='SSL' is not allowed: use PLAINTEXT or SASL_SSL"
     ]
+
+
+def test_the_log_level_reaches_every_client_and_is_checked() -> None:
+    assert KafkaSettings.from_env(LOCAL).log_level == 6  # librdkafka's own default
+    settings = KafkaSettings.from_env({**LOCAL, "KAFKA_LOG_LEVEL": "0"})
+    assert producer_config(settings, client_id="p")["log_level"] == 0
+    assert consumer_config(settings, group="g", client_id="c")["log_level"] == 0
+    for value in ("8", "-1", "info", "2.5"):
+        with pytest.raises(SettingsError) as refused:
+            KafkaSettings.from_env({**LOCAL, "KAFKA_LOG_LEVEL": value})
+        assert str(refused.value).startswith(f"KAFKA_LOG_LEVEL={value!r} is not allowed")
+
+
+# A producer whose broker is gone, as at every test's teardown: librdkafka reports the
+# refused connection on stderr (`%3|...|FAIL|...`) unless KAFKA_LOG_LEVEL says otherwise.
+_UNREACHABLE_PRODUCER = """
+import os, sys
+from confluent_kafka import Producer
+from services.runtime.kafka.settings import KafkaSettings, producer_config
+settings = KafkaSettings.from_env({**os.environ, "KAFKA_BOOTSTRAP_SERVERS": sys.argv[1]})
+producer = Producer(producer_config(settings, client_id="noise"))
+producer.produce("t", b"x")
+producer.flush(2)
+"""
+
+
+@pytest.mark.server  # a process of its own, for its stderr
+@pytest.mark.parametrize(("level", "noisy"), [("", True), ("0", False)])
+def test_a_quiet_client_prints_no_broker_failures_on_stderr(level: str, noisy: bool) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _UNREACHABLE_PRODUCER, f"127.0.0.1:{free_port()}"],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "KAFKA_LOG_LEVEL": level},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert ("|FAIL|" in done.stderr) is noisy, done.stderr
+    if not noisy:
+        assert done.stderr == ""
