@@ -34,6 +34,7 @@ from stacks.compute_sections import (
     ServicesConfig,
     VectorStoreConfig,
 )
+from stacks.monitoring_section import MonitoringConfig
 from stacks.sections import (
     AiConfig,
     CacheConfig,
@@ -104,6 +105,7 @@ class StackConfig(Section):
     vector_store: VectorStoreConfig = VectorStoreConfig()
     analytics: AnalyticsConfig = AnalyticsConfig()
     documents: DocumentsConfig = DocumentsConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
 
 def _cross_section_issues(config: StackConfig) -> list[ConfigIssue]:

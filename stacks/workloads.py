@@ -30,6 +30,7 @@ from components.network import Network
 from components.vector_store import VectorStore
 from components.worker import Worker
 from components.workload import EgressRuleArgs, PeerArgs, ResourcesArgs, SecretKeyArgs
+from contracts.platform_metrics import HTTP_ACTIVE_REQUESTS  # issue 20: queue-depth HPA
 from contracts.topics import ANALYTICS_EVENTS, DOCUMENT_UPLOADED, GENERATION_REQUESTED
 from contracts.vector_layout import layout_to_json
 from stacks.access import (
@@ -40,7 +41,7 @@ from stacks.access import (
     with_database_login,
     with_document_access,
 )
-from stacks.compute_sections import Scaling
+from stacks.compute_sections import Scaling, ServiceSettings  # issue 20: ServiceSettings
 from stacks.config import StackConfig, StackSecrets
 from stacks.service_env import ServiceEnvironment, core_environment, token_key
 
@@ -182,7 +183,7 @@ def build_workloads(
 
     def service(
         name: str,
-        scaling: Scaling,
+        scaling: ServiceSettings,  # issue 20: was Scaling; has active_requests_target
         environment: ServiceEnvironment,
         role: aws.iam.Role,
         **extra: object,
@@ -203,6 +204,9 @@ def build_workloads(
                 "secret_env": environment.secret,
                 "service_account_role_arn": role.arn,
                 "schema_migration": schema_migration,
+                # issue 20: scale on the request queue depth per pod beside CPU.
+                "queue_depth_metric": HTTP_ACTIVE_REQUESTS.series,
+                "queue_depth_target": scaling.active_requests_target,
                 **extra,  # type: ignore[typeddict-item]
             },
             opts=opts,
