@@ -13,6 +13,7 @@ from policies import (
     kubernetes,
     messaging,
     network,
+    observability,
     origin,
     storage,
     topology,
@@ -32,6 +33,7 @@ ALL_POLICIES: list[Policy] = [
     *cluster.POLICIES,
     *iam.POLICIES,
     *kubernetes.POLICIES,
+    *observability.POLICIES,
     *images.POLICIES,
     *topology.POLICIES,
 ]
