@@ -30,6 +30,7 @@ releases (third-party software we configure), so a stack that leaves the digests
 is not refused; policies/waivers.py records that finding.
 """
 
+import re
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
@@ -66,6 +67,11 @@ _DIGEST_PATHS: dict[str, tuple[str, ...]] = {
 }
 IMAGE_DIGEST_KEYS = (*_DIGEST_PATHS, "adapter")
 """The chart images `image_digests` may pin."""
+_ADAPTER_TAG = "v0.12.0"
+"""The image tag of prometheus-adapter chart 5.3.0 (its appVersion): an `adapter` digest
+must be this tag's, and changes with the chart version. The chart has no digest field,
+so the digest rides on the tag (`<tag>@sha256:...`)."""
+_DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
 
 
 class ScrapeTargetArgs(TypedDict):
@@ -134,7 +140,7 @@ def _check(name: str, args: MonitoringArgs) -> None:
             f"{', '.join(IMAGE_DIGEST_KEYS)}"
         )
     for key, digest in args.get("image_digests", {}).items():
-        if not (digest.startswith("sha256:") and len(digest) == 71):  # noqa: PLR2004
+        if _DIGEST.fullmatch(digest) is None:
             raise ValueError(f"{name}: image_digests.{key} must be sha256:<64 hex>")
     names = [t["name"] for t in args["scrape_targets"]]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -180,7 +186,7 @@ class Monitoring(pulumi.ComponentResource):
         }
         digest = args.get("image_digests", {}).get("adapter")
         if digest is not None:
-            adapter_values["image"] = {"tag": f"v0.12.0@{digest}"}
+            adapter_values["image"] = {"tag": f"{_ADAPTER_TAG}@{digest}"}
         k8s.helm.v3.Release(
             f"{name}-prometheus-adapter",
             name="prometheus-adapter",
