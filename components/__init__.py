@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from components.kong_config import GatewayLimitsArgs
     from components.load_balancer import LoadBalancer, LoadBalancerArgs
     from components.microservice import Microservice, MicroserviceArgs
+    from components.monitoring import Monitoring, MonitoringArgs, ScrapeTargetArgs
     from components.network import Network, NetworkArgs
     from components.origin_authentication import OriginAuthentication, OriginAuthenticationArgs
     from components.schema_migration import SchemaMigration, SchemaMigrationArgs
@@ -89,6 +90,9 @@ _EXPORTS: dict[str, str] = {
     "LoadBalancerArgs": "components.load_balancer",
     "Microservice": "components.microservice",
     "MicroserviceArgs": "components.microservice",
+    "Monitoring": "components.monitoring",
+    "MonitoringArgs": "components.monitoring",
+    "ScrapeTargetArgs": "components.monitoring",
     "Network": "components.network",
     "NetworkArgs": "components.network",
     "OriginAuthentication": "components.origin_authentication",
@@ -138,6 +142,8 @@ __all__ = [
     "LoadBalancerArgs",
     "Microservice",
     "MicroserviceArgs",
+    "Monitoring",
+    "MonitoringArgs",
     "Network",
     "NetworkArgs",
     "NodeGroupArgs",
@@ -147,6 +153,7 @@ __all__ = [
     "ResourcesArgs",
     "SchemaMigration",
     "SchemaMigrationArgs",
+    "ScrapeTargetArgs",
     "SecretKeyArgs",
     "TopicArgs",
     "UpstreamArgs",

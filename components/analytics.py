@@ -48,6 +48,7 @@ from components.clickhouse_config import (
     INTERSERVER_PASSWORD_ENV,
     INTERSERVER_PORT,
     KEEPER_PORT,
+    METRICS_PORT,
     NATIVE_PORT,
     PASSWORD_SHA256_ENV,
     REPLICA_ENV,
@@ -378,6 +379,7 @@ def _server_container(
             {"name": "http", "container_port": HTTP_PORT, "protocol": "TCP"},
             {"name": "native", "container_port": NATIVE_PORT, "protocol": "TCP"},
             {"name": "interserver", "container_port": INTERSERVER_PORT, "protocol": "TCP"},
+            {"name": "metrics", "container_port": METRICS_PORT, "protocol": "TCP"},
         ],
         "resources": {"requests": resources, "limits": resources},
         # Loading parts after a restart can take minutes; liveness waits for the start.

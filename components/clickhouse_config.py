@@ -19,6 +19,7 @@ __all__ = [
     "KEEPER_PORT",
     "KEEPER_RAFT_PORT",
     "KEEPER_SERVER_ID_ENV",
+    "METRICS_PORT",
     "NATIVE_PORT",
     "PASSWORD_SHA256_ENV",
     "REPLICA_ENV",
@@ -40,6 +41,8 @@ KEEPER_RAFT_PORT = 9234
 """Keeper nodes replicate their log (Raft)."""
 KEEPER_CONTROL_PORT = 9182
 """Keeper's HTTP control endpoint (`/ready`)."""
+METRICS_PORT = 9363
+"""Prometheus metrics (`/metrics`), of servers and Keeper nodes alike."""
 
 # Names of environment variables (filled from the Secret), not secrets themselves.
 PASSWORD_SHA256_ENV = "CLICKHOUSE_PASSWORD_SHA256"  # noqa: S105
@@ -76,6 +79,15 @@ def _console_logger(root: ET.Element) -> None:
     _child(logger, "errorlog", remove="1")
 
 
+def _prometheus(root: ET.Element) -> None:
+    """Serve metrics, events and asynchronous metrics at `/metrics` on `METRICS_PORT`."""
+    prometheus = _child(root, "prometheus")
+    _child(prometheus, "endpoint", "/metrics")
+    _child(prometheus, "port", str(METRICS_PORT))
+    for kind in ("metrics", "events", "asynchronous_metrics"):
+        _child(prometheus, kind, "true")
+
+
 def server_config(
     *, cluster: str, shards: Sequence[Sequence[str]], keeper_hosts: Sequence[str]
 ) -> str:
@@ -95,6 +107,7 @@ def server_config(
     _child(root, "http_port", str(HTTP_PORT))
     _child(root, "tcp_port", str(NATIVE_PORT))
     _child(root, "interserver_http_port", str(INTERSERVER_PORT))
+    _prometheus(root)
     _child(root, "interserver_http_host", from_env=INTERSERVER_HOST_ENV)
     credentials = _child(root, "interserver_http_credentials")
     _child(credentials, "user", _INTERSERVER_USER)
@@ -161,6 +174,7 @@ def keeper_config(*, peers: Sequence[str], data_path: str) -> str:
     _console_logger(root)
     _child(root, "listen_host", "0.0.0.0")  # noqa: S104 (fenced by the NetworkPolicy)
     _child(root, "path", data_path)
+    _prometheus(root)
     server = _child(root, "keeper_server")
     _child(server, "tcp_port", str(KEEPER_PORT))
     _child(server, "server_id", from_env=KEEPER_SERVER_ID_ENV)

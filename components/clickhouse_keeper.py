@@ -31,6 +31,7 @@ from components.clickhouse_config import (
     KEEPER_PORT,
     KEEPER_RAFT_PORT,
     KEEPER_SERVER_ID_ENV,
+    METRICS_PORT,
     keeper_config,
 )
 from components.workload import (
@@ -175,6 +176,7 @@ def declare_keeper(
                                 {"name": "client", "container_port": KEEPER_PORT},
                                 {"name": "raft", "container_port": KEEPER_RAFT_PORT},
                                 {"name": "control", "container_port": KEEPER_CONTROL_PORT},
+                                {"name": "metrics", "container_port": METRICS_PORT},
                             ],
                             "resources": {"requests": resources, "limits": resources},
                             # Ready once the member sees a leader; alive while it listens.

@@ -29,9 +29,11 @@ import pulumi_kubernetes as k8s
 from components.conventions import name_prefix, standard_tags
 from components.irsa import service_account_role
 
-__all__ = ["AddonVersionsArgs", "install_addons"]
+__all__ = ["STORAGE_CLASS", "AddonVersionsArgs", "install_addons"]
 
 _SYSTEM_NODES = {"eduscale.io/node-group": "system"}
+STORAGE_CLASS = "gp3"
+"""The default StorageClass: encrypted gp3 EBS volumes that outlive their claims."""
 
 
 class AddonVersionsArgs(TypedDict):
@@ -120,7 +122,7 @@ def install_addons(
     k8s.storage.v1.StorageClass(
         f"{component}-gp3",
         metadata={
-            "name": "gp3",
+            "name": STORAGE_CLASS,
             "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
         },
         provisioner="ebs.csi.aws.com",

@@ -30,8 +30,9 @@ class TypeToken:
 
     name: str
     """The class name, e.g. `Network`."""
-    former_module: str
-    """The module of the former token, e.g. `network` in `eduscale:network:Network`."""
+    former_module: str | None = None
+    """The module of the former token, e.g. `network` in `eduscale:network:Network`;
+    None for a component that never registered under another token."""
 
     @property
     def token(self) -> str:
@@ -39,12 +40,16 @@ class TypeToken:
         return f"{PACKAGE}:index:{self.name}"
 
     @property
-    def former(self) -> str:
-        """The token the component registered as before it matched the schema."""
+    def former(self) -> str | None:
+        """The token the component registered as before it matched the schema, if any."""
+        if self.former_module is None:
+            return None
         return f"{PACKAGE}:{self.former_module}:{self.name}"
 
     def options(self, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
-        """The caller's options plus an alias from the former token."""
+        """The caller's options plus an alias from the former token, if there is one."""
+        if self.former is None:
+            return pulumi.ResourceOptions.merge(opts, None)
         alias = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=self.former)])
         return pulumi.ResourceOptions.merge(opts, alias)
 
@@ -65,6 +70,7 @@ API_GATEWAY: Final = TypeToken("ApiGateway", "edge")
 LOAD_BALANCER: Final = TypeToken("LoadBalancer", "edge")
 CDN: Final = TypeToken("Cdn", "edge")
 ORIGIN_AUTHENTICATION: Final = TypeToken("OriginAuthentication", "edge")
+MONITORING: Final = TypeToken("Monitoring")
 
 TYPE_TOKENS: Final[dict[str, TypeToken]] = {
     t.name: t
@@ -85,6 +91,7 @@ TYPE_TOKENS: Final[dict[str, TypeToken]] = {
         LOAD_BALANCER,
         CDN,
         ORIGIN_AUTHENTICATION,
+        MONITORING,
     )
 }
 """Class name -> its token, for every component."""

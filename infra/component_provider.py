@@ -40,6 +40,7 @@ from components.document_store import DocumentStore
 from components.event_bus import EventBus
 from components.load_balancer import LoadBalancer
 from components.microservice import Microservice
+from components.monitoring import Monitoring
 from components.network import Network
 from components.origin_authentication import OriginAuthentication
 from components.schema_migration import SchemaMigration
@@ -70,6 +71,7 @@ PUBLISHED_COMPONENTS: Final[tuple[type[pulumi.ComponentResource], ...]] = (
     OriginAuthentication,
     LoadBalancer,
     Cdn,
+    Monitoring,
 )
 """Every component other languages can create; the schema has one resource per entry."""
 

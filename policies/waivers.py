@@ -68,5 +68,14 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
         "(alb-cloudflare-only) and its HTTPS listener requires our own origin-pull client "
         "certificate (alb-origin-mutual-tls); the HTTP listener only redirects.",
     ),
+    AcceptedFinding(
+        scanners=("CKV_K8S_43",),
+        resources="the images inside the Helm releases (kube-prometheus-stack, "
+        "prometheus-adapter and the cluster add-ons), when a stack sets no digests",
+        reason="Each chart version pins its images by tag, and the chart version is pinned "
+        "in the stack config; eduscale:monitoring.imageDigests pins the monitoring charts' "
+        "images by digest too (set them from `crane digest` when upgrading a chart). The "
+        "platform's own pods are pinned by digest and refused otherwise (k8s-image-pinned).",
+    ),
 )
 """Scanner findings that stay, with the reason (shown in policies/README.md)."""

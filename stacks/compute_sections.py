@@ -101,7 +101,10 @@ class Scaling(Section):
 
 
 class ServiceSettings(Scaling):
-    """An HTTP service: scaled by an HPA on CPU."""
+    """An HTTP service: scaled by an HPA on CPU and on its request queue depth."""
+
+    active_requests_target: Annotated[int, Field(ge=1, le=10_000)] = 10
+    """Requests in progress per pod (`http_server_active_requests`) the HPA aims for."""
 
 
 class WorkerSettings(Scaling):

@@ -34,6 +34,7 @@ from stacks.compute_sections import (
     ServicesConfig,
     VectorStoreConfig,
 )
+from stacks.monitoring_section import MonitoringConfig
 from stacks.sections import (
     AiConfig,
     CacheConfig,
@@ -117,6 +118,8 @@ class StackConfig(Section):
     """ClickHouse on the cluster and its Keeper."""
     documents: DocumentsConfig = DocumentsConfig()
     """The S3 bucket of uploaded course PDFs, and the upload limit."""
+    monitoring: MonitoringConfig = MonitoringConfig()
+    """Prometheus, the metrics adapter, alert rules and Grafana on the cluster."""
 
 
 def _cross_section_issues(config: StackConfig) -> list[ConfigIssue]:

@@ -26,6 +26,7 @@ from components.database import Database
 from components.document_store import DocumentStore
 from components.event_bus import EventBus, TopicArgs
 from components.load_balancer import LoadBalancer
+from components.monitoring import Monitoring
 from components.network import Network
 from components.origin_authentication import OriginAuthentication
 from components.schema_migration import SchemaMigration
@@ -34,6 +35,7 @@ from contracts.topics import WORK_TOPICS
 from contracts.vector_layout import PARTITION_KEY, Distance
 from stacks.config import StackConfig, StackSecrets
 from stacks.image_source import DOCKERFILE, release_tag
+from stacks.monitoring import build_monitoring
 from stacks.schema_migration import build_schema_migration
 from stacks.workloads import (
     ANALYTICS_CLIENTS,
@@ -71,6 +73,7 @@ class Platform:
     origin_authentication: OriginAuthentication
     load_balancer: LoadBalancer
     cdn: Cdn
+    monitoring: Monitoring
 
 
 def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
@@ -204,6 +207,14 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
     )
     gateway_namespace = _restricted_namespace("gateway-namespace", GATEWAY["namespace"], cluster)
     gateway = _gateway(config, workloads, cache, gateway_namespace.metadata.name, on_cluster)
+    monitoring = build_monitoring(
+        config,
+        app_namespace=namespace.metadata.name,
+        gateway_namespace=gateway_namespace.metadata.name,
+        vector_store_api_key=vector_store.api_key,
+        opts=on_cluster,
+        depends_on=[cluster],
+    )
     origin_authentication = OriginAuthentication(
         "origin-authentication", {"zone_id": config.edge.cloudflare_zone_id}
     )
@@ -254,6 +265,7 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
         origin_authentication=origin_authentication,
         load_balancer=load_balancer,
         cdn=cdn,
+        monitoring=monitoring,
     )
 
 
@@ -503,6 +515,7 @@ def export_outputs(platform: Platform) -> None:
     pulumi.export("apiUrl", pulumi.Output.concat("https://", platform.cdn.api_hostname))
     pulumi.export("webUrl", pulumi.Output.concat("https://", platform.cdn.web_hostname))
     pulumi.export("loadBalancerDnsName", platform.load_balancer.dns_name)
+    pulumi.export("prometheusUrl", platform.monitoring.prometheus_url)
     pulumi.export(
         "originPullCertificateExpiry", platform.origin_authentication.client_certificate_expiry
     )

@@ -14,7 +14,8 @@ import pulumi_aws as aws
 from components.microservice import Microservice
 from components.worker import Worker, WorkerArgs
 from components.workload import EgressRuleArgs, PeerArgs
-from stacks.compute_sections import Scaling, WorkerSettings
+from contracts.platform_metrics import HTTP_ACTIVE_REQUESTS
+from stacks.compute_sections import ServiceSettings, WorkerSettings
 from stacks.workloads.context import GATEWAY, HTTP_PORT, WorkloadContext, resources
 from stacks.workloads.pod_env import PodEnvironment
 
@@ -24,7 +25,7 @@ __all__ = ["http_service", "kafka_worker"]
 def http_service(
     context: WorkloadContext,
     name: str,
-    scaling: Scaling,
+    scaling: ServiceSettings,
     environment: PodEnvironment,
     role: aws.iam.Role,
     *,
@@ -42,6 +43,9 @@ def http_service(
             "min_replicas": scaling.min_replicas,
             "max_replicas": scaling.max_replicas,
             "cpu_target_percent": scaling.cpu_target_percent,
+            # Beside CPU, the request queue: requests in progress per pod.
+            "queue_depth_metric": HTTP_ACTIVE_REQUESTS.series,
+            "queue_depth_target": scaling.active_requests_target,
             "resources": resources(scaling),
             "ingress_from": [GATEWAY],
             "env": environment.plain,

@@ -108,7 +108,8 @@ def test_the_summary_shows_the_component_tree_and_counts(prod_graph: Graph):
     assert "pulumi:pulumi:Stack eduscale-prod (prod)" in summary
     assert "├─ eduscale:index:Network network (31 resources)" in summary
     assert "├─ eduscale:index:EventBus event-bus" in summary
-    assert "└─ eduscale:index:LoadBalancer alb" in summary
+    assert "├─ eduscale:index:LoadBalancer alb" in summary
+    assert "└─ eduscale:index:Monitoring monitoring" in summary
     subnets = len(prod_graph.of_type("aws:ec2/subnet:Subnet"))
     assert any(
         line.split() == ["aws:ec2/subnet:Subnet", str(subnets)] for line in summary.splitlines()

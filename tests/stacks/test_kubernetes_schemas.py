@@ -58,6 +58,15 @@ def test_custom_objects_have_the_structure_their_controllers_require(stack_graph
             assert spec["scaleTargetRef"]["name"]
             assert all({"type", "metadata"} <= t.keys() for t in spec["triggers"])
             assert 0 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+        if resource.type == "kubernetes:monitoring.coreos.com/v1:PodMonitor":
+            spec = resource.inputs["spec"]
+            assert spec["selector"]["matchLabels"]
+            assert all(e["port"] and e["path"] for e in spec["podMetricsEndpoints"])
+        if resource.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule":
+            groups = resource.inputs["spec"]["groups"]
+            assert groups
+            assert all(g["name"] and g["rules"] for g in groups)
+            assert all(("alert" in r) != ("record" in r) for g in groups for r in g["rules"])
         elif resource.type == "kubernetes:keda.sh/v1alpha1:TriggerAuthentication":
             assert resource.inputs["spec"]["podIdentity"]["provider"] == "aws"
         elif resource.type == "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding":

@@ -13,6 +13,9 @@ import sys
 import pytest
 from conftest import PROJECT_DIR
 
+# Each case starts the real entry point as its own process.
+pytestmark = pytest.mark.server
+
 CORE = {
     "DATABASE_URL": "postgresql://app@127.0.0.1:1/eduscale",
     "REDIS_URL": "redis://127.0.0.1:1/0",
