@@ -43,8 +43,8 @@ def add_service_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         "serve",
         help="run an HTTP service (auth, course) from its environment variables",
         description="Run a service with uvicorn. Settings come from environment variables "
-        "(DATABASE_URL, REDIS_URL, JWT_SECRET, ...; see README.md); a missing or malformed "
-        "one stops start-up with a line naming it.",
+        "(DATABASE_URL, REDIS_URL, JWT_SECRET, ...; see docs/reference/environment.md); a "
+        "missing or malformed one stops start-up with a line naming it.",
     )
     serve_parser.add_argument("service", choices=sorted(HTTP_SERVICES), help="which service")
     serve_parser.add_argument(

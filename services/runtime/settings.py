@@ -280,9 +280,10 @@ class HealthSettings(EnvironmentSettings):
     health_port: int = setting(
         "HEALTH_PORT",
         8081,
-        ge=1,
+        ge=0,
         le=65535,
-        description="Port of the worker's /health/live, /health/ready and /metrics.",
+        description="Port of the worker's /health/live, /health/ready and /metrics (0: any "
+        "free port, as tests use).",
     )
 
 

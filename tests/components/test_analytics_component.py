@@ -12,6 +12,7 @@ from conftest import PROJECT_DIR, run_program
 from policy_harness import policy_cli_on, resource_violations, resources_of
 
 from components.analytics import Analytics, AnalyticsArgs
+from contracts.secret_files import secret_file
 from infra.diagram import architecture_edges
 from infra.graph import SECRET_MASK, Graph, RecordedResource
 from infra.stack_files import load_stack
@@ -300,13 +301,16 @@ def test_course_and_the_sink_receive_the_analytics_contract(stack_graph: Graph, 
     assert "ANALYTICS_PASSWORD" not in (
         secrets[name].inputs["stringData"] if name in secrets else {}
     )
-    (container,) = named(stack_graph, DEPLOYMENT)[name].inputs["spec"]["template"]["spec"][
-        "containers"
-    ]
-    (password,) = [e for e in container["env"] if e["name"] == "ANALYTICS_PASSWORD"]
-    assert password["valueFrom"]["secretKeyRef"] == {
-        "name": stack_graph.outputs["analyticsCredentialsSecret"], "key": "password",
-    }  # fmt: skip
+    # The password is the analytics component's own Secret, mounted as a file, never copied.
+    assert plain["ANALYTICS_PASSWORD_FILE"] == secret_file("ANALYTICS_PASSWORD")
+    pod = named(stack_graph, DEPLOYMENT)[name].inputs["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "secrets"]
+    sources = [s["secret"] for s in volume["projected"]["sources"]]
+    (password,) = [s for s in sources if s["items"][0]["path"] == "ANALYTICS_PASSWORD"]
+    assert password == {
+        "name": stack_graph.outputs["analyticsCredentialsSecret"],
+        "items": [{"key": "password", "path": "ANALYTICS_PASSWORD"}],
+    }
     if name == "analytics-sink":  # Kafka and ClickHouse only: no PostgreSQL, no Redis
         assert not {"DATABASE_URL", "DATABASE_REPLICA_URLS", "REDIS_URL"} & set(plain)
 
@@ -318,11 +322,18 @@ def test_no_other_workload_learns_of_clickhouse(stack_graph: Graph):
         assert not ANALYTICS_VARIABLES & set(config_map.inputs["data"]), name
 
 
-@pytest.mark.parametrize("name", ["auth", "course", "ai-orchestrator", "analytics-sink"])
+@pytest.mark.parametrize("name", ["course", "ai-orchestrator", "analytics-sink"])
 def test_event_emitters_and_the_sink_reach_kafka_over_iam(stack_graph: Graph, name: str):
     kafka = KafkaSettings.from_env(by_label(stack_graph, CONFIG_MAP)[name].inputs["data"])
     assert kafka.security_protocol == "SASL_SSL"
     assert kafka.bootstrap_servers == stack_graph.outputs["kafkaBootstrapBrokers"]
+
+
+def test_auth_is_given_no_broker_because_it_reads_none(stack_graph: Graph):
+    # AuthSettings has no Kafka section (Auth emits no events yet): the stack renders only
+    # what the class declares, so no KAFKA_* variable reaches the pod.
+    plain = by_label(stack_graph, CONFIG_MAP)["auth"].inputs["data"]
+    assert not [variable for variable in plain if variable.startswith("KAFKA_")]
 
 
 def kafka_grants(graph: Graph, name: str) -> dict[str, set[str]]:

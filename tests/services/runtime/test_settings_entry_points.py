@@ -37,12 +37,12 @@ UPSTREAMS = "auth=http://127.0.0.1:1,course=http://127.0.0.1:2,ai-orchestrator=h
         (
             [*CLI, "worker", "indexer"],
             {"HEALTH_PORT": "abc"},
-            "HEALTH_PORT='abc' is not allowed: use a whole number from 1 to 65535",
+            "HEALTH_PORT='abc' is not allowed: use a whole number from 0 to 65535",
         ),
         (
             [*CLI, "worker", "analytics"],
             {"HEALTH_PORT": "abc"},
-            "HEALTH_PORT='abc' is not allowed: use a whole number from 1 to 65535",
+            "HEALTH_PORT='abc' is not allowed: use a whole number from 0 to 65535",
         ),
         (
             [*CLI, "serve", "ai-orchestrator"],
