@@ -28,7 +28,7 @@ def test_every_deployable_is_documented_with_its_own_variables():
     text = REFERENCE.read_text()
     assert [line[3:] for line in text.splitlines() if line.startswith("## ")] == list(WORKLOADS)
     sink = text[text.index("## analytics-sink") : text.index("## gateway")]
-    assert "`HEALTH_PORT` | integer | 8081 | a whole number from 1 to 65535 |" in sink
+    assert "`HEALTH_PORT` | integer | 8081 | a whole number from 0 to 65535 |" in sink
     assert "`DATABASE_URL`" not in sink  # the sink never touches PostgreSQL
     auth = text[text.index("## auth") : text.index("## course")]
     assert "| `JWT_SECRET` | text, secret | (required) |" in auth
