@@ -18,7 +18,6 @@ import structlog
 
 from contracts.topics import GENERATION_REQUESTED
 from services.ai.cache_tuning import configured_decision
-from services.ai.embedding_cache import CachedEmbedder
 from services.ai.semantic_cache import OpenAIEmbedder, SemanticCache
 from services.ai.settings import AISettings
 from services.ai.worker_context import WorkerContext, run_worker, worker_settings
@@ -92,10 +91,8 @@ async def _generation_handler(context: WorkerContext) -> AsyncIterator[WorkerHan
         )
     cache = SemanticCache(
         context.qdrant,
-        CachedEmbedder(
-            OpenAIEmbedder(
-                context.client, model=ai.embedding_model, dimensions=ai.embedding_dimensions
-            )
+        OpenAIEmbedder(
+            context.client, model=ai.embedding_model, dimensions=ai.embedding_dimensions
         ),
         threshold=threshold,
         verifier=verifier,
