@@ -27,6 +27,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.conventions import name_prefix, standard_tags
+from components.helm import chart_release
 from components.irsa import service_account_role
 
 __all__ = ["STORAGE_CLASS", "AddonVersionsArgs", "install_addons"]
@@ -88,16 +89,13 @@ def install_addons(
     def release(  # noqa: PLR0917 (a local helper; its call sites read as a table)
         name: str, chart: str, repo: str, version: str, namespace: str, values: dict[str, Any]
     ) -> None:
-        k8s.helm.v3.Release(
+        chart_release(
             f"{component}-{name}",
-            name=name,
+            release=name,
             chart=chart,
+            repo=repo,
             version=version,
-            repository_opts={"repo": repo},
             namespace=namespace,
-            create_namespace=namespace != "kube-system",
-            atomic=True,
-            cleanup_on_fail=True,
             values=values,
             opts=on_cluster,
         )

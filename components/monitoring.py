@@ -38,6 +38,7 @@ import pulumi_kubernetes as k8s
 
 from components.alert_rules import rule_groups
 from components.dashboards import DASHBOARD_LABEL, dashboards
+from components.helm import chart_release
 from components.type_tokens import MONITORING
 from contracts.platform_metrics import HTTP_ACTIVE_REQUESTS, METRICS_PATH
 
@@ -164,16 +165,13 @@ class Monitoring(pulumi.ComponentResource):
         namespace = args["namespace"]
         child = pulumi.ResourceOptions(parent=self)
         url = f"http://{_FULLNAME}-prometheus.{namespace}.svc:9090"
-        stack = k8s.helm.v3.Release(
+        stack = chart_release(
             f"{name}-kube-prometheus-stack",
-            name="kube-prometheus-stack",
+            release="kube-prometheus-stack",
             chart="kube-prometheus-stack",
+            repo=_REPOSITORY,
             version=args["stack_chart_version"],
-            repository_opts={"repo": _REPOSITORY},
             namespace=namespace,
-            create_namespace=True,
-            atomic=True,
-            cleanup_on_fail=True,
             values=_stack_values(args),
             opts=child,
         )
@@ -187,16 +185,13 @@ class Monitoring(pulumi.ComponentResource):
         digest = args.get("image_digests", {}).get("adapter")
         if digest is not None:
             adapter_values["image"] = {"tag": f"{_ADAPTER_TAG}@{digest}"}
-        k8s.helm.v3.Release(
+        chart_release(
             f"{name}-prometheus-adapter",
-            name="prometheus-adapter",
+            release="prometheus-adapter",
             chart="prometheus-adapter",
+            repo=_REPOSITORY,
             version=args["adapter_chart_version"],
-            repository_opts={"repo": _REPOSITORY},
             namespace=namespace,
-            create_namespace=True,
-            atomic=True,
-            cleanup_on_fail=True,
             values=adapter_values,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[stack]),
         )

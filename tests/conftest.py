@@ -7,13 +7,14 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import pytest
 import redis
 from kafka_broker import Broker
 from lanes import SERVER_FIXTURES, SERVER_MARK, WITHOUT_SERVERS, ProcessGuard
+from policy_harness import MutationCheck, check_mutation
 from service_harness import flushed_redis, fresh_database
 
 from infra.engine import run_offline
@@ -106,6 +107,14 @@ def dev_graph() -> Graph:
 @pytest.fixture(scope="session")
 def prod_graph() -> Graph:
     return preview_stack("prod")
+
+
+@pytest.fixture
+def prod_graph_broken_by(
+    prod_graph: Graph, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> MutationCheck:
+    """The mutation check (policy_harness.check_mutation) bound to the prod graph."""
+    return partial(check_mutation, prod_graph, tmp_path, capsys)
 
 
 @pytest.fixture(params=["dev", "prod"])

@@ -2,10 +2,11 @@
 
 import copy
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import pytest
 from pulumi_policy import (
     Policy,
     PolicyCustomTimeouts,
@@ -112,3 +113,42 @@ def policy_cli_on(
     report = directory / "violations.json"
     status = main(["policy", "--graph", str(path), "--json", str(report)])
     return status, {v["rule"] for v in json.loads(report.read_text()) if v["mandatory"]}
+
+
+Mutation = tuple[str, Callable[[dict[str, Any]], None], str]
+"""A mutation test case: what it breaks, the edit to the graph document, the rule that must
+catch it."""
+
+
+class MutationCheck(Protocol):
+    """`prod_graph_broken_by(case, ...)`: the rule-naming check every policy family runs."""
+
+    def __call__(
+        self, case: Mutation, *, within: Collection[str] | None = None, alone: bool = False
+    ) -> None: ...
+
+
+def check_mutation(
+    graph: Graph,
+    directory: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: Mutation,
+    *,
+    within: Collection[str] | None = None,
+    alone: bool = False,
+) -> None:
+    """Fail unless `eduscale policy` refuses the mutated graph naming the case's rule.
+
+    `within`: the rule is the only one of that family (say, the module's rules) that breaks;
+    `alone`: it is the only mandatory rule that breaks at all. Otherwise it is among them.
+    """
+    what, mutate, rule = case
+    status, broken = policy_cli_on(graph, directory, mutate)
+    assert status == 1, what
+    assert f"[mandatory] {rule}" in capsys.readouterr().out
+    if alone:
+        assert broken == {rule}, what
+    elif within is not None:
+        assert broken & set(within) == {rule}, what
+    else:
+        assert rule in broken, what

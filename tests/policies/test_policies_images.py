@@ -4,12 +4,14 @@ the cache's exemptions hold only while the graph shows it is nothing but a cache
 graph, broken through `eduscale policy`, fails naming the rule."""
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from policy_harness import (
+    Mutation,
+    MutationCheck,
     policy_cli_on,
     policy_resource,
     resource_violations,
@@ -473,7 +475,7 @@ def release_aes256(document: dict[str, Any]) -> None:
     named(document, REPOSITORY, "services-image")["encryptionConfigurations"] = [{"encryptionType": "AES256"}]  # fmt: skip
 
 
-MUTATIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+MUTATIONS: list[Mutation] = [
     ("release repository MUTABLE", release_mutable, "ecr-immutable-tags"),
     ("cache repository also tagged", cache_also_tagged, "ecr-immutable-tags"),
     ("schema Job runs from the cache", job_runs_from_the_cache, "ecr-immutable-tags"),
@@ -484,16 +486,9 @@ MUTATIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 
 @pytest.mark.parametrize("case", MUTATIONS, ids=[m[0] for m in MUTATIONS])
 def test_a_broken_prod_graph_fails_naming_the_rule(
-    prod_graph: Graph,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    case: tuple[str, Callable[[dict[str, Any]], None], str],
-):
-    what, mutate, rule = case
-    status, broken = policy_cli_on(prod_graph, tmp_path, mutate)
-    assert status == 1, what
-    assert f"[mandatory] {rule}" in capsys.readouterr().out
-    assert rule in broken
+    case: Mutation, prod_graph_broken_by: MutationCheck
+) -> None:
+    prod_graph_broken_by(case)
 
 
 def test_a_repository_without_lifecycle_policy_is_reported_but_does_not_block(

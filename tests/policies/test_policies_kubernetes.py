@@ -3,13 +3,12 @@
 selector; and a broken prod graph fails through the CLI naming the rule."""
 
 import json
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from policy_harness import (
-    policy_cli_on,
+    Mutation,
+    MutationCheck,
     policy_resource,
     resource_violations,
     resources_of,
@@ -861,7 +860,7 @@ def replicas_under_hpa(document: dict[str, Any]) -> None:
     deployment_named(document, "auth")["inputs"]["spec"]["replicas"] = 3
 
 
-MUTATIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+MUTATIONS: list[Mutation] = [
     ("HPA CPU target 95%", hpa_cpu_95, "k8s-hpa-cpu-target"),
     ("image :latest", latest_image, "k8s-image-pinned"),
     ("Kong image kong:3.9.1", kong_by_tag, "k8s-image-pinned"),
@@ -874,13 +873,6 @@ MUTATIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 
 @pytest.mark.parametrize("case", MUTATIONS, ids=[m[0] for m in MUTATIONS])
 def test_a_broken_prod_graph_fails_naming_the_rule(
-    prod_graph: Graph,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    case: tuple[str, Callable[[dict[str, Any]], None], str],
-):
-    what, mutate, rule = case
-    status, broken = policy_cli_on(prod_graph, tmp_path, mutate)
-    assert status == 1, what
-    assert f"[mandatory] {rule}" in capsys.readouterr().out
-    assert broken & KUBERNETES_RULES == {rule}
+    case: Mutation, prod_graph_broken_by: MutationCheck
+) -> None:
+    prod_graph_broken_by(case, within=KUBERNETES_RULES)

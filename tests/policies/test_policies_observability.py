@@ -2,12 +2,10 @@
 missing them fails (no monitor, wrong namespace, wrong port, wrong selector; CPU only), and
 the prod graph broken through the CLI names the rule."""
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from policy_harness import policy_cli_on, policy_resource, resources_of, stack_violations
+from policy_harness import Mutation, MutationCheck, policy_resource, resources_of, stack_violations
 from pulumi_policy import PolicyResource
 
 from infra.graph import Graph
@@ -227,7 +225,7 @@ def auth_on_cpu_only(document: dict[str, Any]) -> None:
     auth["inputs"]["spec"]["metrics"] = auth["inputs"]["spec"]["metrics"][:1]
 
 
-MUTATIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+MUTATIONS: list[Mutation] = [
     ("Qdrant without a PodMonitor", drop_qdrant_monitor, "k8s-workload-scraped"),
     ("indexer scraped on a port it lacks", worker_monitor_wrong_port, "k8s-workload-scraped"),
     ("auth HPA on CPU only", auth_on_cpu_only, "k8s-http-autoscaler-queue-depth"),
@@ -236,13 +234,6 @@ MUTATIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 
 @pytest.mark.parametrize("case", MUTATIONS, ids=[m[0] for m in MUTATIONS])
 def test_a_broken_prod_graph_fails_naming_the_rule(
-    prod_graph: Graph,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    case: tuple[str, Callable[[dict[str, Any]], None], str],
-):
-    what, mutate, rule = case
-    status, broken = policy_cli_on(prod_graph, tmp_path, mutate)
-    assert status == 1, what
-    assert f"[mandatory] {rule}" in capsys.readouterr().out
-    assert broken & OBSERVABILITY_RULES == {rule}
+    case: Mutation, prod_graph_broken_by: MutationCheck
+) -> None:
+    prod_graph_broken_by(case, within=OBSERVABILITY_RULES)

@@ -3,14 +3,14 @@ fails on the resource to fix; log buckets get exactly their exemptions; and the 
 broken through `eduscale policy`, fails naming the rule."""
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from policy_harness import (
+    Mutation,
+    MutationCheck,
     mutated_graph_file,
-    policy_cli_on,
     policy_resource,
     resources_of,
     stack_violations,
@@ -396,7 +396,7 @@ def drop_the_log_buckets_policy(document: dict[str, Any]) -> None:
     ]  # fmt: skip
 
 
-MUTATIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+MUTATIONS: list[Mutation] = [
     ("public policies allowed", open_to_public_policies, "s3-public-access-block"),
     ("ACLs enabled", enable_acls, "s3-acls-disabled"),
     ("SSE-S3 on the documents", encrypt_with_s3_keys, "s3-encryption-cmk"),
@@ -409,16 +409,9 @@ MUTATIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 
 @pytest.mark.parametrize("case", MUTATIONS, ids=[m[0] for m in MUTATIONS])
 def test_a_broken_prod_bucket_fails_naming_the_rule(
-    prod_graph: Graph,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    case: tuple[str, Callable[[dict[str, Any]], None], str],
-):
-    what, mutate, rule = case
-    status, broken = policy_cli_on(prod_graph, tmp_path, mutate)
-    assert status == 1, what
-    assert f"[mandatory] {rule}" in capsys.readouterr().out
-    assert broken == {rule}
+    case: Mutation, prod_graph_broken_by: MutationCheck
+) -> None:
+    prod_graph_broken_by(case, alone=True)
 
 
 def test_a_prod_bucket_without_access_logs_is_an_advisory_violation(

@@ -3,14 +3,13 @@ resource that breaks it; readers must name replica records; tags; and the prod g
 through the CLI, fails naming the rule."""
 
 import json
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import STANDARD_TAG_KEYS, aws_resources, is_taggable
 from policy_harness import (
-    policy_cli_on,
+    Mutation,
+    MutationCheck,
     policy_resource,
     resources_of,
     stack_violations,
@@ -362,7 +361,7 @@ def drop_dns_records(document: dict[str, Any]) -> None:
     ]
 
 
-MUTATIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+MUTATIONS: list[Mutation] = [
     ("reader host on the writer", reader_on_writer, "topology-readers-use-replicas"),
     ("Kong route to a missing Service", route_to_missing_service, "topology-gateway-routes"),
     ("no DNS record to the ALB", drop_dns_records, "topology-edge-chain"),
@@ -371,13 +370,6 @@ MUTATIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 
 @pytest.mark.parametrize("case", MUTATIONS, ids=[m[0] for m in MUTATIONS])
 def test_a_broken_prod_graph_fails_naming_the_rule(
-    prod_graph: Graph,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    case: tuple[str, Callable[[dict[str, Any]], None], str],
-):
-    what, mutate, rule = case
-    status, broken = policy_cli_on(prod_graph, tmp_path, mutate)
-    assert status == 1, what
-    assert f"[mandatory] {rule}" in capsys.readouterr().out
-    assert broken & {p.name for p in topology.POLICIES} == {rule}
+    case: Mutation, prod_graph_broken_by: MutationCheck
+) -> None:
+    prod_graph_broken_by(case, within={p.name for p in topology.POLICIES})
