@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from components.microservice import Microservice
 from services.auth.settings import AuthSettings
-from stacks.workloads.context import EVENTS_ONLY, HTTPS_OUT, WorkloadContext
+from stacks.workloads.context import HTTPS_OUT, WorkloadContext
 from stacks.workloads.deploy import http_service
 from stacks.workloads.pod_env import workload_env
 from stacks.workloads.roles import workload_role
@@ -20,6 +20,7 @@ def build_auth(context: WorkloadContext) -> Microservice:
         "auth",
         context.config.services.auth,
         workload_env(AuthSettings, core_env(context)),
-        workload_role(context, "auth", kafka=(EVENTS_ONLY, None)),
-        egress_to=[context.data_stores, context.kafka, HTTPS_OUT],
+        # Auth emits no events: no topic in its role, no path to the brokers.
+        workload_role(context, "auth", kafka=None),
+        egress_to=[context.data_stores, HTTPS_OUT],
     )
