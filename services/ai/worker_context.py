@@ -27,8 +27,8 @@ from services.runtime.health_server import Counters
 from services.runtime.kafka.consumer import RetryPolicy
 from services.runtime.kafka.settings import KafkaSettings
 from services.runtime.logs import configure_logging
-from services.runtime.resources import Resources, open_resources
-from services.runtime.settings import ServiceSettings
+from services.runtime.resources import DataPools, open_data_pools
+from services.runtime.settings import DataSettings
 from services.runtime.worker import WorkerHandler, consume
 
 __all__ = ["HandlerFactory", "WorkerContext", "run_worker", "worker_settings"]
@@ -39,7 +39,7 @@ class WorkerContext:
     """What a handler factory may use."""
 
     ai: AISettings
-    resources: Resources
+    resources: DataPools
     client: AsyncOpenAI
     breakers: ProviderBreakers
     qdrant: AsyncQdrantClient
@@ -58,7 +58,7 @@ HandlerFactory = Callable[[WorkerContext], AbstractAsyncContextManager[WorkerHan
 
 def worker_settings(
     environ: Mapping[str, str],
-) -> tuple[ServiceSettings, AISettings, KafkaSettings]:
+) -> tuple[DataSettings, AISettings, KafkaSettings]:
     """The sections a worker's handler uses (no token key: it serves no clients)."""
     settings = AIWorkerSettings.from_env(environ)
     return settings.service, settings.ai, settings.kafka
@@ -86,7 +86,7 @@ async def run_worker(
     health_port = settings.health.health_port
     emitter = EventEmitter(settings.analytics, kafka, client_id=f"{group}-events")
     async with (
-        open_resources(service) as resources,
+        open_data_pools(service) as resources,
         open_qdrant(ai) as qdrant,
         emitter.running() as events,
     ):

@@ -4,7 +4,7 @@ from services.ai.settings import AISettings
 from services.analytics.settings import AnalyticsSettings
 from services.runtime.environment import WorkloadSettings
 from services.runtime.kafka.settings import KafkaSettings
-from services.runtime.settings import HealthSettings, ServiceSettings
+from services.runtime.settings import DataSettings, HealthSettings
 
 __all__ = ["AIWorkerSettings"]
 
@@ -12,11 +12,11 @@ __all__ = ["AIWorkerSettings"]
 class AIWorkerSettings(WorkloadSettings):
     """An AI worker's sections.
 
-    The data tier without a token key (it serves no clients), the provider and Qdrant,
-    the broker, analytics events and the probes' port.
+    The data tier without a token key, CORS or HTTP limits (it serves no clients), the
+    provider and Qdrant, the broker, analytics events and the probes' port.
     """
 
-    service: ServiceSettings
+    service: DataSettings
     ai: AISettings
     kafka: KafkaSettings
     analytics: AnalyticsSettings

@@ -11,7 +11,7 @@ from typing import Any
 import redis.asyncio
 import redis.asyncio.cluster
 
-from services.runtime.settings import ServiceSettings
+from services.runtime.settings import DataSettings
 
 __all__ = ["Redis", "open_redis"]
 
@@ -19,7 +19,7 @@ Redis = redis.asyncio.Redis
 _TIMEOUT_SECONDS = 1.0
 
 
-def open_redis(settings: ServiceSettings) -> Redis:
+def open_redis(settings: DataSettings) -> Redis:
     """A client for `REDIS_URL`; connections open lazily, on the first command."""
     options: dict[str, Any] = {
         "socket_timeout": _TIMEOUT_SECONDS,

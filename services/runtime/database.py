@@ -27,7 +27,7 @@ from psycopg_pool.abc import AsyncKwargsParam
 
 from services.runtime.errors import Unavailable
 from services.runtime.iam_auth import iam_token_kwargs
-from services.runtime.settings import ServiceSettings
+from services.runtime.settings import DataSettings
 
 __all__ = ["Connection", "DatabaseUnreachable", "Databases"]
 
@@ -36,7 +36,7 @@ _REPLICA_WAIT_SECONDS = 1.0
 _log = structlog.get_logger("eduscale.database")
 
 
-def _pool(url: str, name: str, settings: ServiceSettings) -> AsyncConnectionPool[Connection]:
+def _pool(url: str, name: str, settings: DataSettings) -> AsyncConnectionPool[Connection]:
     base: dict[str, Any] = {"autocommit": True, "row_factory": dict_row, "connect_timeout": 5}
     kwargs: AsyncKwargsParam = base
     if settings.database_iam_auth and settings.aws_region:
@@ -70,7 +70,7 @@ def _where(url: str) -> str:
 class Databases:
     """The writer pool and one pool per replica."""
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: DataSettings) -> None:
         self._writer_url = settings.database_url
         self._open_timeout = settings.pool_timeout_seconds
         self._writer = _pool(settings.database_url, "writer", settings)

@@ -1,8 +1,10 @@
 """The runtime's settings sections: what a service or worker needs to reach its data.
 
-`ServiceSettings` is the section every core service and AI worker reads (database,
-Redis, tokens, HTTP limits, logging); each workload's class (`services/<deployable>/
-settings.py`) composes it with the other sections. Read once, into a frozen object the
+`DataSettings` is what every process that keeps state reads (database, Redis, pools,
+logging); `ServiceSettings` adds what only a process serving clients reads (tokens, CORS,
+HTTP limits, cache lifetimes), so a worker's environment reference lists none of it. Each
+workload's class (`services/<deployable>/settings.py`) composes one of them with the
+other sections. Read once, into a frozen object the
 app factory receives, so nothing is cached at module level and a test builds an app from
 a plain mapping. A missing or malformed value stops start-up with one line that names
 the variable, the value and what is allowed: `SettingsError`.
@@ -24,6 +26,7 @@ from services.runtime.environment import (
 
 __all__ = [
     "LOG_LEVELS",
+    "DataSettings",
     "HealthSettings",
     "LogLevel",
     "LoggingSettings",
@@ -131,8 +134,8 @@ def _token_key(value: str) -> str:
     return value
 
 
-class ServiceSettings(EnvironmentSettings):
-    """Everything a core service or AI worker needs from its environment."""
+class DataSettings(EnvironmentSettings):
+    """What a process that keeps state reads: the data tier, its pools and logging."""
 
     database_url: Annotated[str, url_check(_POSTGRES)] = setting(
         "DATABASE_URL",
@@ -167,26 +170,6 @@ class ServiceSettings(EnvironmentSettings):
         False,  # noqa: FBT003 - a default value
         description="true for a cluster-mode endpoint (ElastiCache with shards).",
     )
-    jwt_secret: Annotated[str, AfterValidator(_token_key)] = setting(
-        "JWT_SECRET",
-        "",
-        description="The HS256 key shared by the services that issue and verify tokens "
-        "(workers, which handle no tokens, are not given it).",
-        allowed=f"a random string of at least {MIN_JWT_SECRET} characters",
-        secret=True,
-    )
-    jwt_ttl_seconds: int = setting(
-        "JWT_TTL_SECONDS", 3600, ge=60, le=86400, description="Lifetime of an access token."
-    )
-    refresh_ttl_seconds: int = setting(
-        "REFRESH_TTL_SECONDS",
-        2_592_000,
-        ge=300,
-        le=31_536_000,
-        description="Lifetime of a refresh token (Auth); each refresh issues a new one, so a "
-        "login lasts while it is used at least this often (default 30 days).",
-    )
-    cors_origins: Origins = origins_setting()
     log_level: LogLevel = log_level_setting()
     pool_max_size: int = setting(
         "DATABASE_POOL_MAX_SIZE",
@@ -203,6 +186,38 @@ class ServiceSettings(EnvironmentSettings):
         description="How long a request waits for a connection, and start-up for the writer "
         "(then the service exits, naming it).",
     )
+
+    @model_validator(mode="after")
+    def _region_for_iam(self) -> Self:
+        """IAM authentication signs tokens for one region: it must be known."""
+        if self.database_iam_auth and self.aws_region is None:
+            message = "AWS_REGION is not set: DATABASE_IAM_AUTH needs the AWS region"
+            raise ValueError(message)
+        return self
+
+
+class ServiceSettings(DataSettings):
+    """`DataSettings` plus what a service that serves clients reads: tokens, CORS, limits."""
+
+    jwt_secret: Annotated[str, AfterValidator(_token_key)] = setting(
+        "JWT_SECRET",
+        "",
+        description="The HS256 key shared by the services that issue and verify tokens.",
+        allowed=f"a random string of at least {MIN_JWT_SECRET} characters",
+        secret=True,
+    )
+    jwt_ttl_seconds: int = setting(
+        "JWT_TTL_SECONDS", 3600, ge=60, le=86400, description="Lifetime of an access token."
+    )
+    refresh_ttl_seconds: int = setting(
+        "REFRESH_TTL_SECONDS",
+        2_592_000,
+        ge=300,
+        le=31_536_000,
+        description="Lifetime of a refresh token (Auth); each refresh issues a new one, so a "
+        "login lasts while it is used at least this often (default 30 days).",
+    )
+    cors_origins: Origins = origins_setting()
     max_body_bytes: int = setting(
         "MAX_BODY_BYTES",
         1_000_000,
@@ -254,14 +269,6 @@ class ServiceSettings(EnvironmentSettings):
         description="Safety TTL of write-through profile entries.",
     )
 
-    @model_validator(mode="after")
-    def _region_for_iam(self) -> Self:
-        """IAM authentication signs tokens for one region: it must be known."""
-        if self.database_iam_auth and self.aws_region is None:
-            message = "AWS_REGION is not set: DATABASE_IAM_AUTH needs the AWS region"
-            raise ValueError(message)
-        return self
-
 
 class TokenServiceSettings(ServiceSettings):
     """`ServiceSettings` of a service that issues or verifies tokens: the key is required."""
@@ -288,6 +295,6 @@ class HealthSettings(EnvironmentSettings):
 
 
 class LoggingSettings(EnvironmentSettings):
-    """How much a process that reads no `ServiceSettings` logs."""
+    """How much a process that reads no `DataSettings` logs."""
 
     log_level: LogLevel = log_level_setting()

@@ -16,7 +16,7 @@ from contracts.vector_layout import layout_to_json
 from services.ai.settings import AISettings
 from services.analytics.settings import AnalyticsSettings
 from services.runtime.kafka.settings import KafkaSettings
-from services.runtime.settings import LoggingSettings, ServiceSettings
+from services.runtime.settings import DataSettings, LoggingSettings, ServiceSettings
 from stacks.service_env import database_url
 from stacks.workloads.context import WorkloadContext
 from stacks.workloads.pod_env import PodEnvironment, SecretRef, section_env
@@ -47,8 +47,8 @@ def core_env(
         lambda parts: f"rediss://:{quote(str(parts[0]), safe='')}@{parts[1]}:{parts[2]}/0"
     )
     replicas = reads_replicas and config.database.replica_count > 0
-    return section_env(
-        ServiceSettings,
+    data = section_env(
+        DataSettings,
         database_url=database_url(database.writer_endpoint, database.port),
         database_replica_urls=(
             database_url(database.reader_endpoint, database.port) if replicas else None
@@ -57,10 +57,15 @@ def core_env(
         aws_region=config.region,
         redis_url=redis_url,
         redis_cluster=True,
-        jwt_secret=context.token_key if serves_clients else None,
-        jwt_ttl_seconds=config.services.jwt_ttl_seconds,
-        cors_origins=(f"https://{config.edge.domain}",) if serves_clients else None,
         log_level=config.services.log_level,
+    )
+    if not serves_clients:
+        return data
+    return data | section_env(
+        ServiceSettings,
+        jwt_secret=context.token_key,
+        jwt_ttl_seconds=config.services.jwt_ttl_seconds,
+        cors_origins=(f"https://{config.edge.domain}",),
     )
 
 

@@ -24,7 +24,10 @@ from services.ai.document_files import storage_key
 from services.ai.settings import AISettings
 from services.analytics.settings import AnalyticsSettings
 from services.auth.settings import AuthSettings
+from services.generation_worker.settings import GenerationWorkerSettings
 from services.generation_worker.worker import worker_settings
+from services.indexer_worker.settings import IndexerWorkerSettings
+from services.runtime.environment import WorkloadSettings
 from services.runtime.kafka.settings import KafkaSettings
 from services.runtime.settings import LoggingSettings, ServiceSettings
 from stacks.sections import AiConfig
@@ -114,7 +117,7 @@ def test_documents_are_stored_where_the_roles_may_reach_them():
 def test_the_generation_worker_starts_from_what_the_stack_gives_it(stack_graph: Graph):
     service, ai, kafka = worker_settings(environment_of(stack_graph, "generation-worker"))
     assert service.database_iam_auth
-    assert service.jwt_secret == ""  # it serves no clients, so it holds no token key
+    assert not hasattr(service, "jwt_secret")  # it serves no clients: it holds no token key
     assert kafka.security_protocol == "SASL_SSL"
     assert ai.openai_model
 
@@ -218,3 +221,10 @@ def test_values_are_rendered_as_the_services_parse_them():
         "JWT_TTL_SECONDS": "900",
         "READ_YOUR_WRITES_SECONDS": "2.5",
     }
+
+
+@pytest.mark.parametrize("workload", [GenerationWorkerSettings, IndexerWorkerSettings])
+def test_a_worker_reads_nothing_of_serving_clients(workload: type[WorkloadSettings]):
+    read = {variable.name for variable in workload.variables()}
+    assert {"DATABASE_URL", "REDIS_URL", "DATABASE_POOL_MAX_SIZE", "LOG_LEVEL"} <= read
+    assert read.isdisjoint({"JWT_SECRET", "CORS_ORIGINS", "MAX_BODY_BYTES", "LOGIN_MAX_FAILURES"})

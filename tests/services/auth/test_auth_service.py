@@ -26,7 +26,7 @@ from services.auth.profiles import ProfileStore, profile_key
 from services.auth.schemas import UserProfile
 from services.auth.users import VersionedProfile
 from services.runtime.database import Databases
-from services.runtime.settings import ServiceSettings
+from services.runtime.settings import DataSettings, ServiceSettings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("redis_client")]
 
@@ -365,7 +365,7 @@ async def flaky(settings: ServiceSettings) -> AsyncIterator[tuple[httpx.AsyncCli
     """The Auth app on a Redis client whose writes the test makes fail; DEL and GET work."""
     made: list[WritesFail] = []
 
-    def open_cache(settings: ServiceSettings) -> redis.asyncio.Redis:
+    def open_cache(settings: DataSettings) -> redis.asyncio.Redis:
         client = WritesFail.from_url(settings.redis_url)
         assert isinstance(client, WritesFail)
         made.append(client)
