@@ -5,8 +5,9 @@ None of them autoscale, so each is sized for the peak with the model's headroom:
 - PostgreSQL: reads that miss the cache go to the read replicas (`reads_per_vcpu` x the
   instance's vCPUs x target utilisation each), plus `spare_replicas` so losing one keeps
   the rest under target; writes go to the one primary, whose vCPUs must carry them.
-- Redis: shards for the operations per second (the primaries serve them) or for memory
-  (sessions and hot course content), whichever needs more.
+- Redis: shards for the operations per second (the primaries serve them, at a rate per
+  vCPU that Redis 7.1 reaches only on nodes of 8 vCPUs or more) or for memory (sessions and
+  hot course content), whichever needs more.
 - Kafka: partitions per work topic from consumers and throughput: a consumer group gives
   each partition to one consumer, so every worker pod (one consumer, however many jobs it
   keeps in flight) needs a partition, and no partition may take more than its write rate.
@@ -113,7 +114,9 @@ def _cache(traffic: Traffic, config: StackConfig, prices: PriceTable) -> list[Re
     cache = traffic.model.cache
     node = prices.cache_node(config.cache.node_type)
     ops = traffic.redis_ops
-    per_shard = cache.ops_per_shard * cache.cpu_utilisation
+    full_rate = node.vcpu >= cache.full_rate_min_vcpus
+    per_vcpu = cache.ops_per_vcpu * (1 if full_rate else cache.below_full_rate_factor)
+    per_shard = per_vcpu * node.vcpu * cache.cpu_utilisation
     by_ops = ceil_div(ops * headroom, per_shard)
     stored_gib = (
         traffic.users * (cache.session_kb_per_user + cache.hot_courses_per_user * cache.course_kb)
@@ -127,7 +130,8 @@ def _cache(traffic: Traffic, config: StackConfig, prices: PriceTable) -> list[Re
             max(by_ops, by_memory),
             config.cache.shards,
             "eduscale:cache.shards",
-            f"{ops:,.0f} ops/s x {headroom:g} / {per_shard:,.0f} per shard -> {by_ops}; "
+            f"{ops:,.0f} ops/s x {headroom:g} / {per_shard:,.0f} per shard ({node.vcpu} vCPUs "
+            f"x {per_vcpu:,.0f} at {cache.cpu_utilisation:g}) -> {by_ops}; "
             f"{stored_gib:,.1f} GiB x {headroom:g} / {usable_gib:.1f} GiB usable per "
             f"{config.cache.node_type} -> {by_memory}",
         )

@@ -45,9 +45,10 @@ class RdsType(_Strict):
 
 
 class CacheNodeType(_Strict):
-    """A Redis node's hourly price and memory."""
+    """A Redis node's hourly price, vCPUs and memory."""
 
     hourly: Price
+    vcpu: Annotated[int, Field(ge=1)]
     memory_gib: Annotated[float, Field(gt=0)]
 
 

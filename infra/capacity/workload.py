@@ -125,9 +125,13 @@ class DatabaseModel(_Strict):
 
 
 class CacheModel(_Strict):
-    """Redis on ElastiCache: operations one shard's primary serves, and what it stores."""
+    """Redis on ElastiCache: operations a shard's primary serves per vCPU, and what it stores."""
 
-    ops_per_shard: Positive
+    ops_per_vcpu: Positive
+    """On a node of at least `full_rate_min_vcpus`, where Redis 7.1 reaches its full rate."""
+    full_rate_min_vcpus: Annotated[int, Field(ge=1)]
+    below_full_rate_factor: Utilisation
+    """The share of `ops_per_vcpu` a smaller node's vCPU serves."""
     cpu_utilisation: Utilisation
     usable_memory_fraction: Utilisation
     session_kb_per_user: NonNegative

@@ -341,8 +341,7 @@ def test_password_logins_and_refreshes_are_planned_apart(inputs, prod):
 
 
 def test_workers_are_sized_by_the_stacks_worker_concurrency(inputs, prod):
-    one = build_plan(MILLION, "prod", prod, inputs)
-    assert prod.services.generation_worker.worker_concurrency == 1  # until workers run several
+    one = build_plan(MILLION, "prod", _with_worker_concurrency(prod, 1, 1), inputs)
     four = build_plan(MILLION, "prod", _with_worker_concurrency(prod, 4, 5), inputs)
     assert _needed(four, "generation worker") == math.ceil(_needed(one, "generation worker") / 4)
     assert _needed(four, "indexer worker") == math.ceil(_needed(one, "indexer worker") / 5)
@@ -350,6 +349,26 @@ def test_workers_are_sized_by_the_stacks_worker_concurrency(inputs, prod):
     # Fewer consumer pods need fewer partitions: one each, not one per job in flight.
     assert _needed(four, "partitions per work topic") == _needed(four, "generation worker")
     assert _needed(four, "workers (c7g.xlarge)") < _needed(one, "workers (c7g.xlarge)")
+
+
+def test_prod_workers_keep_several_jobs_in_flight_up_to_the_cpu_floor(inputs, prod):
+    generation = prod.services.generation_worker.worker_concurrency
+    indexer = prod.services.indexer_worker.worker_concurrency
+    assert generation > 1
+    assert indexer > 1
+    plan = build_plan(MILLION, "prod", prod, inputs)
+    serial = build_plan(MILLION, "prod", _with_worker_concurrency(prod, 1, 1), inputs)
+    # Prod's generation pods are bound by CPU, not by jobs in flight: more concurrency per
+    # pod would not save a pod, less would add some.
+    floor = int(_basis(plan, "generation worker").rsplit("CPU floor ", 1)[1].rstrip(")"))
+    assert _needed(plan, "generation worker") == floor
+    assert math.ceil(_needed(serial, "generation worker") / generation) <= floor
+    assert _needed(plan, "indexer worker") == math.ceil(_needed(serial, "indexer worker") / indexer)
+    # Partitions and brokers follow the consumer pods: a few dozen partitions, not hundreds.
+    assert _needed(plan, "partitions per work topic") == _needed(plan, "generation worker")
+    assert prod.kafka.partitions >= prod.services.generation_worker.max_replicas
+    assert _needed(serial, "partitions per work topic") > prod.kafka.partitions
+    assert _needed(plan, "workers (c7g.xlarge)") * 5 < _needed(serial, "workers (c7g.xlarge)")
 
 
 def test_many_jobs_per_pod_stop_at_the_cpu_floor(inputs, prod):
@@ -498,3 +517,26 @@ def test_generation_kind_shares_must_add_up_to_one(tmp_path):
     path.write_text(yaml.safe_dump(model))
     with pytest.raises(CapacityInputError, match=r"the shares add up to 1\.16, not 1"):
         load_workload_model(path)
+
+
+def _with_cache_node(inputs: Inputs, prod: StackConfig, node_type: str) -> Plan:
+    cache = prod.cache.model_copy(update={"node_type": node_type, "shards": 100})
+    return build_plan(MILLION, "prod", prod.model_copy(update={"cache": cache}), inputs)
+
+
+def test_redis_shards_get_redis_71s_full_rate_only_from_8_vcpus(inputs, prod):
+    large, small = (
+        _with_cache_node(inputs, prod, "cache.r7g.2xlarge"),
+        _with_cache_node(inputs, prod, "cache.r7g.xlarge"),
+    )
+    model = inputs.model.cache
+    ops = large.traffic.redis_ops * inputs.model.headroom
+    full = model.ops_per_vcpu * model.cpu_utilisation
+    assert _needed(large, "redis shards") == math.ceil(ops / (8 * full))
+    assert _needed(small, "redis shards") == math.ceil(
+        ops / (4 * full * model.below_full_rate_factor)
+    )
+    assert "(4 vCPUs x 15,625 at 0.7)" in _basis(small, "redis shards")
+    # Half the vCPUs, each at half the rate: the smaller nodes cost more for the same ops.
+    costs = [{c.item: c.monthly for c in plan.costs} for plan in (large, small)]
+    assert costs[0]["ElastiCache nodes"] < costs[1]["ElastiCache nodes"]
