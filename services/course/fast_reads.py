@@ -47,17 +47,42 @@ def course_fast_routes(app: Litestar) -> FastRoutes:
         resources: Resources = state.resources
         events: EventEmitter = state.events
         events.emit(CourseViewed(user_id=_viewer(request, resources), course_id=course_id))
-        headers = validators(
-            body, max_age=resources.settings.catalogue_max_age_seconds, public=True
-        )
-        listed = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
-        etag = headers["ETag"]
+        known = answers.get(body)
+        if known is None:
+            known = answers.remember(body, resources.settings.catalogue_max_age_seconds)
+        etag, ok, not_modified = known
         if_none_match = request.headers.get(b"if-none-match")
         if if_none_match is not None and matches(if_none_match.decode("latin-1"), etag):
-            return Answer(304, listed, b"")
-        return Answer(200, [*listed, _JSON, (b"content-length", str(len(body)).encode())], body)
+            return not_modified
+        return ok
 
+    answers = _Answers()
     return FastRoutes(prefixes=[(_PREFIX, course_detail)])
+
+
+class _Answers:
+    """The answers to recently served bodies: a hot course is hashed once, not per read.
+
+    Keyed by the bytes themselves, so an edited course (other bytes) gets its own entry.
+    """
+
+    _SIZE = 256
+
+    def __init__(self) -> None:
+        self._known: dict[bytes, tuple[str, Answer, Answer]] = {}
+
+    def get(self, body: bytes) -> tuple[str, Answer, Answer] | None:
+        return self._known.get(body)
+
+    def remember(self, body: bytes, max_age: int) -> tuple[str, Answer, Answer]:
+        headers = validators(body, max_age=max_age, public=True)
+        listed = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+        ok = Answer(200, [*listed, _JSON, (b"content-length", str(len(body)).encode())], body)
+        known = (headers["ETag"], ok, Answer(304, listed, b""))
+        if len(self._known) >= self._SIZE:
+            self._known.clear()
+        self._known[body] = known
+        return known
 
 
 def _viewer(request: FastRequest, resources: Resources) -> uuid.UUID | None:
