@@ -36,11 +36,13 @@ def auth_fast_routes(app: Litestar) -> FastRoutes:
         except ServiceError:
             return None
         cached_get: CachedGet = state.cached_get
+        key = profile_key(principal.user_id)
         try:
-            entry = await cached_get.get(profile_key(principal.user_id).encode())
+            entry = await cached_get.get(key.encode())
         except RedisGetFailed:
             return None
         if entry is None:
+            request.note_miss(key)
             return None
         try:
             body = profile_json(entry)

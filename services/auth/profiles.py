@@ -88,14 +88,18 @@ class ProfileStore:
         self._ttl = ttl_seconds
         self._write_if_newer = redis.register_script(_WRITE_IF_NEWER)
 
-    async def get(self, user_id: uuid.UUID) -> UserProfile | None:
-        """The profile, from Redis when it holds it, else from the database."""
+    async def get(self, user_id: uuid.UUID, *, known_miss: bool = False) -> UserProfile | None:
+        """The profile, from Redis when it holds it, else from the database.
+
+        `known_miss`: the fast lane has just found no entry in this request; not asked again.
+        """
         key = profile_key(user_id)
-        try:
-            cached = await self._redis.get(key)
-        except _CACHE_ERRORS as error:
-            _log.warning("profile_cache_unavailable", op="get", error=type(error).__name__)
-            cached = None
+        cached = None
+        if not known_miss:
+            try:
+                cached = await self._redis.get(key)
+            except _CACHE_ERRORS as error:
+                _log.warning("profile_cache_unavailable", op="get", error=type(error).__name__)
         if cached is not None:
             try:
                 return _profile_of(cached)

@@ -38,11 +38,13 @@ def course_fast_routes(app: Litestar) -> FastRoutes:
             return None  # another route, or an id Litestar parses in another spelling
         course_id = uuid.UUID(text)
         cached_get: CachedGet = state.cached_get
+        key = course_key(course_id)
         try:
-            body = await cached_get.get(course_key(course_id).encode())
+            body = await cached_get.get(key.encode())
         except RedisGetFailed:
             return None
         if body is None:
+            request.note_miss(key)
             return None
         resources: Resources = state.resources
         events: EventEmitter = state.events

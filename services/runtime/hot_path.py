@@ -31,7 +31,16 @@ from litestar.types import ASGIApp
 from services.runtime.access_log import access_log
 from services.runtime.logs import REQUEST_ID_HEADER, incoming_request_id
 
-__all__ = ["Answer", "FastLane", "FastRequest", "FastRoute", "FastRoutes", "install_fast_lane"]
+__all__ = [
+    "CACHE_MISS",
+    "Answer",
+    "FastLane",
+    "FastRequest",
+    "FastRoute",
+    "FastRoutes",
+    "install_fast_lane",
+    "missed",
+]
 
 _log = structlog.get_logger("eduscale.hot_path")
 _REQUEST_ID = REQUEST_ID_HEADER.encode()
@@ -40,6 +49,8 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 RawASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 """ASGI as plain mappings: the lane reads a few keys, Litestar's types need not apply."""
+CACHE_MISS = "eduscale.cache_miss"
+"""The state key under which a fast route leaves the cache key it found missing."""
 _READ_HEADERS = frozenset({b"authorization", b"if-none-match", b"origin", _REQUEST_ID})
 
 
@@ -50,6 +61,17 @@ class FastRequest:
     path: str
     headers: Mapping[bytes, bytes]
     """Lower-case names: authorization, if-none-match, x-request-id (others dropped)."""
+    state: dict[str, Any]
+    """The request's ASGI state, which Litestar's request sees (`note_miss`)."""
+
+    def note_miss(self, key: str) -> None:
+        """Tell the handler this key just missed, so it does not GET it again."""
+        self.state[CACHE_MISS] = key
+
+
+def missed(state: Mapping[str, Any], key: str) -> bool:
+    """Whether the fast lane found `key` missing from the cache for this request."""
+    return state.get(CACHE_MISS) == key
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +126,8 @@ class FastLane:
         answer = None
         if b"origin" not in headers:
             try:
-                answer = await route(FastRequest(path, headers))
+                state = scope.setdefault("state", {})
+                answer = await route(FastRequest(path, headers, state))
             except Exception:  # noqa: BLE001 - Litestar answers instead, in the one error shape
                 _log.warning("fast_lane_error", path=path, exc_info=True)
         if answer is None:

@@ -57,7 +57,7 @@ async def signed_in(client: httpx.AsyncClient) -> tuple[dict[str, Any], str]:
 async def lane_answers(client: Any, app: Litestar, authorization: str) -> Any:
     """What the fast route answers (None: it hands over to Litestar), on the app's loop."""
     route = auth_fast_routes(app).exact["/auth/me"]
-    request = FastRequest("/auth/me", {b"authorization": authorization.encode()})
+    request = FastRequest("/auth/me", {b"authorization": authorization.encode()}, {})
     return await anyio.to_thread.run_sync(client.blocking_portal.call, route, request)
 
 

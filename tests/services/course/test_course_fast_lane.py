@@ -24,7 +24,7 @@ from service_harness import settings_for
 from services.course.app import create_app
 from services.course.content_cache import course_key
 from services.course.fast_reads import course_fast_routes
-from services.runtime.hot_path import FastRequest
+from services.runtime.hot_path import FastRequest, missed
 from services.runtime.settings import ServiceSettings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.server, pytest.mark.usefixtures("redis_client")]
@@ -52,13 +52,15 @@ async def cached_course(client: httpx.AsyncClient, settings: ServiceSettings) ->
     return course_id
 
 
-async def lane_answers(client: Any, app: Litestar, path: str) -> Any:
+async def lane_answers(
+    client: Any, app: Litestar, path: str, state: dict[str, Any] | None = None
+) -> Any:
     """What the course's fast route answers for `path` (None: it hands over to Litestar).
 
     Run on the test client's own event loop, where the app's Redis connection lives.
     """
     route = dict(course_fast_routes(app).prefixes)["/courses/"]
-    request = FastRequest(path, {})
+    request = FastRequest(path, {}, {} if state is None else state)
     return await anyio.to_thread.run_sync(client.blocking_portal.call, route, request)
 
 
@@ -130,7 +132,9 @@ async def test_other_routes_and_misses_go_to_litestar(served, settings) -> None:
     client, app = served
     course_id = await cached_course(client, settings)
     unknown = uuid.uuid4()
-    assert await lane_answers(client, app, f"/courses/{unknown}") is None
+    state: dict[str, Any] = {}
+    assert await lane_answers(client, app, f"/courses/{unknown}", state) is None
+    assert missed(state, course_key(unknown))  # the handler will not GET it again
     missing = await client.get(f"/courses/{unknown}")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
