@@ -30,8 +30,8 @@ _ALGORITHM = "HS256"
 _AUDIENCE = "eduscale"
 _ISSUER = "eduscale-auth"
 _LEEWAY_SECONDS = 5
-VERIFIED_MEMO_SIZE = 100_000
-"""Tokens remembered per process; the memo is emptied when it fills (a few MB at most)."""
+VERIFIED_MEMO_SIZE = 10_000
+"""Tokens remembered per process (about 5 MB); the memo is emptied when it fills."""
 
 
 class Principal(msgspec.Struct, frozen=True):
