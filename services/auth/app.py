@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Litestar, Request
 from litestar.di import Provide
 
+from services.auth.fast_reads import auth_fast_routes
 from services.auth.passwords import Passwords
 from services.auth.profiles import ProfileStore
 from services.auth.routes import AuthController
@@ -52,6 +53,7 @@ def create_app(settings: ServiceSettings, *, open_cache: RedisFactory = open_red
         },
         lifespans=[_profiles],
         open_cache=open_cache,
+        fast_routes=auth_fast_routes,
     )
 
 

@@ -26,7 +26,7 @@ from services.auth.users import VersionedProfile, load_profile, update_profile
 from services.runtime.cache import Redis
 from services.runtime.database import Databases
 
-__all__ = ["ProfileStore", "profile_key"]
+__all__ = ["ProfileStore", "profile_json", "profile_key"]
 
 _WRITE_ATTEMPTS = 3
 _CACHE_ERRORS = (redis.exceptions.RedisError, OSError)
@@ -58,10 +58,21 @@ def _entry(stored: VersionedProfile) -> bytes:
 
 
 def _profile_of(entry: bytes) -> UserProfile:
+    return _decoder.decode(_body_of(entry))
+
+
+def _body_of(entry: bytes) -> bytes:
     version, separator, body = entry.partition(b":")
     if not (separator and version.isdigit()):
         raise msgspec.DecodeError("no version prefix")
-    return _decoder.decode(body)
+    return body
+
+
+def profile_json(entry: bytes) -> bytes:
+    """The profile JSON of a cached entry, checked to decode; `DecodeError` if corrupt."""
+    body = _body_of(entry)
+    _decoder.decode(body)
+    return body
 
 
 class ProfileStore:
@@ -77,14 +88,18 @@ class ProfileStore:
         self._ttl = ttl_seconds
         self._write_if_newer = redis.register_script(_WRITE_IF_NEWER)
 
-    async def get(self, user_id: uuid.UUID) -> UserProfile | None:
-        """The profile, from Redis when it holds it, else from the database."""
+    async def get(self, user_id: uuid.UUID, *, known_miss: bool = False) -> UserProfile | None:
+        """The profile, from Redis when it holds it, else from the database.
+
+        `known_miss`: the fast lane has just found no entry in this request; not asked again.
+        """
         key = profile_key(user_id)
-        try:
-            cached = await self._redis.get(key)
-        except _CACHE_ERRORS as error:
-            _log.warning("profile_cache_unavailable", op="get", error=type(error).__name__)
-            cached = None
+        cached = None
+        if not known_miss:
+            try:
+                cached = await self._redis.get(key)
+            except _CACHE_ERRORS as error:
+                _log.warning("profile_cache_unavailable", op="get", error=type(error).__name__)
         if cached is not None:
             try:
                 return _profile_of(cached)

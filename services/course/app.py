@@ -18,6 +18,7 @@ from services.analytics.service import (
 )
 from services.analytics.settings import AnalyticsSettings
 from services.course.analytics import AnalyticsController
+from services.course.fast_reads import course_fast_routes
 from services.course.routes import CourseController, QuizController
 from services.course.settings import CourseSettings
 from services.runtime.app import app_from_environment, build_app
@@ -47,6 +48,7 @@ def create_app(
         description="Course catalogue, lessons, quizzes, attempt reports and activity time series.",
         dependencies=analytics_dependencies(reports=True),
         lifespans=lifespans,
+        fast_routes=course_fast_routes,
     )
 
 

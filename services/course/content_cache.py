@@ -77,17 +77,21 @@ class ContentCache:
         key: str,
         course_id: uuid.UUID | None,
         load: Callable[[Connection], Awaitable[Any]],
+        *,
+        known_miss: bool = False,
     ) -> bytes | None:
         """The JSON of `key`, from Redis or else loaded, encoded and cached.
 
         Loaded from a replica, or from the writer right after a write to `course_id`. None
-        when `load` finds nothing.
+        when `load` finds nothing. `known_miss`: the fast lane has just asked Redis for
+        `key` in this request and found nothing, so it is not asked again.
         """
-        try:
-            cached: bytes | None = await self._redis.get(key)
-        except _CACHE_ERRORS as error:
-            _log.warning("content_cache_unavailable", op="get", error=type(error).__name__)
-            cached = None
+        cached: bytes | None = None
+        if not known_miss:
+            try:
+                cached = await self._redis.get(key)
+            except _CACHE_ERRORS as error:
+                _log.warning("content_cache_unavailable", op="get", error=type(error).__name__)
         if cached is not None:
             return cached
         fresh = course_id is not None and await self._recently_written(course_id)

@@ -47,6 +47,7 @@ from services.course.schemas import (
     QuizCreate,
 )
 from services.runtime.errors import FieldError, InvalidInput, NotFound, ServiceError
+from services.runtime.hot_path import missed
 from services.runtime.resources import Resources
 from services.runtime.tokens import Principal, require_instructor
 
@@ -119,8 +120,12 @@ class CourseController(Controller):
         events: NamedDependency[EventEmitter],
     ) -> Response[bytes]:
         """Cached; 304 when the client's ETag still matches."""
+        key = course_key(course_id)
         body = await _cache(resources).read(
-            course_key(course_id), course_id, lambda conn: load_course(conn, course_id)
+            key,
+            course_id,
+            lambda conn: load_course(conn, course_id),
+            known_miss=missed(request.scope["state"], key),
         )
         if body is None:
             raise NotFound(f"No course {course_id}")

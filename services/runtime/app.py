@@ -3,7 +3,9 @@
 A service's `create_app(settings)` passes its own handlers here and gets a Litestar app
 with the lifespan-managed resources, the `resources` and `principal` dependencies, the one
 problem+json error shape, request ids and JSON logs, CORS from `CORS_ORIGINS`, the body
-size limit, the health endpoints and an OpenAPI document at `/schema`.
+size limit, the health endpoints and an OpenAPI document at `/schema`. A service may name
+cached reads for the fast lane (`services.runtime.hot_path`), which answers their hits
+ahead of the router.
 """
 
 import os
@@ -20,11 +22,14 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ControllerRouterHandler
 
+from services.runtime.access_log import access_log
 from services.runtime.cache import open_redis
 from services.runtime.database import DatabaseUnreachable
 from services.runtime.errors import exception_handlers
 from services.runtime.health import health_handlers
+from services.runtime.hot_path import FastRoutes, install_fast_lane
 from services.runtime.logs import REQUEST_ID_HEADER, configure_logging, request_context
+from services.runtime.redis_get import open_cached_get
 from services.runtime.resources import RedisFactory, Resources, open_resources
 from services.runtime.settings import ServiceSettings, SettingsError
 from services.runtime.tokens import Principal
@@ -58,11 +63,13 @@ def build_app(
     dependencies: Mapping[str, Provide] | None = None,
     lifespans: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
     open_cache: RedisFactory = open_redis,
+    fast_routes: Callable[[Litestar], FastRoutes] | None = None,
 ) -> Litestar:
     """A Litestar app for `service` with the shared foundation around `handlers`.
 
     `lifespans` run inside the shared one, so they find `app.state.resources` open.
-    `open_cache` makes the Redis client (see `open_resources`).
+    `open_cache` makes the Redis client (see `open_resources`). `fast_routes` names the
+    service's cached reads for the fast lane; they find `app.state.cached_get` open.
     """
     configure_logging(settings.log_level, service)
 
@@ -78,6 +85,11 @@ def build_app(
                 print(f"eduscale: cannot start {service}: {error}", file=sys.stderr)  # noqa: T201
                 raise
             app.state.resources = resources
+            stack.callback(access_log.flush)
+            if fast_routes is not None:
+                cached_get = open_cached_get(settings, resources.redis)
+                stack.push_async_callback(cached_get.aclose)
+                app.state.cached_get = cached_get
             yield
 
     def provide_resources(request: Request[Any, Any, Any]) -> Resources:
@@ -99,7 +111,7 @@ def build_app(
         if settings.cors_origins
         else None
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[*health_handlers, *handlers],
         lifespan=[lifespan, *lifespans],
         dependencies={
@@ -120,6 +132,9 @@ def build_app(
         ),
         logging_config=None,
     )
+    if fast_routes is not None:
+        install_fast_lane(app, fast_routes(app))
+    return app
 
 
 def app_from_environment(factory: Callable[[Mapping[str, str]], Litestar]) -> Litestar:

@@ -13,17 +13,17 @@ import redis.asyncio.cluster
 
 from services.runtime.settings import DataSettings
 
-__all__ = ["Redis", "open_redis"]
+__all__ = ["TIMEOUT_SECONDS", "Redis", "open_redis"]
 
 Redis = redis.asyncio.Redis
-_TIMEOUT_SECONDS = 1.0
+TIMEOUT_SECONDS = 1.0
 
 
 def open_redis(settings: DataSettings) -> Redis:
     """A client for `REDIS_URL`; connections open lazily, on the first command."""
     options: dict[str, Any] = {
-        "socket_timeout": _TIMEOUT_SECONDS,
-        "socket_connect_timeout": _TIMEOUT_SECONDS,
+        "socket_timeout": TIMEOUT_SECONDS,
+        "socket_connect_timeout": TIMEOUT_SECONDS,
         "decode_responses": False,
     }
     if settings.redis_cluster:

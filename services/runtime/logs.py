@@ -12,18 +12,21 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REQUEST_ID_HEADER", "configure_logging", "request_context"]
+from services.runtime.access_log import access_log
+
+__all__ = ["REQUEST_ID_HEADER", "configure_logging", "incoming_request_id", "request_context"]
 
 REQUEST_ID_HEADER = "x-request-id"
 _HANDLER_NAME = "eduscale-json"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_access = structlog.get_logger("eduscale.access")
+_REQUEST_ID_NAME = REQUEST_ID_HEADER.encode()
 
 
 def configure_logging(level: str, service: str) -> None:
@@ -61,16 +64,21 @@ def configure_logging(level: str, service: str) -> None:
     root.handlers = [h for h in root.handlers if h.get_name() != _HANDLER_NAME] + [handler]
     root.setLevel(level)
     structlog.contextvars.bind_contextvars(service=service)
+    access_log.configure(service)
 
 
 def request_context(app: ASGIApp) -> ASGIApp:
-    """ASGI middleware: bind a request id, echo it, and log one access line per request."""
+    """ASGI middleware: bind a request id, echo it, and log one access line per request.
+
+    The access line goes through `access_log` (batched, off the request's path); other
+    lines logged while the request runs carry its id through structlog's contextvars.
+    """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        request_id = _incoming_id(scope) or uuid.uuid4().hex
+        request_id = incoming_request_id(scope.get("headers", [])) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -88,20 +96,21 @@ def request_context(app: ASGIApp) -> ASGIApp:
             try:
                 await app(scope, receive, send_with_id)
             finally:
-                _access.info(
-                    "request",
-                    method=scope.get("method"),
-                    path=scope["path"],
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                access_log.record(
+                    scope.get("method", ""),
+                    scope["path"],
+                    status,
+                    round((time.perf_counter() - started) * 1000, 2),
+                    request_id,
                 )
 
     return middleware
 
 
-def _incoming_id(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", []):
-        if name == REQUEST_ID_HEADER.encode():
+def incoming_request_id(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The caller's `X-Request-ID`, if it is a safe one to log and echo."""
+    for name, value in headers:
+        if name == _REQUEST_ID_NAME:
             candidate = value.decode("latin-1")
             return candidate if _SAFE_ID.match(candidate) else None
     return None

@@ -1,0 +1,98 @@
+"""The Course service's cached read in the fast lane: `GET /courses/{id}` on a hit.
+
+The same answer as `CourseController.detail` on a hit (the cached bytes, their ETag,
+Cache-Control and Vary, 304 when `If-None-Match` names the ETag) and the same
+`course_viewed` event, without Litestar's routing and injection. A miss, a course id not
+written in the canonical lower-case form, or Redis not answering goes to the handler,
+which reads through the cache with read-your-writes as before.
+"""
+
+import re
+import uuid
+
+from litestar import Litestar
+
+from services.analytics.emitter import EventEmitter
+from services.analytics.events import CourseViewed
+from services.course.content_cache import course_key
+from services.course.responses import matches, validators
+from services.runtime.errors import ServiceError
+from services.runtime.hot_path import Answer, FastRequest, FastRoutes
+from services.runtime.redis_get import CachedGet, RedisGetFailed
+from services.runtime.resources import Resources
+
+__all__ = ["course_fast_routes"]
+
+_PREFIX = "/courses/"
+_CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_JSON = (b"content-type", b"application/json")
+
+
+def course_fast_routes(app: Litestar) -> FastRoutes:
+    """`GET /courses/{id}` for `app`, whose lifespan opens what it reads."""
+    state = app.state
+
+    async def course_detail(request: FastRequest) -> Answer | None:
+        text = request.path[len(_PREFIX) :]
+        if not _CANONICAL_ID.fullmatch(text):
+            return None  # another route, or an id Litestar parses in another spelling
+        course_id = uuid.UUID(text)
+        cached_get: CachedGet = state.cached_get
+        key = course_key(course_id)
+        try:
+            body = await cached_get.get(key.encode())
+        except RedisGetFailed:
+            return None
+        if body is None:
+            request.note_miss(key)
+            return None
+        resources: Resources = state.resources
+        events: EventEmitter = state.events
+        events.emit(CourseViewed(user_id=_viewer(request, resources), course_id=course_id))
+        known = answers.get(body)
+        if known is None:
+            known = answers.remember(body, resources.settings.catalogue_max_age_seconds)
+        etag, ok, not_modified = known
+        if_none_match = request.headers.get(b"if-none-match")
+        if if_none_match is not None and matches(if_none_match.decode("latin-1"), etag):
+            return not_modified
+        return ok
+
+    answers = _Answers()
+    return FastRoutes(prefixes=[(_PREFIX, course_detail)])
+
+
+class _Answers:
+    """The answers to recently served bodies: a hot course is hashed once, not per read.
+
+    Keyed by the bytes themselves, so an edited course (other bytes) gets its own entry.
+    """
+
+    _SIZE = 256
+
+    def __init__(self) -> None:
+        self._known: dict[bytes, tuple[str, Answer, Answer]] = {}
+
+    def get(self, body: bytes) -> tuple[str, Answer, Answer] | None:
+        return self._known.get(body)
+
+    def remember(self, body: bytes, max_age: int) -> tuple[str, Answer, Answer]:
+        headers = validators(body, max_age=max_age, public=True)
+        listed = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+        ok = Answer(200, [*listed, _JSON, (b"content-length", str(len(body)).encode())], body)
+        known = (headers["ETag"], ok, Answer(304, listed, b""))
+        if len(self._known) >= self._SIZE:
+            self._known.clear()
+        self._known[body] = known
+        return known
+
+
+def _viewer(request: FastRequest, resources: Resources) -> uuid.UUID | None:
+    """As the handler's: a signed-in caller, or anonymous (a bad token too)."""
+    header = request.headers.get(b"authorization")
+    if header is None:
+        return None
+    try:
+        return resources.tokens.principal_of_header(header.decode("latin-1")).user_id
+    except ServiceError:
+        return None

@@ -1,0 +1,161 @@
+"""The fast lane: a service's cached reads answered before Litestar's router.
+
+A cached read is a token check, one Redis GET and bytes already encoded; through
+Litestar it also paid for routing, dependency injection, the request and response
+objects, the exception-handling layers and the middleware stack, about half of its CPU
+in the profile (docs/benchmarks.md). A service names its cached reads (`FastRoutes`);
+the fast lane sits inside the Litestar app, in place of the app's ASGI handler, so
+whatever wraps the app (metrics, the server) still sees every request, and the app's
+lifespan, state and test client are unchanged.
+
+A fast route answers only the case it is sure of: a hit, with a valid token where one is
+needed. It returns None for anything else (a miss, a bad or expired token, Redis not
+answering, an unexpected error) and the request goes on to Litestar untouched, whose
+handler does exactly what it did before: the miss path, read-your-writes, the 401 and
+every other error in the one problem+json shape. Only GETs are considered, and none that
+carries an `Origin` header (CORS stays Litestar's). An answered request gets what the
+middleware gives every other one: an `X-Request-ID` (the caller's, or a new one) and one
+access line.
+"""
+
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import structlog
+from litestar import Litestar
+from litestar.types import ASGIApp
+
+from services.runtime.access_log import access_log
+from services.runtime.logs import REQUEST_ID_HEADER, incoming_request_id
+
+__all__ = [
+    "CACHE_MISS",
+    "Answer",
+    "FastLane",
+    "FastRequest",
+    "FastRoute",
+    "FastRoutes",
+    "install_fast_lane",
+    "missed",
+]
+
+_log = structlog.get_logger("eduscale.hot_path")
+_REQUEST_ID = REQUEST_ID_HEADER.encode()
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+RawASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+"""ASGI as plain mappings: the lane reads a few keys, Litestar's types need not apply."""
+CACHE_MISS = "eduscale.cache_miss"
+"""The state key under which a fast route leaves the cache key it found missing."""
+_READ_HEADERS = frozenset({b"authorization", b"if-none-match", b"origin", _REQUEST_ID})
+
+
+@dataclass(frozen=True, slots=True)
+class FastRequest:
+    """What a fast route may look at: the path and the few headers the lane collects."""
+
+    path: str
+    headers: Mapping[bytes, bytes]
+    """Lower-case names: authorization, if-none-match, x-request-id (others dropped)."""
+    state: dict[str, Any]
+    """The request's ASGI state, which Litestar's request sees (`note_miss`)."""
+
+    def note_miss(self, key: str) -> None:
+        """Tell the handler this key just missed, so it does not GET it again."""
+        self.state[CACHE_MISS] = key
+
+
+def missed(state: Mapping[str, Any], key: str) -> bool:
+    """Whether the fast lane found `key` missing from the cache for this request."""
+    return state.get(CACHE_MISS) == key
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A complete response: status, headers (without X-Request-ID) and body."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+FastRoute = Callable[[FastRequest], Awaitable[Answer | None]]
+"""Answers a GET it is sure of, or returns None to hand the request to Litestar."""
+
+
+@dataclass(frozen=True)
+class FastRoutes:
+    """A service's cached reads: by exact path, or by path prefix."""
+
+    exact: Mapping[str, FastRoute] = field(default_factory=dict)
+    prefixes: Sequence[tuple[str, FastRoute]] = ()
+
+
+class FastLane:
+    """An ASGI app: the fast routes first, `fallback` (Litestar's handler) for the rest."""
+
+    def __init__(self, fallback: RawASGIApp, routes: FastRoutes) -> None:
+        self._fallback = fallback
+        self._exact = dict(routes.exact)
+        self._prefixes = tuple(routes.prefixes)
+
+    def _route(self, path: str) -> FastRoute | None:
+        route = self._exact.get(path)
+        if route is None:
+            for prefix, candidate in self._prefixes:
+                if path.startswith(prefix):
+                    return candidate
+        return route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a fast route's hit, or hand the request to the fallback."""
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self._fallback(scope, receive, send)
+            return
+        path: str = scope["path"]
+        route = self._route(path)
+        if route is None:
+            await self._fallback(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = {name: value for name, value in scope["headers"] if name in _READ_HEADERS}
+        answer = None
+        if b"origin" not in headers:
+            try:
+                state = scope.setdefault("state", {})
+                answer = await route(FastRequest(path, headers, state))
+            except Exception:  # noqa: BLE001 - Litestar answers instead, in the one error shape
+                _log.warning("fast_lane_error", path=path, exc_info=True)
+        if answer is None:
+            await self._fallback(scope, receive, send)
+            return
+        request_id = (
+            incoming_request_id([(_REQUEST_ID, headers[_REQUEST_ID])])
+            if _REQUEST_ID in headers
+            else None
+        ) or os.urandom(16).hex()  # as uuid4().hex: 32 random hex digits, for less
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status,
+                "headers": [*answer.headers, (_REQUEST_ID, request_id.encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer.body})
+        access_log.record(
+            "GET",
+            path,
+            answer.status,
+            round((time.perf_counter() - started) * 1000, 2),
+            request_id,
+        )
+
+
+def install_fast_lane(app: Litestar, routes: FastRoutes) -> None:
+    """Put the fast lane in front of `app`'s router, inside the app."""
+    fallback = cast("RawASGIApp", app.asgi_handler)
+    app.asgi_handler = cast("ASGIApp", FastLane(fallback, routes))
