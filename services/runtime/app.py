@@ -3,7 +3,9 @@
 A service's `create_app(settings)` passes its own handlers here and gets a Litestar app
 with the lifespan-managed resources, the `resources` and `principal` dependencies, the one
 problem+json error shape, request ids and JSON logs, CORS from `CORS_ORIGINS`, the body
-size limit, the health endpoints and an OpenAPI document at `/schema`.
+size limit, the health endpoints, Prometheus metrics at `/metrics` (HTTP metrics per
+route from `HTTPMetrics`, wrapped around everything else) and an OpenAPI document at
+`/schema`.
 """
 
 import os
@@ -24,7 +26,9 @@ from services.runtime.cache import open_redis
 from services.runtime.database import DatabaseUnreachable
 from services.runtime.errors import exception_handlers
 from services.runtime.health import health_handlers
+from services.runtime.http_metrics import HTTPMetrics
 from services.runtime.logs import REQUEST_ID_HEADER, configure_logging, request_context
+from services.runtime.metrics import metrics_handler
 from services.runtime.resources import RedisFactory, Resources, open_resources
 from services.runtime.settings import ServiceSettings, SettingsError
 from services.runtime.tokens import Principal
@@ -99,8 +103,8 @@ def build_app(
         if settings.cors_origins
         else None
     )
-    return Litestar(
-        route_handlers=[*health_handlers, *handlers],
+    app = Litestar(
+        route_handlers=[*health_handlers, metrics_handler, *handlers],
         lifespan=[lifespan, *lifespans],
         dependencies={
             "resources": Provide(provide_resources, sync_to_thread=False),
@@ -120,6 +124,10 @@ def build_app(
         ),
         logging_config=None,
     )
+    # Outermost, around the exception handler and CORS, as Litestar wraps its own
+    # OpenTelemetry middleware: every request is measured, routed or not.
+    app.asgi_handler = HTTPMetrics(app.asgi_handler)
+    return app
 
 
 def app_from_environment(factory: Callable[[Mapping[str, str]], Litestar]) -> Litestar:
