@@ -87,7 +87,7 @@ def requests_of(scrape: dict, route: str, method: str, status: int) -> float:
             "http_response_status_code": str(status),
         }.items()
     )
-    return scrape.get((COUNT, labels), 0.0)
+    return float(scrape.get((COUNT, labels), 0.0))
 
 
 def test_requests_are_counted_per_route_template_method_and_status(core_db: str) -> None:
