@@ -535,3 +535,16 @@ def test_its_prometheus_scrapes_every_process_and_loads_the_alert_rules(tmp_path
             }
             assert {"EduscaleDeadLetterWrites", "EduscaleBreakerOpen"} <= alerts
             stop_cleanly(running, signal.SIGTERM)
+
+
+@pytest.mark.server
+def test_without_prometheus_it_says_how_to_get_it_and_runs_the_rest(tmp_path):
+    with fresh_database("devup", migrate=False) as database_url:
+        # A PATH with the project's Python and nothing else: no prometheus binary on it.
+        env = platform_environment(database_url, PATH=str(Path(sys.executable).parent))
+        with dev_up(env, tmp_path / "data") as running, running.client() as api:
+            assert "Prometheus is not installed" in running.output()
+            assert "apt-get install prometheus" in running.output()
+            assert "  metrics  http://" not in running.output()
+            assert api.get("/courses").status_code == 200
+            stop_cleanly(running, signal.SIGTERM)
