@@ -3,8 +3,9 @@
 The order: check PostgreSQL and Redis (or say how to start them), apply the migrations,
 start the embedded Kafka broker unless KAFKA_BOOTSTRAP_SERVERS names one, start every
 process of `PROCESSES` and wait until each is ready, then the gateway on the one public
-port. Ctrl-C or SIGTERM stops the gateway first, then the services and workers, then the
-broker; the command exits 0. If a process dies on its own, the rest are stopped and it
+port, then a Prometheus scraping all of them (when it is installed, see prometheus.py).
+Ctrl-C or SIGTERM stops Prometheus and the gateway first, then the services and workers,
+then the broker; the command exits 0. If a process dies on its own, the rest are stopped and it
 exits 1, naming it.
 
 To run one more process locally (say a new worker), add one line to `PROCESSES`.
@@ -13,18 +14,21 @@ To run one more process locally (say a new worker), add one line to `PROCESSES`.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio.to_thread
 import httpx
 
 from contracts.routes import ROUTES
-from infra.dev import broker
+from infra.dev import broker, prometheus
 from infra.dev.backing import ensure_database, ensure_redis
 from infra.dev.local_env import LocalSettings, jwt_secret, prepare_data_dir
 from infra.dev.supervisor import Child, Supervisor
@@ -120,6 +124,9 @@ class _LocalPlatform:
         self.started: list[_Started] = []
         self.gateway: Child | None = None
         self.kafka: Child | None = None
+        self.prometheus: Child | None = None
+        self.prometheus_url: str | None = None
+        self._prometheus_dir: Path | None = None
         self.stop = asyncio.Event()
         self._first_signal = 0.0
 
@@ -198,7 +205,36 @@ class _LocalPlatform:
         argv += ["--port", str(self.settings.port)]
         self.gateway = await self.supervisor.start("gateway", [sys.executable, *argv], gateway_env)
         await self._ready(self.gateway, self.settings.port, path="/health/live")
+        await self._prometheus()
         self._banner(bootstrap)
+
+    def _scrape_targets(self) -> dict[str, list[str]]:
+        """Job -> address of every process started, named as the cluster's scrape jobs."""
+        targets: dict[str, list[str]] = {}
+        for started in self.started:
+            for name, port in started.ports.items():
+                main = started.spec.serves or started.spec.name
+                job = main if name == "port" else f"{name}-worker"
+                targets.setdefault(job, []).append(f"{_LOOPBACK}:{port}")
+        gateway_host = _LOOPBACK if self.settings.host in {"0.0.0.0", "::"} else self.settings.host  # noqa: S104
+        targets["gateway"] = [f"{gateway_host}:{self.settings.port}"]
+        return targets
+
+    async def _prometheus(self) -> None:
+        binary = prometheus.prometheus_binary()
+        if binary is None:
+            self.say(f"note: {prometheus.MISSING}")
+            return
+        self._prometheus_dir = Path(tempfile.mkdtemp(prefix="eduscale-prometheus-"))
+        config = self._prometheus_dir / "prometheus.yml"
+        config.write_text(prometheus.prometheus_config(self._scrape_targets()))
+        port = _free_port()
+        argv = prometheus.prometheus_command(
+            binary, config, self._prometheus_dir / "data", f"{_LOOPBACK}:{port}"
+        )
+        self.prometheus = await self.supervisor.start("prometheus", argv, dict(self.environ))
+        await self._ready(self.prometheus, port, path="/-/ready")
+        self.prometheus_url = f"http://{_LOOPBACK}:{port}"
 
     async def _kafka(self) -> str:
         if self.settings.kafka_bootstrap is not None:
@@ -257,6 +293,11 @@ class _LocalPlatform:
             f"  data     {self.settings.data_dir}  (Qdrant, uploaded PDFs, analytics, JWT secret)",
             f"  health   {base}/health/ready",
         ]
+        if self.prometheus_url:
+            lines.append(
+                f"  metrics  {self.prometheus_url}  (Prometheus: every process scraped every"
+                f" {prometheus.SCRAPE_INTERVAL_SECONDS} s, the alert rules loaded)"
+            )
         if self.settings.openai_configured:
             lines.append("  AI       available (OPENAI_API_KEY is set)")
         else:
@@ -271,6 +312,7 @@ class _LocalPlatform:
 
     async def _shutdown(self) -> None:
         waves = [
+            [self.prometheus] if self.prometheus else [],
             [self.gateway] if self.gateway else [],
             [s.child for s in self.started],
             [self.kafka] if self.kafka else [],
@@ -278,6 +320,8 @@ class _LocalPlatform:
         for wave in waves:
             if wave:
                 await self.supervisor.stop(wave, _STOP_GRACE_SECONDS)
+        if self._prometheus_dir is not None:
+            shutil.rmtree(self._prometheus_dir, ignore_errors=True)
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -17,16 +17,17 @@ from openai import AsyncOpenAI
 from qdrant_client import AsyncQdrantClient
 
 from services.ai.breaker import BreakerOpen
+from services.ai.breaker_metrics import observe_breakers
 from services.ai.provider import openai_client
 from services.ai.provider_breakers import ProviderBreakers, provider_breakers
 from services.ai.qdrant import open_qdrant
 from services.ai.settings import AISettings
 from services.ai.worker_settings import AIWorkerSettings
 from services.analytics.emitter import EventEmitter
-from services.runtime.health_server import Counters
 from services.runtime.kafka.consumer import RetryPolicy
 from services.runtime.kafka.settings import KafkaSettings
 from services.runtime.logs import configure_logging
+from services.runtime.metrics import Counters
 from services.runtime.resources import DataPools, open_data_pools
 from services.runtime.settings import DataSettings
 from services.runtime.worker import WorkerHandler, consume
@@ -91,9 +92,9 @@ async def run_worker(
         emitter.running() as events,
     ):
         client = openai_client(ai)
-        context = WorkerContext(
-            ai, resources, client, provider_breakers(ai, resources.redis), qdrant, events
-        )
+        breakers = provider_breakers(ai, resources.redis)
+        context = WorkerContext(ai, resources, client, breakers, qdrant, events)
+        stop_observing = observe_breakers(breakers)
         try:
             async with handler_factory(context) as handler:
                 await consume(
@@ -112,4 +113,5 @@ async def run_worker(
                     ordering_key=ordering_key,
                 )
         finally:
+            stop_observing()
             await client.close()

@@ -16,6 +16,7 @@ from litestar import Litestar
 
 from services.ai.document_files import DocumentFiles, document_files
 from services.ai.outbox import OutboxRelay
+from services.ai.outbox_metrics import measure_outbox_backlog
 from services.ai.provider import openai_client
 from services.ai.qdrant import course_index, open_qdrant
 from services.ai.semantic_cache import OpenAIEmbedder
@@ -72,11 +73,15 @@ def ai_lifespan(
             app.state.ai = AIRuntime(ai, relay, document_files(ai), index, embedder)
             stop = asyncio.Event()
             task = asyncio.create_task(relay.run(stop), name="outbox-relay")
+            backlog = asyncio.create_task(
+                measure_outbox_backlog(resources.databases, stop), name="outbox-backlog"
+            )
             try:
                 yield
             finally:
                 stop.set()
                 await task
+                await backlog
                 await anyio.to_thread.run_sync(lambda: producer.flush(5))
                 await client.close()
 

@@ -31,10 +31,12 @@ import msgspec
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from contracts.platform_metrics import ANALYTICS_EVENTS_DROPPED
 from contracts.topics import ANALYTICS_EVENTS
 from services.analytics.events import Event, encode_event
 from services.analytics.settings import AnalyticsSettings
 from services.runtime.kafka.settings import KafkaSettings, producer_config
+from services.runtime.metrics import observe_at_scrape
 
 __all__ = ["EmitterStats", "EventEmitter"]
 
@@ -135,9 +137,29 @@ class EventEmitter:
             buffer_size=self._settings.buffer_size,
         )
 
+    def _drops_by_reason(self) -> list[tuple[tuple[str, ...], float]]:
+        counts = self.stats()
+        return [
+            (("buffer_full",), counts.dropped_buffer_full),
+            (("undeliverable",), counts.dropped_undeliverable),
+            (("disabled",), counts.dropped_disabled),
+        ]
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator["EventEmitter"]:
-        """Run the background hand-over while the block runs; flush (bounded) at the end."""
+        """Run the background hand-over while the block runs; flush (bounded) at the end.
+
+        Meanwhile the drops are served on `/metrics` (`eduscale_analytics_events_dropped`).
+        """
+        stop_observing = observe_at_scrape(ANALYTICS_EVENTS_DROPPED, self._drops_by_reason)
+        try:
+            async with self._handing_over():
+                yield self
+        finally:
+            stop_observing()
+
+    @contextlib.asynccontextmanager
+    async def _handing_over(self) -> AsyncIterator["EventEmitter"]:
         if self._kafka is None:
             _log.info("analytics_disabled", reason="KAFKA_BOOTSTRAP_SERVERS is not set")
             yield self

@@ -59,7 +59,7 @@ def course_fast_routes(app: Litestar) -> FastRoutes:
         return ok
 
     answers = _Answers()
-    return FastRoutes(prefixes=[(_PREFIX, course_detail)])
+    return FastRoutes(prefixes=[(_PREFIX, "/courses/{course_id}", course_detail)])
 
 
 class _Answers:

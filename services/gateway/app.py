@@ -8,7 +8,8 @@ limit (429 with `Retry-After`), then forward it to the route's service with the 
 error the gateway itself produces is the services' problem+json document.
 
 It also answers its own probes: `/health/live`, and `/health/ready`, which asks every
-upstream's `/health/ready` (Kong serves these on a separate status port).
+upstream's `/health/ready` (Kong serves these on a separate status port), and `/metrics`
+(its process's, for the local Prometheus; Kong has its own plugin).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ import httpx
 import structlog
 
 from contracts.gateway import CORS, RoutePolicy, route_policies
+from contracts.platform_metrics import METRICS_PATH
 from services.gateway.rate_limit import MinuteWindows
 from services.gateway.settings import GatewaySettings
 from services.runtime.logs import configure_logging
+from services.runtime.metrics import metrics_app
 
 __all__ = ["Gateway", "create_app", "from_environment"]
 
@@ -92,6 +95,8 @@ class Gateway:
         """ASGI: the lifespan opens and closes the upstream client; HTTP is proxied."""
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+        elif scope["type"] == "http" and scope["path"] == METRICS_PATH:
+            await metrics_app(scope, receive, send)  # this process's own, for the local scraper
         elif scope["type"] == "http":
             await self._http(scope, receive, send)
 

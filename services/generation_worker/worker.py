@@ -16,6 +16,7 @@ from dataclasses import asdict
 
 import structlog
 
+from contracts.platform_metrics import SEMANTIC_CACHE_LOOKUPS, CacheResult
 from contracts.topics import GENERATION_REQUESTED
 from services.ai.cache_tuning import configured_decision
 from services.ai.semantic_cache import OpenAIEmbedder, SemanticCache
@@ -24,11 +25,13 @@ from services.ai.worker_context import WorkerContext, run_worker, worker_setting
 from services.generation_worker.handler import GenerationHandler
 from services.generation_worker.settings import GenerationWorkerSettings
 from services.indexing.vector_index import CourseIndex
+from services.runtime.metrics import observe_at_scrape
 from services.runtime.worker import WorkerHandler, run_forever
 
 __all__ = [
     "cache_collection",
     "cache_counters",
+    "cache_lookups",
     "main",
     "run_generation_worker",
     "worker_settings",
@@ -64,6 +67,22 @@ def cache_counters(cache: SemanticCache) -> dict[str, float]:
             for reason, count in cache.rejections_by_reason().items()
         },
     }
+
+
+def cache_lookups(cache: SemanticCache) -> list[tuple[tuple[str, ...], float]]:
+    """Lookups by result, as `eduscale_semantic_cache_lookups` labels them.
+
+    The three add up to every lookup: `near_miss` is a lookup that came close (a
+    candidate the verifier refused, or a best score just under the threshold), `miss`
+    the rest of the misses.
+    """
+    stats = cache.stats()
+    near = stats.near_misses + stats.rejections
+    return [
+        ((CacheResult.HIT,), stats.hits),
+        ((CacheResult.MISS,), stats.misses - near),
+        ((CacheResult.NEAR_MISS,), near),
+    ]
 
 
 async def _purge_periodically(cache: SemanticCache, every: float) -> None:
@@ -103,6 +122,7 @@ async def _generation_handler(context: WorkerContext) -> AsyncIterator[WorkerHan
     await asyncio.to_thread(verifier.warm)
     await cache.ensure_collection()
     context.counters.append(lambda: cache_counters(cache))
+    stop_observing = observe_at_scrape(SEMANTIC_CACHE_LOOKUPS, lambda: cache_lookups(cache))
     grounding = OpenAIEmbedder(
         context.client, model=ai.embedding_model, dimensions=ai.layout["vector_size"]
     )
@@ -120,6 +140,7 @@ async def _generation_handler(context: WorkerContext) -> AsyncIterator[WorkerHan
             events=context.events,
         )
     finally:
+        stop_observing()
         purge.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purge

@@ -3,9 +3,10 @@
 A service's `create_app(settings)` passes its own handlers here and gets a Litestar app
 with the lifespan-managed resources, the `resources` and `principal` dependencies, the one
 problem+json error shape, request ids and JSON logs, CORS from `CORS_ORIGINS`, the body
-size limit, the health endpoints and an OpenAPI document at `/schema`. A service may name
-cached reads for the fast lane (`services.runtime.hot_path`), which answers their hits
-ahead of the router.
+size limit, the health endpoints, Prometheus metrics at `/metrics` (HTTP metrics per
+route from `HTTPMetrics`, wrapped around everything else) and an OpenAPI document at
+`/schema`. A service may name cached reads for the fast lane (`services.runtime.hot_path`),
+which answers their hits ahead of the router, inside the metrics.
 """
 
 import os
@@ -28,7 +29,9 @@ from services.runtime.database import DatabaseUnreachable
 from services.runtime.errors import exception_handlers
 from services.runtime.health import health_handlers
 from services.runtime.hot_path import FastRoutes, install_fast_lane
+from services.runtime.http_metrics import HTTPMetrics
 from services.runtime.logs import REQUEST_ID_HEADER, configure_logging, request_context
+from services.runtime.metrics import metrics_handler
 from services.runtime.redis_get import open_cached_get
 from services.runtime.resources import RedisFactory, Resources, open_resources
 from services.runtime.settings import ServiceSettings, SettingsError
@@ -112,7 +115,7 @@ def build_app(
         else None
     )
     app = Litestar(
-        route_handlers=[*health_handlers, *handlers],
+        route_handlers=[*health_handlers, metrics_handler, *handlers],
         lifespan=[lifespan, *lifespans],
         dependencies={
             "resources": Provide(provide_resources, sync_to_thread=False),
@@ -134,6 +137,9 @@ def build_app(
     )
     if fast_routes is not None:
         install_fast_lane(app, fast_routes(app))
+    # Outermost, around the exception handler and CORS, as Litestar wraps its own
+    # OpenTelemetry middleware: every request is measured, routed or not.
+    app.asgi_handler = HTTPMetrics(app.asgi_handler)
     return app
 
 

@@ -14,7 +14,7 @@ Routing rules, which the Course service's tests observe:
 """
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,8 +25,10 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from psycopg_pool.abc import AsyncKwargsParam
 
+from contracts.platform_metrics import DB_POOL_WAITERS
 from services.runtime.errors import Unavailable
 from services.runtime.iam_auth import iam_token_kwargs
+from services.runtime.metrics import observe_at_scrape
 from services.runtime.settings import DataSettings
 
 __all__ = ["Connection", "DatabaseUnreachable", "Databases"]
@@ -73,6 +75,7 @@ class Databases:
     def __init__(self, settings: DataSettings) -> None:
         self._writer_url = settings.database_url
         self._open_timeout = settings.pool_timeout_seconds
+        self._stop_observing: Callable[[], None] = lambda: None
         self._writer = _pool(settings.database_url, "writer", settings)
         self._replicas = [
             _pool(url, f"replica-{index}", settings)
@@ -101,9 +104,18 @@ class Databases:
             ) from None
         for replica in self._replicas:
             await replica.open(wait=False)
+        self._stop_observing = observe_at_scrape(DB_POOL_WAITERS, self._waiters)
+
+    def _waiters(self) -> list[tuple[tuple[str, ...], float]]:
+        """Requests queued for a connection, per pool, for `eduscale_db_pool_waiters`."""
+        return [
+            ((pool.name,), pool.get_stats().get("requests_waiting", 0))
+            for pool in (self._writer, *self._replicas)
+        ]
 
     async def close(self) -> None:
         """Close every pool, returning their connections."""
+        self._stop_observing()
         for pool in (self._writer, *self._replicas):
             await pool.close()
 

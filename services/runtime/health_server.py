@@ -1,68 +1,84 @@
-"""A tiny HTTP health endpoint for workers, which serve no other HTTP.
+"""The HTTP port of a worker, which serves no other HTTP: probes and metrics.
 
-Kubernetes probes `/health/live` and `/health/ready` on HEALTH_PORT, as for the services.
-Readiness is whatever the worker says it is (e.g. "the consumer loop is running").
-`/metrics` serves the worker's counters in the Prometheus text format, so the numbers a
-worker keeps (e.g. semantic-cache hits and misses) reach the same scraper as the gateway's,
-without a metrics library for a handful of counters.
+Kubernetes probes `/health/live` and `/health/ready` on HEALTH_PORT, as for the services,
+and Prometheus scrapes `/metrics` there. Readiness is whatever the worker says it is
+(e.g. "the consumer loop is running").
+
+Served by uvicorn, the server the services already run, with a three-route Litestar app:
+a real HTTP/1.1 implementation (keep-alive, partial reads, slow clients) and
+`prometheus-client`'s own exposition (content negotiation, OpenMetrics, gzip) instead of a
+hand-written request parser and text format. It runs inside the worker's event loop, so
+it sees the same process-wide metrics the consumer loop writes.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+import contextlib
+from collections.abc import AsyncIterator, Callable, Generator
 
-__all__ = ["Counters", "health_server", "prometheus_text"]
+import uvicorn
+from litestar import Litestar, Response, get
 
-_MAX_REQUEST_LINE = 1024
+from services.runtime.metrics import metrics_handler
 
-Counters = Callable[[], Mapping[str, float]]
-"""Reads the worker's counters now: Prometheus metric name -> value."""
+__all__ = ["health_server"]
+
+_SHUTDOWN_SECONDS = 5
 
 
-def prometheus_text(counters: Mapping[str, float]) -> str:
-    """The counters in the Prometheus text exposition format (each one a counter)."""
-    return "".join(
-        f"# TYPE {name} counter\n{name} {value}\n" for name, value in sorted(counters.items())
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the worker owns SIGTERM and stops us."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _health_app(ready: Callable[[], bool]) -> Litestar:
+    @get("/health/live", sync_to_thread=False)
+    def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/health/ready", sync_to_thread=False)
+    def readiness() -> Response[dict[str, str]]:
+        if ready():
+            return Response({"status": "ready"})
+        return Response({"status": "not ready"}, status_code=503)
+
+    return Litestar(
+        route_handlers=[live, readiness, metrics_handler],
+        openapi_config=None,
+        logging_config=None,
     )
 
 
-@asynccontextmanager
-async def health_server(
-    port: int, ready: Callable[[], bool], counters: Counters | None = None
-) -> AsyncIterator[int]:
-    """Serve the probes on 0.0.0.0:`port` (0 picks a free one) while the block runs."""
+@contextlib.asynccontextmanager
+async def health_server(port: int, ready: Callable[[], bool]) -> AsyncIterator[int]:
+    """Serve the probes and metrics on 0.0.0.0:`port` (0 picks a free one) while the block runs.
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            line = await asyncio.wait_for(reader.readline(), timeout=5)
-            parts = line[:_MAX_REQUEST_LINE].decode("latin-1").split()
-            path = parts[1] if len(parts) > 1 else ""
-            content_type = "application/json"
-            if path == "/health/live":
-                status, body = "200 OK", b'{"status":"ok"}'
-            elif path == "/health/ready":
-                ok = ready()
-                status = "200 OK" if ok else "503 Service Unavailable"
-                body = b'{"status":"ready"}' if ok else b'{"status":"not ready"}'
-            elif path == "/metrics" and counters is not None:
-                status, body = "200 OK", prometheus_text(counters()).encode()
-                content_type = "text/plain; version=0.0.4"
-            else:
-                status, body = "404 Not Found", b'{"status":"not found"}'
-            writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                + body
-            )
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(answer, "0.0.0.0", port)  # noqa: S104 - probed from the node
+    Yields the port bound; raises `OSError` when it cannot be bound.
+    """
+    server = _Server(
+        uvicorn.Config(
+            _health_app(ready),
+            host="0.0.0.0",  # noqa: S104 - probed from the node, scraped from the cluster
+            port=port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            lifespan="off",
+            timeout_graceful_shutdown=_SHUTDOWN_SECONDS,
+        )
+    )
+    serving = asyncio.create_task(server.serve(), name=f"health-server-{port}")
+    while not server.started:
+        if serving.done():
+            # uvicorn logs the bind error and exits the task with SystemExit(1).
+            with contextlib.suppress(SystemExit):
+                serving.result()
+            raise OSError(f"cannot serve the health port {port}")
+        await asyncio.sleep(0.01)
     try:
-        yield server.sockets[0].getsockname()[1]
+        yield server.servers[0].sockets[0].getsockname()[1]
     finally:
-        server.close()
-        await server.wait_closed()
+        server.should_exit = True
+        await serving

@@ -89,10 +89,14 @@ FastRoute = Callable[[FastRequest], Awaitable[Answer | None]]
 
 @dataclass(frozen=True)
 class FastRoutes:
-    """A service's cached reads: by exact path, or by path prefix."""
+    """A service's cached reads: by exact path, or by path prefix with its route template.
+
+    The template (`/courses/{course_id}`) is what Litestar's router would have written into
+    `scope["path_template"]`: the HTTP metrics label an answered request by it.
+    """
 
     exact: Mapping[str, FastRoute] = field(default_factory=dict)
-    prefixes: Sequence[tuple[str, FastRoute]] = ()
+    prefixes: Sequence[tuple[str, str, FastRoute]] = ()
 
 
 class FastLane:
@@ -103,13 +107,14 @@ class FastLane:
         self._exact = dict(routes.exact)
         self._prefixes = tuple(routes.prefixes)
 
-    def _route(self, path: str) -> FastRoute | None:
+    def _route(self, path: str) -> tuple[str, FastRoute] | None:
         route = self._exact.get(path)
-        if route is None:
-            for prefix, candidate in self._prefixes:
-                if path.startswith(prefix):
-                    return candidate
-        return route
+        if route is not None:
+            return path, route
+        for prefix, template, candidate in self._prefixes:
+            if path.startswith(prefix):
+                return template, candidate
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer a fast route's hit, or hand the request to the fallback."""
@@ -117,10 +122,11 @@ class FastLane:
             await self._fallback(scope, receive, send)
             return
         path: str = scope["path"]
-        route = self._route(path)
-        if route is None:
+        found = self._route(path)
+        if found is None:
             await self._fallback(scope, receive, send)
             return
+        template, route = found
         started = time.perf_counter()
         headers = {name: value for name, value in scope["headers"] if name in _READ_HEADERS}
         answer = None
@@ -138,6 +144,7 @@ class FastLane:
             if _REQUEST_ID in headers
             else None
         ) or os.urandom(16).hex()  # as uuid4().hex: 32 random hex digits, for less
+        scope["path_template"] = template  # as the router would have: the metrics' route
         await send(
             {
                 "type": "http.response.start",

@@ -1,7 +1,8 @@
 """What every worker process runs around its handler: the consumer loop and the probes.
 
 A worker consumes one topic at least once with a dead-letter topic and serves health
-probes (and, on /metrics, whatever its handler counts). Only the handler differs, and
+probes and /metrics (the loop's in-flight jobs, dead letters and lag, and whatever its
+handler counts). Only the handler differs, and
 what a worker opens to build it (pools, clients): that is the caller's, e.g.
 `services.ai.worker_context` for the two AI workers. On SIGTERM or SIGINT the in-flight
 messages are drained and the group is left.
@@ -16,10 +17,12 @@ from typing import Protocol
 import structlog
 from confluent_kafka import Consumer, Message, Producer
 
-from services.runtime.health_server import Counters, health_server
+from services.runtime.consumer_metrics import observing_consumer
+from services.runtime.health_server import health_server
 from services.runtime.kafka.consumer import ConsumerLoop, RetryPolicy
 from services.runtime.kafka.dead_letters import Failure
 from services.runtime.kafka.settings import KafkaSettings, consumer_config, producer_config
+from services.runtime.metrics import Counters, observe_counters_at_scrape
 
 __all__ = ["WorkerHandler", "consume", "run_forever"]
 
@@ -60,9 +63,11 @@ async def consume(
     never are (see `ConsumerLoop`).
     """
     dlq_producer = Producer(producer_config(kafka, client_id=f"{group}-dlq"))
+    stop_counting = observe_counters_at_scrape(counters, f"Counted by the {group} worker.")
     try:
+        consumer = Consumer(consumer_config(kafka, group=group, client_id=group))
         loop = ConsumerLoop(
-            Consumer(consumer_config(kafka, group=group, client_id=group)),
+            consumer,
             dlq_producer,
             topic,
             handler,
@@ -75,11 +80,15 @@ async def consume(
             ordering_key=ordering_key,
         )
         running = asyncio.Event()
-        async with health_server(health_port, running.is_set, counters):
+        async with (
+            observing_consumer(loop, consumer, topic=topic, group=group),
+            health_server(health_port, running.is_set),
+        ):
             _log.info("worker_started", group=group, topic=topic)
             running.set()
             await loop.run()
     finally:
+        stop_counting()
         dlq_producer.flush(5)
     _log.info("worker_stopped", processed=loop.processed, dead_lettered=loop.dead_lettered)
 

@@ -8,6 +8,7 @@ only through the gateway's port. Stopping it must exit 0 and leave no process be
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -468,3 +469,82 @@ def test_the_local_jwt_secret_is_made_once_private_and_kept(tmp_path):
     replaced = jwt_secret(data)
     assert replaced != first
     assert len(replaced) >= 32
+
+
+def prometheus_api(base: str, path: str, **params: str) -> Any:
+    response = httpx.get(f"{base}/api/v1/{path}", params=params, timeout=10)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+@pytest.mark.server
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="the prometheus package is absent")
+def test_its_prometheus_scrapes_every_process_and_loads_the_alert_rules(tmp_path):
+    jobs = {"auth", "course", "ai-orchestrator", "generation-worker", "indexer-worker", "gateway"}
+    with fresh_database("devup", migrate=False) as database_url:
+        env = platform_environment(database_url)
+        with dev_up(env, tmp_path / "data") as running, running.client() as api:
+            banner = [line for line in running.lines if "  metrics  http://" in line]
+            assert len(banner) == 1, running.output()
+            prometheus = banner[0].split("metrics", 1)[1].split()[0]
+            for _ in range(3):
+                assert api.get("/courses").status_code == 200
+            assert api.get("/ai/status").status_code == 200
+            assert api.post("/auth/login", json={"email": "x@example.com"}).status_code == 422
+
+            def all_up() -> tuple[bool, Any]:
+                targets = prometheus_api(prometheus, "targets")["activeTargets"]
+                health = {t["labels"]["job"]: t["health"] for t in targets}
+                return set(health) == jobs and set(health.values()) == {"up"}, health
+
+            wait_until(all_up, "every process's target up", within=30)
+
+            def routes_counted() -> tuple[bool, Any]:
+                query = "sum by (job, http_route, http_response_status_code) (http_server_request_duration_seconds_count)"
+                result = prometheus_api(prometheus, "query", query=query)["result"]
+                seen = {
+                    (
+                        r["metric"]["job"],
+                        r["metric"].get("http_route", ""),
+                        r["metric"]["http_response_status_code"],
+                    ): float(r["value"][1])
+                    for r in result
+                }
+                wanted = {
+                    ("course", "/courses", "200"): 3.0,
+                    ("ai-orchestrator", "/ai/status", "200"): 1.0,
+                    ("auth", "/auth/login", "422"): 1.0,
+                }
+                return all(seen.get(key) == count for key, count in wanted.items()), seen
+
+            wait_until(routes_counted, "the requests counted per route", within=30)
+            active = prometheus_api(prometheus, "query", query="http_server_active_requests")
+            assert {r["metric"]["job"] for r in active["result"]} >= {
+                "auth",
+                "course",
+                "ai-orchestrator",
+            }
+            groups = prometheus_api(prometheus, "rules")["groups"]
+            alerts = {
+                rule["name"]
+                for group in groups
+                for rule in group["rules"]
+                if rule["type"] == "alerting"
+            }
+            assert {"EduscaleDeadLetterWrites", "EduscaleBreakerOpen"} <= alerts
+            stop_cleanly(running, signal.SIGTERM)
+
+
+@pytest.mark.server
+def test_without_prometheus_it_says_how_to_get_it_and_runs_the_rest(tmp_path):
+    with fresh_database("devup", migrate=False) as database_url:
+        # A PATH with the project's Python and nothing else: no prometheus binary on it.
+        env = platform_environment(database_url, PATH=str(Path(sys.executable).parent))
+        with dev_up(env, tmp_path / "data") as running, running.client() as api:
+            assert "Prometheus is not installed" in running.output()
+            assert "apt-get install prometheus" in running.output()
+            assert "  metrics  http://" not in running.output()
+            assert api.get("/courses").status_code == 200
+            stop_cleanly(running, signal.SIGTERM)

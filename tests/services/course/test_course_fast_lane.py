@@ -59,7 +59,7 @@ async def lane_answers(
 
     Run on the test client's own event loop, where the app's Redis connection lives.
     """
-    route = dict(course_fast_routes(app).prefixes)["/courses/"]
+    (route,) = [r for prefix, _, r in course_fast_routes(app).prefixes if prefix == "/courses/"]
     request = FastRequest(path, {}, {} if state is None else state)
     return await anyio.to_thread.run_sync(client.blocking_portal.call, route, request)
 
@@ -188,3 +188,36 @@ async def test_every_cached_read_emits_its_course_viewed_event(
     users = sorted(row["user"] for row in rows)
     assert users.count(str(viewer)) == 1
     assert len(set(users)) == 2  # the viewer, and the one anonymous id for the other four
+
+
+def _served_count(metrics: str, route: str) -> float:
+    """`http_server_request_duration_seconds_count` of GETs answered 200 on `route`."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "http_server_request_duration_seconds_count"
+        and sample.labels
+        == {
+            "http_route": route,
+            "http_request_method": "GET",
+            "http_response_status_code": "200",
+        }
+    )
+
+
+async def test_requests_the_lane_answers_are_measured_under_the_route_template(
+    served, settings
+) -> None:
+    client, _ = served
+    course_id = await cached_course(client, settings)
+    before = (await client.get("/metrics")).text
+    for _ in range(3):
+        assert (await client.get(f"/courses/{course_id}")).status_code == 200
+    after = (await client.get("/metrics")).text
+    template = "/courses/{course_id}"
+    assert _served_count(after, template) - _served_count(before, template) == 3
+    assert _served_count(after, "") == _served_count(before, "")
+    assert course_id not in after  # never a raw path
