@@ -2,13 +2,13 @@
 
 An httpx2 transport (the HTTP library `openai` uses) under the client: every chat or
 embeddings request becomes a client span (`chat gpt-4o-mini`, `embeddings
-text-embedding-3-small`) with
-`gen_ai.system`, `gen_ai.operation.name` and `gen_ai.request.model`, and carries the
-`traceparent` to the provider. It sees each HTTP attempt (the client's own retries
-included), which is what an operator needs to see of a slow or failing provider. Hand
-written rather than the contrib `opentelemetry-instrumentation-openai-v2`: that one is
-beta and patches the `openai` package globally, and we need three attributes. Installed
-only when tracing is on (`services.runtime.tracing`), so it costs nothing otherwise.
+text-embedding-3-small`) with `gen_ai.system`, `gen_ai.operation.name` and
+`gen_ai.request.model`, and carries the `traceparent` to the provider. It sees each
+HTTP attempt (the client's own retries included), which is what an operator needs to
+see of a slow or failing provider. Hand written rather than the contrib
+`opentelemetry-instrumentation-openai-v2`: that one is beta and patches the `openai`
+package globally, and we need three attributes. Installed only when tracing is on
+(`services.runtime.tracing`), so it costs nothing otherwise.
 """
 
 from __future__ import annotations
