@@ -11,14 +11,15 @@ middleware (server spans per route). The SDK reads the other standard variables
 (`OTEL_BSP_*`, `OTEL_EXPORTER_OTLP_HEADERS`, ...) itself.
 
 The process installs tracing once, before building its app or worker
-(`install_tracing`); the pieces that create spans (`consumer_span`, `enqueue_headers`,
-the provider's client) ask `tracing_enabled()` and stay out of the way when it is off.
+(`install_tracing`); the pieces that create spans (`producer_traceparent`, the
+provider's client) ask `tracing_enabled()` and stay out of the way when it is off, and
+`consumer_span` uses the API's tracer, a no-op that only carries the parent when off.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from litestar.enums import ScopeType
 from opentelemetry import context, propagate, trace
@@ -29,6 +30,7 @@ from services.runtime.tracing_settings import TracingSettings
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
+    from litestar.middleware.base import DefineMiddleware
     from litestar.types import ASGIApp, Receive, Scope, Send
     from opentelemetry.sdk.trace import TracerProvider
 
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 TRACEPARENT = "traceparent"
+_TRACEPARENT = b"traceparent"
 _TRACESTATE = b"tracestate"
 _INSTRUMENTATION = "eduscale"
 _provider: TracerProvider | None = None
@@ -94,7 +97,7 @@ def tracer() -> trace.Tracer:
     return trace.get_tracer(_INSTRUMENTATION)
 
 
-def server_middleware() -> Callable[[ASGIApp], ASGIApp] | Any:
+def server_middleware() -> Callable[[ASGIApp], ASGIApp] | DefineMiddleware:
     """The HTTP middleware: Litestar's OpenTelemetry one when on, else `propagate_incoming`."""
     if _provider is None:
         return propagate_incoming
@@ -111,20 +114,21 @@ def propagate_incoming(app: ASGIApp) -> ASGIApp:
     """Attach an incoming `traceparent` (and `tracestate`) to the request's context."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP:
-            carrier = {
-                name.decode("latin-1"): value.decode("latin-1")
-                for name, value in scope["headers"]
-                if name in (b"traceparent", _TRACESTATE)
-            }
-            if carrier:
-                token = context.attach(propagate.extract(carrier))
-                try:
-                    await app(scope, receive, send)
-                finally:
-                    context.detach(token)
-                return
-        await app(scope, receive, send)
+        if scope["type"] != ScopeType.HTTP or not any(
+            name == _TRACEPARENT for name, _ in scope["headers"]
+        ):
+            await app(scope, receive, send)
+            return
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name in {_TRACEPARENT, _TRACESTATE}
+        }
+        token = context.attach(propagate.extract(carrier))
+        try:
+            await app(scope, receive, send)
+        finally:
+            context.detach(token)
 
     return middleware
 
