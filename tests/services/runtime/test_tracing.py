@@ -39,7 +39,6 @@ from services.runtime.tracing import (
 )
 from services.runtime.tracing_settings import TracingSettings
 
-pytestmark = pytest.mark.usefixtures("redis_client")
 SERVER_SPAN, PRODUCER_SPAN, CONSUMER_SPAN, CLIENT_SPAN = 2, 4, 5, 3  # OTLP Span.SpanKind
 
 
@@ -80,11 +79,12 @@ def message_headers(broker: Broker, topic: str) -> list[dict[str, bytes]]:
 # --- off: nothing installed, the incoming traceparent still reaches Kafka -----------------
 
 
-def test_without_an_endpoint_no_exporter_is_installed_and_requests_only_propagate(
-    core_db: str,
-) -> None:
-    environ = {"DATABASE_URL": core_db, "REDIS_URL": "redis://127.0.0.1:6379/0"}
-    environ["JWT_SECRET"] = JWT_SECRET
+def test_without_an_endpoint_no_exporter_is_installed_and_requests_only_propagate() -> None:
+    environ = {
+        "DATABASE_URL": "postgresql://app@db.example:5432/app",  # not opened: no lifespan
+        "REDIS_URL": "redis://cache.example:6379/0",
+        "JWT_SECRET": JWT_SECRET,
+    }
     assert install_tracing(TracingSettings.from_env(environ), "auth") is None
     assert not tracing_enabled()
     assert server_middleware() is propagate_incoming
@@ -94,6 +94,7 @@ def test_without_an_endpoint_no_exporter_is_installed_and_requests_only_propagat
 
 @pytest.mark.server
 @pytest.mark.anyio
+@pytest.mark.usefixtures("redis_client")
 async def test_an_incoming_traceparent_reaches_the_kafka_message_with_tracing_off(
     core_db: str, kafka_broker: Broker, fake_openai: FakeOpenAI
 ) -> None:
@@ -171,6 +172,7 @@ async def a_lesson(settings: ServiceSettings, bearer: dict[str, str]) -> tuple[s
 
 
 @pytest.mark.server
+@pytest.mark.usefixtures("redis_client")
 def test_one_trace_runs_from_the_request_through_kafka_and_the_worker_to_the_provider(
     core_db: str, kafka_broker: Broker, fake_openai: FakeOpenAI
 ) -> None:
