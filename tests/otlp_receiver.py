@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -113,10 +112,3 @@ class OTLPReceiver:
         self._server.shutdown()
         self._server.server_close()
 
-
-def otlp_receiver_running() -> Iterator[OTLPReceiver]:
-    receiver = OTLPReceiver().start()
-    try:
-        yield receiver
-    finally:
-        receiver.stop()
