@@ -111,4 +111,3 @@ class OTLPReceiver:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
