@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from components.analytics import Analytics, AnalyticsArgs
-    from components.api_gateway import ApiGateway, ApiGatewayArgs, UpstreamArgs
+    from components.api_gateway import ApiGateway, ApiGatewayArgs, GatewayTracesArgs, UpstreamArgs
     from components.cache import Cache, CacheArgs
     from components.cdn import Cdn, CdnArgs
     from components.cluster import Cluster, ClusterArgs, NodeGroupArgs
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from components.network import Network, NetworkArgs
     from components.origin_authentication import OriginAuthentication, OriginAuthenticationArgs
     from components.schema_migration import SchemaMigration, SchemaMigrationArgs
+    from components.trace_collector import TraceCollector, TraceCollectorArgs
     from components.vector_store import VectorStore, VectorStoreArgs
     from components.worker import Worker, WorkerArgs
     from components.workload import (
@@ -67,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "ApiGateway": "components.api_gateway",
     "ApiGatewayArgs": "components.api_gateway",
     "UpstreamArgs": "components.api_gateway",
+    "GatewayTracesArgs": "components.api_gateway",
     "Cache": "components.cache",
     "CacheArgs": "components.cache",
     "Cdn": "components.cdn",
@@ -98,6 +100,8 @@ _EXPORTS: dict[str, str] = {
     "OriginAuthentication": "components.origin_authentication",
     "OriginAuthenticationArgs": "components.origin_authentication",
     "SchemaMigration": "components.schema_migration",
+    "TraceCollector": "components.trace_collector",
+    "TraceCollectorArgs": "components.trace_collector",
     "SchemaMigrationArgs": "components.schema_migration",
     "VectorStore": "components.vector_store",
     "VectorStoreArgs": "components.vector_store",
@@ -137,6 +141,7 @@ __all__ = [
     "EventBus",
     "EventBusArgs",
     "GatewayLimitsArgs",
+    "GatewayTracesArgs",
     "ImageBuildArgs",
     "LoadBalancer",
     "LoadBalancerArgs",
@@ -156,6 +161,8 @@ __all__ = [
     "ScrapeTargetArgs",
     "SecretKeyArgs",
     "TopicArgs",
+    "TraceCollector",
+    "TraceCollectorArgs",
     "UpstreamArgs",
     "VectorStore",
     "VectorStoreArgs",

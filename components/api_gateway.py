@@ -1,7 +1,8 @@
 """Kong Gateway on the cluster, DB-less, as plain Kubernetes objects.
 
 Routes, rate limits (counted in Redis, so every Kong pod enforces the same budget), CORS,
-request-size limits, correlation ids and Prometheus metrics come from the declarative
+request-size limits, correlation ids, Prometheus metrics and (with `tracing`) W3C traces
+sent to the OpenTelemetry Collector come from the declarative
 configuration in `components.kong_config`, held in a ConfigMap; a changed configuration
 is a new ConfigMap name, so Kong rolls onto it. The admin API is off (`KONG_ADMIN_LISTEN
 = off`): configuration changes only through a deploy.
@@ -22,6 +23,7 @@ import pulumi_kubernetes as k8s
 from components.kong_config import (
     REDIS_PASSWORD_ENV,
     GatewayLimitsArgs,
+    GatewayTracingArgs,
     RedisArgs,
     declarative_config,
 )
@@ -39,7 +41,14 @@ from components.workload import (
 )
 from contracts.routes import ROUTES
 
-__all__ = ["PROXY_PORT", "STATUS_PORT", "ApiGateway", "ApiGatewayArgs", "UpstreamArgs"]
+__all__ = [
+    "PROXY_PORT",
+    "STATUS_PORT",
+    "ApiGateway",
+    "ApiGatewayArgs",
+    "GatewayTracesArgs",
+    "UpstreamArgs",
+]
 
 PROXY_PORT = 8443
 """Kong's TLS proxy port: the ALB's target port."""
@@ -59,6 +68,19 @@ class UpstreamArgs(TypedDict):
     """Port."""
     peer: PeerArgs
     """Its pods, which Kong's NetworkPolicy lets it reach."""
+
+
+class GatewayTracesArgs(TypedDict):
+    """Where Kong's `opentelemetry` plugin sends spans."""
+
+    traces_endpoint: pulumi.Input[str]
+    """The collector's OTLP/HTTP traces URL (`TraceCollector.traces_endpoint`)."""
+    sampling_rate: float
+    """Share of requests Kong starts a trace for (0 to 1)."""
+    collector: PeerArgs
+    """The collector's pods, which Kong's NetworkPolicy lets it reach."""
+    port: int
+    """The collector's OTLP/HTTP port."""
 
 
 class ApiGatewayArgs(TypedDict):
@@ -88,6 +110,8 @@ class ApiGatewayArgs(TypedDict):
     """Where the ALB's requests come from (the VPC): Kong trusts its X-Forwarded-For."""
     cpu_target_percent: NotRequired[int]
     """HPA CPU target (default 70)."""
+    tracing: NotRequired[GatewayTracesArgs]
+    """Send traces to a collector (the `opentelemetry` plugin, W3C propagation)."""
 
 
 class ApiGateway(pulumi.ComponentResource):
@@ -114,9 +138,13 @@ class ApiGateway(pulumi.ComponentResource):
         labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "eduscale"}
         child = pulumi.ResourceOptions(parent=self)
 
+        tracing = args.get("tracing")
         kong_yml = pulumi.Output.all(
-            [u["host"] for u in args["upstreams"]], args["redis_host"], args["redis_port"]
-        ).apply(lambda values: self._render(args, values[0], values[1], values[2]))
+            [u["host"] for u in args["upstreams"]],
+            args["redis_host"],
+            args["redis_port"],
+            tracing["traces_endpoint"] if tracing is not None else "",
+        ).apply(lambda values: self._render(args, values[0], values[1], values[2], values[3]))
         config = k8s.core.v1.ConfigMap(
             f"{name}-declarative",
             metadata={"namespace": namespace, "labels": labels},
@@ -203,12 +231,21 @@ class ApiGateway(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _render(args: ApiGatewayArgs, hosts: list[str], redis_host: str, redis_port: int) -> str:
+    def _render(
+        args: ApiGatewayArgs, hosts: list[str], redis_host: str, redis_port: int, traces: str
+    ) -> str:
         upstreams = {
             u["name"]: (host, u["port"]) for u, host in zip(args["upstreams"], hosts, strict=True)
         }
         redis: RedisArgs = {"host": redis_host, "port": int(redis_port)}
-        return json.dumps(declarative_config(ROUTES, upstreams, args["limits"], redis), indent=1)
+        tracing = args.get("tracing")
+        kong_tracing: GatewayTracingArgs | None = (
+            {"traces_endpoint": traces, "sampling_rate": tracing["sampling_rate"]}
+            if tracing is not None
+            else None
+        )
+        config = declarative_config(ROUTES, upstreams, args["limits"], redis, kong_tracing)
+        return json.dumps(config, indent=1)
 
     def _network_policy(self, name: str, args: ApiGatewayArgs, labels: dict[str, str]) -> None:
         upstream_rules: list[k8s.networking.v1.NetworkPolicyEgressRuleArgsDict] = [
@@ -241,6 +278,7 @@ class ApiGateway(pulumi.ComponentResource):
             "egress": [
                 dns_egress(),
                 *upstream_rules,
+                *_collector_egress(args),
                 {
                     "to": [{"ip_block": {"cidr": args["trusted_cidr"]}}],
                     "ports": [{"port": 6379, "protocol": "TCP"}],
@@ -253,6 +291,28 @@ class ApiGateway(pulumi.ComponentResource):
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+def _collector_egress(
+    args: ApiGatewayArgs,
+) -> list[k8s.networking.v1.NetworkPolicyEgressRuleArgsDict]:
+    tracing = args.get("tracing")
+    if tracing is None:
+        return []
+    peer = tracing["collector"]
+    return [
+        {
+            "to": [
+                {
+                    "namespace_selector": {
+                        "match_labels": {"kubernetes.io/metadata.name": peer["namespace"]}
+                    },
+                    "pod_selector": {"match_labels": peer["labels"]},
+                }
+            ],
+            "ports": [{"port": tracing["port"], "protocol": "TCP"}],
+        }
+    ]
 
 
 def _container(
@@ -274,6 +334,11 @@ def _container(
         "KONG_NGINX_WORKER_PROCESSES": "2",
         "KONG_VAULTS": "bundled",
     }
+    tracing = args.get("tracing")
+    if tracing is not None:
+        # The plugin needs Kong's request instrumentation on; the rate is the plugin's too.
+        env["KONG_TRACING_INSTRUMENTATIONS"] = "request"
+        env["KONG_TRACING_SAMPLING_RATE"] = str(tracing["sampling_rate"])
     return {
         "name": "kong",
         "image": args["image"],

@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 from contracts.gateway import CORS, GatewayLimits, route_policies
 from contracts.routes import Route
 
-__all__ = ["GatewayLimitsArgs", "RedisArgs", "declarative_config"]
+__all__ = ["GatewayLimitsArgs", "GatewayTracingArgs", "RedisArgs", "declarative_config"]
 
 REDIS_PASSWORD_ENV = "KONG_REDIS_PASSWORD"  # noqa: S105 (a variable name)
 """Environment variable holding the Redis AUTH token in Kong's pod."""
@@ -42,16 +42,28 @@ class GatewayLimitsArgs(TypedDict):
     """Browser origins allowed to call the API."""
 
 
+class GatewayTracingArgs(TypedDict):
+    """Where Kong sends its spans, and how many requests it starts a trace for."""
+
+    traces_endpoint: str
+    """The collector's OTLP/HTTP traces URL (`http://...:4318/v1/traces`)."""
+    sampling_rate: float
+    """Share of requests traced (0 to 1); the services follow Kong's decision."""
+
+
 def declarative_config(
     routes: Sequence[Route],
     upstreams: Mapping[str, tuple[str, int]],
     limits: GatewayLimitsArgs,
     redis: RedisArgs,
+    tracing: GatewayTracingArgs | None = None,
 ) -> dict[str, Any]:
     """Kong's `kong.yml` as a dict: one service per upstream, its routes and plugins.
 
     `upstreams` maps a service name to its in-cluster host and port; a route naming a
-    service missing from it is an error, not a 404 in production.
+    service missing from it is an error, not a 404 in production. With `tracing`, the
+    `opentelemetry` plugin starts (or continues) a W3C trace per request and passes
+    `traceparent` upstream.
     """
     missing = sorted({r.service for r in routes} - set(upstreams))
     if missing:
@@ -84,48 +96,70 @@ def declarative_config(
                 ],
             }
         )
+    plugins = _global_plugins(limits)
+    if tracing is not None:
+        plugins.append(_opentelemetry(tracing))
     return {
         "_format_version": "3.0",
         "_transform": True,
         "services": services,
-        "plugins": [
-            {
-                "name": "cors",
-                "config": {
-                    "origins": list(limits["cors_origins"]),
-                    "methods": list(CORS.methods),
-                    "headers": list(CORS.headers),
-                    "exposed_headers": list(CORS.exposed_headers),
-                    "credentials": CORS.credentials,
-                    "max_age": CORS.max_age,
-                },
-            },
-            {
-                "name": "request-size-limiting",
-                "config": {
-                    "allowed_payload_size": limits["max_body_mb"],
-                    "size_unit": "megabytes",
-                    "require_content_length": False,
-                },
-            },
-            {
-                "name": "correlation-id",
-                "config": {
-                    "header_name": "X-Request-ID",
-                    "generator": "uuid#counter",
-                    "echo_downstream": True,
-                },
-            },
-            {
-                "name": "prometheus",
-                "config": {
-                    "status_code_metrics": True,
-                    "latency_metrics": True,
-                    "upstream_health_metrics": True,
-                },
-            },
-        ],
+        "plugins": plugins,
     }
+
+
+def _opentelemetry(tracing: GatewayTracingArgs) -> dict[str, Any]:
+    rate = float(tracing["sampling_rate"])
+    if not 0 <= rate <= 1:
+        raise ValueError(f"tracing sampling_rate must be between 0 and 1, got {rate}")
+    return {
+        "name": "opentelemetry",
+        "config": {
+            "traces_endpoint": tracing["traces_endpoint"],
+            "resource_attributes": {"service.name": "kong"},
+            "sampling_rate": rate,
+            "propagation": {"extract": ["w3c"], "inject": ["w3c"], "default_format": "w3c"},
+        },
+    }
+
+
+def _global_plugins(limits: GatewayLimitsArgs) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "cors",
+            "config": {
+                "origins": list(limits["cors_origins"]),
+                "methods": list(CORS.methods),
+                "headers": list(CORS.headers),
+                "exposed_headers": list(CORS.exposed_headers),
+                "credentials": CORS.credentials,
+                "max_age": CORS.max_age,
+            },
+        },
+        {
+            "name": "request-size-limiting",
+            "config": {
+                "allowed_payload_size": limits["max_body_mb"],
+                "size_unit": "megabytes",
+                "require_content_length": False,
+            },
+        },
+        {
+            "name": "correlation-id",
+            "config": {
+                "header_name": "X-Request-ID",
+                "generator": "uuid#counter",
+                "echo_downstream": True,
+            },
+        },
+        {
+            "name": "prometheus",
+            "config": {
+                "status_code_metrics": True,
+                "latency_metrics": True,
+                "upstream_health_metrics": True,
+            },
+        },
+    ]
 
 
 def _limits(limits: GatewayLimitsArgs) -> GatewayLimits:

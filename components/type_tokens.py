@@ -71,6 +71,7 @@ LOAD_BALANCER: Final = TypeToken("LoadBalancer", "edge")
 CDN: Final = TypeToken("Cdn", "edge")
 ORIGIN_AUTHENTICATION: Final = TypeToken("OriginAuthentication", "edge")
 MONITORING: Final = TypeToken("Monitoring")
+TRACE_COLLECTOR: Final = TypeToken("TraceCollector")
 
 TYPE_TOKENS: Final[dict[str, TypeToken]] = {
     t.name: t
@@ -92,6 +93,7 @@ TYPE_TOKENS: Final[dict[str, TypeToken]] = {
         CDN,
         ORIGIN_AUTHENTICATION,
         MONITORING,
+        TRACE_COLLECTOR,
     )
 }
 """Class name -> its token, for every component."""

@@ -44,6 +44,7 @@ from components.monitoring import Monitoring
 from components.network import Network
 from components.origin_authentication import OriginAuthentication
 from components.schema_migration import SchemaMigration
+from components.trace_collector import TraceCollector
 from components.type_tokens import PACKAGE
 from components.vector_store import VectorStore
 from components.worker import Worker
@@ -72,6 +73,7 @@ PUBLISHED_COMPONENTS: Final[tuple[type[pulumi.ComponentResource], ...]] = (
     LoadBalancer,
     Cdn,
     Monitoring,
+    TraceCollector,
 )
 """Every component other languages can create; the schema has one resource per entry."""
 

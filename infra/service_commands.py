@@ -103,7 +103,10 @@ def serve(args: argparse.Namespace) -> int:
     """Build the app from the environment and run it until SIGTERM/SIGINT."""
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
+    from services.runtime.tracing import install_from_environment  # noqa: PLC0415
+
     build: Callable[[Mapping[str, str]], Litestar] = _factory(args.service)  # type: ignore[assignment]
+    install_from_environment(os.environ, args.service)  # before the app: its middleware
     uvicorn.run(
         build(os.environ),
         host=args.host,

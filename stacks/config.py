@@ -46,6 +46,7 @@ from stacks.sections import (
     Section,
     region,
 )
+from stacks.tracing_section import TracingConfig
 
 __all__ = [
     "NAMESPACE",
@@ -120,6 +121,8 @@ class StackConfig(Section):
     """The S3 bucket of uploaded course PDFs, and the upload limit."""
     monitoring: MonitoringConfig = MonitoringConfig()
     """Prometheus, the metrics adapter, alert rules and Grafana on the cluster."""
+    tracing: TracingConfig = TracingConfig()
+    """The OpenTelemetry Collector (traces to X-Ray) and the gateway's sampling rate."""
 
 
 def _cross_section_issues(config: StackConfig) -> list[ConfigIssue]:

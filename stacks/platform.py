@@ -30,6 +30,7 @@ from components.monitoring import Monitoring
 from components.network import Network
 from components.origin_authentication import OriginAuthentication
 from components.schema_migration import SchemaMigration
+from components.trace_collector import OTLP_HTTP_PORT, TraceCollector
 from components.vector_store import VectorStore
 from contracts.topics import WORK_TOPICS
 from contracts.vector_layout import PARTITION_KEY, Distance
@@ -37,6 +38,7 @@ from stacks.config import StackConfig, StackSecrets
 from stacks.image_source import DOCKERFILE, release_tag
 from stacks.monitoring import build_monitoring
 from stacks.schema_migration import build_schema_migration
+from stacks.tracing import COLLECTOR, build_trace_collector
 from stacks.workloads import (
     ANALYTICS_CLIENTS,
     ANALYTICS_NAME,
@@ -74,6 +76,7 @@ class Platform:
     load_balancer: LoadBalancer
     cdn: Cdn
     monitoring: Monitoring
+    trace_collector: TraceCollector
 
 
 def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
@@ -189,6 +192,7 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
     )
     vector_store = _vector_store(config, namespace.metadata.name, on_cluster)
     analytics = _analytics(config, namespace.metadata.name, on_cluster)
+    trace_collector = build_trace_collector(config, cluster, on_cluster)
     workloads = build_workloads(
         config,
         secrets,
@@ -203,10 +207,18 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
         image=services_image.image_ref,
         schema_migration=schema_migration.job_name,
         namespace=namespace.metadata.name,
+        trace_collector=trace_collector,
         opts=on_cluster,
     )
     gateway_namespace = _restricted_namespace("gateway-namespace", GATEWAY["namespace"], cluster)
-    gateway = _gateway(config, workloads, cache, gateway_namespace.metadata.name, on_cluster)
+    gateway = _gateway(
+        config,
+        workloads,
+        cache,
+        trace_collector,
+        namespace=gateway_namespace.metadata.name,
+        opts=on_cluster,
+    )
     monitoring = build_monitoring(
         config,
         app_namespace=namespace.metadata.name,
@@ -266,6 +278,7 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
         load_balancer=load_balancer,
         cdn=cdn,
         monitoring=monitoring,
+        trace_collector=trace_collector,
     )
 
 
@@ -323,6 +336,8 @@ def _gateway(
     config: StackConfig,
     workloads: Workloads,
     cache: Cache,
+    trace_collector: TraceCollector,
+    *,
     namespace: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
 ) -> ApiGateway:
@@ -368,6 +383,12 @@ def _gateway(
             "redis_port": cache.port,
             "redis_password": cache.auth_token,
             "trusted_cidr": config.network.cidr,
+            "tracing": {
+                "traces_endpoint": trace_collector.traces_endpoint,
+                "sampling_rate": config.tracing.sampling_rate,
+                "collector": COLLECTOR,
+                "port": OTLP_HTTP_PORT,
+            },
         },
         opts=opts,
     )

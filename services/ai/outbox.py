@@ -6,7 +6,8 @@ rows (`FOR UPDATE SKIP LOCKED`, so every orchestrator pod can run one), publishe
 with the idempotent producer, and marks a row sent only after the broker acknowledged it.
 While the broker is down rows wait and are retried; they go out, in order, when it
 returns. The relay's health (when it last delivered, how far behind it is) feeds
-`/ai/status`.
+`/ai/status`. A row keeps the `traceparent` of the request that queued it (see
+`services.runtime.tracing`), sent as the message's header so the worker joins its trace.
 """
 
 import asyncio
@@ -20,6 +21,7 @@ import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from services.runtime.database import Connection, Databases
+from services.runtime.tracing import TRACEPARENT, producer_traceparent
 
 __all__ = ["OutboxRelay", "RelayHealth", "enqueue"]
 
@@ -31,7 +33,8 @@ _SENT_RETENTION = "1 day"
 async def enqueue(conn: Connection, topic: str, key: bytes, value: bytes) -> None:
     """Add a message to the outbox, inside the caller's transaction."""
     await conn.execute(
-        "INSERT INTO outbox (topic, key, value) VALUES (%s, %s, %s)", (topic, key, value)
+        "INSERT INTO outbox (topic, key, value, traceparent) VALUES (%s, %s, %s, %s)",
+        (topic, key, value, producer_traceparent(topic)),
     )
 
 
@@ -84,7 +87,7 @@ class OutboxRelay:
         """Publish one batch of unsent rows; return how many the broker acknowledged."""
         async with self._databases.writer() as conn, conn.transaction():
             cursor = await conn.execute(
-                "SELECT id, topic, key, value FROM outbox WHERE sent_at IS NULL"
+                "SELECT id, topic, key, value, traceparent FROM outbox WHERE sent_at IS NULL"
                 " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
                 (_BATCH,),
             )
@@ -128,6 +131,7 @@ class OutboxRelay:
                     str(row["topic"]),
                     key=row["key"],  # type: ignore[arg-type]
                     value=row["value"],  # type: ignore[arg-type]
+                    headers=_headers(row["traceparent"]),
                     on_delivery=on_delivery(int(row["id"])),  # type: ignore[call-overload]
                 )
             except (BufferError, KafkaException) as error:
@@ -151,3 +155,7 @@ class OutboxRelay:
                 self.health.failing_since = now
             self.health.last_error = error
             _log.warning("outbox_delivery_failed", error=error)
+
+
+def _headers(traceparent: object) -> list[tuple[str, str | bytes | None]] | None:
+    return [(TRACEPARENT, traceparent.encode())] if isinstance(traceparent, str) else None

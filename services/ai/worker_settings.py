@@ -5,6 +5,7 @@ from services.analytics.settings import AnalyticsSettings
 from services.runtime.environment import WorkloadSettings
 from services.runtime.kafka.settings import KafkaSettings
 from services.runtime.settings import DataSettings, HealthSettings
+from services.runtime.tracing_settings import TracingSettings
 
 __all__ = ["AIWorkerSettings"]
 
@@ -21,3 +22,4 @@ class AIWorkerSettings(WorkloadSettings):
     kafka: KafkaSettings
     analytics: AnalyticsSettings
     health: HealthSettings
+    tracing: TracingSettings

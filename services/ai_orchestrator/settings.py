@@ -5,6 +5,7 @@ from services.analytics.settings import AnalyticsSettings
 from services.runtime.environment import WorkloadSettings
 from services.runtime.kafka.settings import KafkaSettings
 from services.runtime.settings import TokenServiceSettings
+from services.runtime.tracing_settings import TracingSettings
 
 __all__ = ["AIOrchestratorSettings"]
 
@@ -16,3 +17,4 @@ class AIOrchestratorSettings(WorkloadSettings):
     ai: AISettings
     kafka: KafkaSettings
     analytics: AnalyticsSettings
+    tracing: TracingSettings

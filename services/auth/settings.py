@@ -2,6 +2,7 @@
 
 from services.runtime.environment import WorkloadSettings
 from services.runtime.settings import TokenServiceSettings
+from services.runtime.tracing_settings import TracingSettings
 
 __all__ = ["AuthSettings"]
 
@@ -10,3 +11,4 @@ class AuthSettings(WorkloadSettings):
     """Auth issues tokens: the token key is required."""
 
     service: TokenServiceSettings
+    tracing: TracingSettings

@@ -4,6 +4,7 @@ from services.analytics.settings import AnalyticsSettings
 from services.runtime.environment import WorkloadSettings
 from services.runtime.kafka.settings import KafkaSettings
 from services.runtime.settings import TokenServiceSettings
+from services.runtime.tracing_settings import TracingSettings
 
 __all__ = ["CourseSettings"]
 
@@ -18,3 +19,4 @@ class CourseSettings(WorkloadSettings):
     service: TokenServiceSettings
     analytics: AnalyticsSettings
     kafka: KafkaSettings | None = None
+    tracing: TracingSettings

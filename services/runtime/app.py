@@ -36,6 +36,7 @@ from services.runtime.redis_get import open_cached_get
 from services.runtime.resources import RedisFactory, Resources, open_resources
 from services.runtime.settings import ServiceSettings, SettingsError
 from services.runtime.tokens import Principal
+from services.runtime.tracing import install_from_environment, server_middleware
 
 __all__ = ["app_from_environment", "build_app"]
 
@@ -123,7 +124,7 @@ def build_app(
             **(dependencies or {}),
         },
         exception_handlers=exception_handlers(),
-        middleware=[request_context],
+        middleware=[server_middleware(), request_context],
         cors_config=cors,
         request_max_body_size=settings.max_body_bytes,
         request_class=_JSONRequest,
@@ -148,8 +149,11 @@ def app_from_environment(factory: Callable[[Mapping[str, str]], Litestar]) -> Li
 
     Used by each service's module `__getattr__`, so `uvicorn services.auth.app:app` reads
     the environment when it starts the app, not when a test imports the module.
+    Tracing is the process's: installed here, before the app is built.
     """
     try:
+        service = factory.__module__.split(".")[1].replace("_", "-")
+        install_from_environment(os.environ, service)
         return factory(os.environ)
     except SettingsError as error:
         print(f"eduscale: configuration error: {error}", file=sys.stderr)  # noqa: T201

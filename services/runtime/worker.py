@@ -23,6 +23,7 @@ from services.runtime.kafka.consumer import ConsumerLoop, RetryPolicy
 from services.runtime.kafka.dead_letters import Failure
 from services.runtime.kafka.settings import KafkaSettings, consumer_config, producer_config
 from services.runtime.metrics import Counters, observe_counters_at_scrape
+from services.runtime.tracing import consumer_span, install_from_environment
 
 __all__ = ["WorkerHandler", "consume", "run_forever"]
 
@@ -70,7 +71,7 @@ async def consume(
             consumer,
             dlq_producer,
             topic,
-            handler,
+            consumer_span(handler, topic),
             is_transient=handler.is_transient,
             breaker_open=breaker_open,
             on_dead_letter=handler.dead_lettered,
@@ -95,6 +96,7 @@ async def consume(
 
 def run_forever(run: Callable[[Mapping[str, str], asyncio.Event], Awaitable[None]]) -> None:
     """Run a worker with the process environment until SIGTERM/SIGINT."""
+    install_from_environment(os.environ, _deployable(run.__module__))
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -104,3 +106,9 @@ def run_forever(run: Callable[[Mapping[str, str], asyncio.Event], Awaitable[None
         await run(os.environ, stop)
 
     asyncio.run(main())
+
+
+def _deployable(module: str) -> str:
+    """`services.generation_worker.worker` -> `generation-worker`."""
+    parts = module.split(".")
+    return (parts[1] if len(parts) > 1 else module).replace("_", "-")

@@ -27,6 +27,7 @@ from components.document_store import DocumentStore
 from components.event_bus import EventBus
 from components.microservice import Microservice
 from components.network import Network
+from components.trace_collector import TraceCollector
 from components.vector_store import VectorStore
 from components.worker import Worker
 from stacks.config import StackConfig, StackSecrets
@@ -84,6 +85,7 @@ def build_workloads(
     image: pulumi.Input[str],
     schema_migration: pulumi.Input[str],
     namespace: pulumi.Input[str],
+    trace_collector: TraceCollector,
     opts: pulumi.ResourceOptions,
 ) -> Workloads:
     """Declare every service and worker, wired to the data tier.
@@ -107,6 +109,7 @@ def build_workloads(
         namespace=namespace,
         opts=opts,
         token_key=token_key(opts),
+        trace_collector=trace_collector,
     )
     return Workloads(
         auth=build_auth(context),

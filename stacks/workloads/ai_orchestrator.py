@@ -10,7 +10,13 @@ from stacks.workloads.context import EVENTS_ONLY, HTTPS_OUT, WorkloadContext
 from stacks.workloads.deploy import http_service
 from stacks.workloads.pod_env import workload_env
 from stacks.workloads.roles import workload_role
-from stacks.workloads.sections import ai_env, core_env, documents_env, kafka_env
+from stacks.workloads.sections import (
+    ai_env,
+    core_env,
+    documents_env,
+    kafka_env,
+    tracing_env,
+)
 
 __all__ = ["build_ai_orchestrator"]
 
@@ -23,6 +29,7 @@ def build_ai_orchestrator(context: WorkloadContext) -> Microservice:
         kafka_env(context),
         ai_env(context),
         documents_env(context),
+        tracing_env(context, "ai-orchestrator"),
     )
     topics = (GENERATION_REQUESTED.name, DOCUMENT_UPLOADED.name, *EVENTS_ONLY)
     return http_service(

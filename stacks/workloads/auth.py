@@ -8,7 +8,7 @@ from stacks.workloads.context import HTTPS_OUT, WorkloadContext
 from stacks.workloads.deploy import http_service
 from stacks.workloads.pod_env import workload_env
 from stacks.workloads.roles import workload_role
-from stacks.workloads.sections import core_env
+from stacks.workloads.sections import core_env, tracing_env
 
 __all__ = ["build_auth"]
 
@@ -19,7 +19,7 @@ def build_auth(context: WorkloadContext) -> Microservice:
         context,
         "auth",
         context.config.services.auth,
-        workload_env(AuthSettings, core_env(context)),
+        workload_env(AuthSettings, core_env(context), tracing_env(context, "auth")),
         # Auth emits no events: no topic in its role, no path to the brokers.
         workload_role(context, "auth", kafka=None),
         egress_to=[context.data_stores, HTTPS_OUT],

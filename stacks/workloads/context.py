@@ -18,6 +18,7 @@ from components.database import Database
 from components.document_store import DocumentStore
 from components.event_bus import EventBus
 from components.network import Network
+from components.trace_collector import TraceCollector
 from components.vector_store import VectorStore
 from components.workload import EgressRuleArgs, PeerArgs, ResourcesArgs
 from contracts.topics import ANALYTICS_EVENTS
@@ -72,6 +73,8 @@ class WorkloadContext:
     opts: pulumi.ResourceOptions
     token_key: pulumi.Input[str]
     """The HS256 key of the services that issue or verify tokens."""
+    trace_collector: TraceCollector
+    """Where the traced workloads export their spans."""
 
     @property
     def data_stores(self) -> EgressRuleArgs:

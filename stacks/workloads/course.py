@@ -8,7 +8,7 @@ from stacks.workloads.context import EVENTS_ONLY, HTTPS_OUT, WorkloadContext
 from stacks.workloads.deploy import http_service
 from stacks.workloads.pod_env import workload_env
 from stacks.workloads.roles import workload_role
-from stacks.workloads.sections import analytics_env, core_env, kafka_env
+from stacks.workloads.sections import analytics_env, core_env, kafka_env, tracing_env
 
 __all__ = ["build_course"]
 
@@ -20,6 +20,7 @@ def build_course(context: WorkloadContext) -> Microservice:
         core_env(context, reads_replicas=True),
         kafka_env(context),
         analytics_env(context),
+        tracing_env(context, "course"),
     )
     return http_service(
         context,

@@ -1,5 +1,7 @@
 """How the stack declares an HTTP service or a Kafka worker of the platform.
 
+A workload whose environment names the trace collector (`tracing_env`) may reach it.
+
 The per-deployable modules say what differs (scaling section, environment, role,
 fences); these two functions say what every service or worker shares (image, namespace,
 schema wait, ingress from the gateway), with the components' typed arguments.
@@ -15,7 +17,9 @@ from components.microservice import Microservice
 from components.worker import Worker, WorkerArgs
 from components.workload import EgressRuleArgs, PeerArgs
 from contracts.platform_metrics import HTTP_ACTIVE_REQUESTS
+from services.runtime.tracing_settings import TracingSettings
 from stacks.compute_sections import ServiceSettings, WorkerSettings
+from stacks.tracing import COLLECTOR
 from stacks.workloads.context import GATEWAY, HTTP_PORT, WorkloadContext, resources
 from stacks.workloads.pod_env import PodEnvironment
 
@@ -52,7 +56,7 @@ def http_service(
             "secret_env": environment.secret,
             "secret_refs": environment.refs,
             "egress_to": list(egress_to),
-            "egress_peers": list(egress_peers),
+            "egress_peers": _with_collector(egress_peers, environment),
             "service_account_role_arn": role.arn,
             "schema_migration": context.schema_migration,
         },
@@ -95,9 +99,15 @@ def kafka_worker(
         "secret_env": environment.secret,
         "secret_refs": environment.refs,
         "egress_to": list(egress_to),
-        "egress_peers": list(egress_peers),
+        "egress_peers": _with_collector(egress_peers, environment),
         "service_account_role_arn": role.arn,
     }
     if uses_database:
         args["schema_migration"] = context.schema_migration
     return Worker(name, args, opts=context.opts)
+
+
+def _with_collector(peers: Sequence[PeerArgs], environment: PodEnvironment) -> list[PeerArgs]:
+    """`peers`, and the trace collector if the workload exports traces to it."""
+    exports = TracingSettings.env_name("endpoint") in environment.names()
+    return [*peers, COLLECTOR] if exports else list(peers)

@@ -10,7 +10,7 @@ from stacks.workloads.context import EVENTS_ONLY, HTTPS_OUT, WorkloadContext
 from stacks.workloads.deploy import kafka_worker
 from stacks.workloads.pod_env import section_env, workload_env
 from stacks.workloads.roles import workload_role
-from stacks.workloads.sections import ai_env, core_env, kafka_env
+from stacks.workloads.sections import ai_env, core_env, kafka_env, tracing_env
 
 __all__ = ["build_generation_worker"]
 
@@ -24,6 +24,7 @@ def build_generation_worker(context: WorkloadContext) -> Worker:
         kafka_env(context),
         ai_env(context),
         section_env(AISettings, worker_concurrency=scaling.worker_concurrency),
+        tracing_env(context, name),
     )
     return kafka_worker(
         context,

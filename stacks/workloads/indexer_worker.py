@@ -11,7 +11,13 @@ from stacks.workloads.context import EVENTS_ONLY, HTTPS_OUT, WorkloadContext
 from stacks.workloads.deploy import kafka_worker
 from stacks.workloads.pod_env import section_env, workload_env
 from stacks.workloads.roles import workload_role
-from stacks.workloads.sections import ai_env, core_env, documents_env, kafka_env
+from stacks.workloads.sections import (
+    ai_env,
+    core_env,
+    documents_env,
+    kafka_env,
+    tracing_env,
+)
 
 __all__ = ["build_indexer_worker"]
 
@@ -26,6 +32,7 @@ def build_indexer_worker(context: WorkloadContext) -> Worker:
         ai_env(context),
         documents_env(context),
         section_env(AISettings, worker_concurrency=scaling.worker_concurrency),
+        tracing_env(context, name),
     )
     role = workload_role(
         context, name, kafka=(EVENTS_ONLY, DOCUMENT_UPLOADED.name), documents=DOCUMENT_READ

@@ -17,6 +17,7 @@ from services.ai.settings import AISettings
 from services.analytics.settings import AnalyticsSettings
 from services.runtime.kafka.settings import KafkaSettings
 from services.runtime.settings import DataSettings, LoggingSettings, ServiceSettings
+from services.runtime.tracing_settings import TracingSettings
 from stacks.service_env import database_url
 from stacks.workloads.context import WorkloadContext
 from stacks.workloads.pod_env import PodEnvironment, SecretRef, section_env
@@ -28,6 +29,7 @@ __all__ = [
     "documents_env",
     "kafka_env",
     "logging_env",
+    "tracing_env",
 ]
 
 
@@ -124,4 +126,11 @@ def analytics_env(context: WorkloadContext) -> PodEnvironment:
         cluster=analytics.cluster_name,
         events_ttl_days=context.config.analytics.raw_events_ttl_days,
         password=SecretRef(analytics.credentials_secret_name, PASSWORD_KEY),
+    )
+
+
+def tracing_env(context: WorkloadContext, name: str) -> PodEnvironment:
+    """The collector's OTLP/HTTP endpoint and the workload's `service.name` on its spans."""
+    return section_env(
+        TracingSettings, endpoint=context.trace_collector.otlp_endpoint, service_name=name
     )

@@ -45,7 +45,7 @@ def component_classes() -> dict[str, type[pulumi.ComponentResource]]:
 
 def test_every_component_and_its_args_are_exported():
     classes = component_classes()
-    assert len(classes) == 17
+    assert len(classes) == 18
     for name, cls in classes.items():
         assert name in components.__all__
         assert getattr(components, name) is cls

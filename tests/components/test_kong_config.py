@@ -45,3 +45,25 @@ def test_the_redis_password_is_a_vault_reference_to_the_pods_environment():
     plugin = config["services"][0]["routes"][0]["plugins"][0]
     reference = "{vault://env/kong-redis-password}"
     assert plugin["config"]["redis"]["password"] == reference
+
+
+def test_tracing_adds_the_opentelemetry_plugin_with_w3c_propagation():
+    assert "opentelemetry" not in {
+        p["name"] for p in declarative_config(ROUTES, UPSTREAMS, LIMITS, REDIS)["plugins"]
+    }
+    endpoint = "http://collector.tracing.svc.cluster.local:4318/v1/traces"
+    config = declarative_config(
+        ROUTES, UPSTREAMS, LIMITS, REDIS, {"traces_endpoint": endpoint, "sampling_rate": 0.25}
+    )
+    plugins = {p["name"]: p["config"] for p in config["plugins"]}
+    assert plugins["opentelemetry"]["traces_endpoint"] == endpoint
+    assert plugins["opentelemetry"]["sampling_rate"] == 0.25
+    assert plugins["opentelemetry"]["propagation"]["extract"] == ["w3c"]
+    assert plugins["opentelemetry"]["propagation"]["inject"] == ["w3c"]
+
+
+def test_a_sampling_rate_outside_0_to_1_is_refused():
+    with pytest.raises(ValueError, match=r"sampling_rate must be between 0 and 1, got 2\.0"):
+        declarative_config(
+            ROUTES, UPSTREAMS, LIMITS, REDIS, {"traces_endpoint": "http://c/v1", "sampling_rate": 2}
+        )
