@@ -65,6 +65,9 @@ def committed(settings: KafkaSettings, group: str, topic: str = TOPIC) -> dict[i
         consumer.close()
 
 
+_FINISH_SECONDS = 60
+
+
 @dataclass
 class Running:
     """A consumer loop running in a task."""
@@ -83,9 +86,15 @@ class Running:
                 await asyncio.sleep(0.05)
 
     async def finish(self) -> None:
-        """Stop the loop (it closes its consumer, committing what it stored)."""
+        """Stop the loop (it closes its consumer, committing what it stored).
+
+        A member that closes while its group rebalances (another member just left) waits
+        for the round to end before it can leave and commit. On the Tansu test broker a
+        round takes seconds on a quiet machine and took over 20 s on a loaded CI run, so
+        the wait is generous; a loop that never stops still fails here.
+        """
         self.stop.set()
-        await asyncio.wait_for(self.task, 20)
+        await asyncio.wait_for(self.task, _FINISH_SECONDS)
 
 
 @contextlib.asynccontextmanager
