@@ -548,3 +548,44 @@ def test_without_prometheus_it_says_how_to_get_it_and_runs_the_rest(tmp_path):
             assert "  metrics  http://" not in running.output()
             assert api.get("/courses").status_code == 200
             stop_cleanly(running, signal.SIGTERM)
+
+
+@pytest.mark.server
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="the prometheus package is absent")
+def test_a_poison_message_fires_the_dead_letter_alert_in_its_prometheus(tmp_path):
+    from confluent_kafka import Producer  # noqa: PLC0415
+
+    from contracts.topics import GENERATION_REQUESTED  # noqa: PLC0415
+
+    with fresh_database("devup", migrate=False) as database_url:
+        env = platform_environment(database_url)
+        with dev_up(env, tmp_path / "data") as running:
+            (prometheus,) = [
+                line.split("metrics", 1)[1].split()[0]
+                for line in running.lines
+                if "  metrics  http://" in line
+            ]
+            (bootstrap,) = [
+                line.split("  kafka    ", 1)[1].split()[0]
+                for line in running.lines
+                if "  kafka    " in line
+            ]
+
+            def worker_scraped() -> tuple[bool, Any]:
+                query = 'eduscale_dlq_writes_total{job="generation-worker"}'
+                result = prometheus_api(prometheus, "query", query=query)["result"]
+                return bool(result), result  # the series exists (at 0) before the poison
+
+            wait_until(worker_scraped, "the worker's DLQ counter scraped", within=60)
+            producer = Producer({"bootstrap.servers": bootstrap, "log_level": 0})
+            producer.produce(GENERATION_REQUESTED.name, b"this is not a generation request")
+            assert producer.flush(30) == 0
+
+            def firing() -> tuple[bool, Any]:
+                alerts = prometheus_api(prometheus, "alerts")["alerts"]
+                states = {a["labels"]["alertname"]: a["state"] for a in alerts}
+                return states.get("EduscaleDeadLetterWrites") == "firing", states
+
+            # Pending as soon as the write is scraped, firing once it has held for `for: 1m`.
+            wait_until(firing, "the dead-letter alert firing", within=150)
+            stop_cleanly(running, signal.SIGTERM)
