@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -526,6 +527,27 @@ def test_its_prometheus_scrapes_every_process_and_loads_the_alert_rules(tmp_path
                 "course",
                 "ai-orchestrator",
             }
+            # Sign-ups hash passwords with Argon2id (CPU-bound): 24 at once queue up in Auth.
+            # They go to Auth's own port, as the gateway limits one client's request rate.
+            (auth,) = [line.split("  auth     ", 1)[1].split()[0]
+                       for line in running.lines if "  auth     http://" in line]  # fmt: skip
+
+            def sign_up(index: int) -> int:
+                body = {"email": f"load{index}@example.com", "password": "correct horse battery",
+                        "display_name": f"Load {index}", "role": "student"}  # fmt: skip
+                return direct.post("/auth/register", json=body).status_code
+
+            with ThreadPoolExecutor(24) as pool, httpx.Client(base_url=auth, timeout=60) as direct:
+                answers = list(pool.map(sign_up, range(48)))
+            assert answers == [201] * 48
+
+            def queue_seen() -> tuple[bool, Any]:
+                query = 'max_over_time(http_server_active_requests{job="auth"}[2m])'
+                result = prometheus_api(prometheus, "query", query=query)["result"]
+                peak = max((float(r["value"][1]) for r in result), default=0.0)
+                return peak >= 4, peak
+
+            wait_until(queue_seen, "Auth's active requests rising under the load", within=30)
             groups = prometheus_api(prometheus, "rules")["groups"]
             alerts = {
                 rule["name"]
