@@ -13,6 +13,7 @@ Routing rules, which the Course service's tests observe:
   it raises `Unavailable` (503) rather than load the writer.
 """
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,10 +26,11 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from psycopg_pool.abc import AsyncKwargsParam
 
-from contracts.platform_metrics import DB_POOL_WAITERS
+from contracts.platform_metrics import DB_POOL_WAITERS, DB_REPLICA_LAG
 from services.runtime.errors import Unavailable
 from services.runtime.iam_auth import iam_token_kwargs
 from services.runtime.metrics import observe_at_scrape
+from services.runtime.replica_lag import ReplicaLag
 from services.runtime.settings import DataSettings
 
 __all__ = ["Connection", "DatabaseUnreachable", "Databases"]
@@ -82,6 +84,9 @@ class Databases:
             for index, url in enumerate(settings.database_replica_urls)
         ]
         self._turn = itertools.cycle(range(max(1, len(self._replicas))))
+        self.replica_lag = ReplicaLag(self._replicas)
+        self._stop_lag = asyncio.Event()
+        self._lag_task: asyncio.Task[None] | None = None
 
     @property
     def has_replicas(self) -> bool:
@@ -104,7 +109,19 @@ class Databases:
             ) from None
         for replica in self._replicas:
             await replica.open(wait=False)
-        self._stop_observing = observe_at_scrape(DB_POOL_WAITERS, self._waiters)
+        stop_waiters = observe_at_scrape(DB_POOL_WAITERS, self._waiters)
+        if not self._replicas:
+            self._stop_observing = stop_waiters
+            return
+        stop_lag = observe_at_scrape(DB_REPLICA_LAG, self.replica_lag.reading, combine="max")
+        self._stop_lag.clear()
+        self._lag_task = asyncio.create_task(self.replica_lag.measure(self._stop_lag))
+
+        def stop_observing() -> None:
+            stop_waiters()
+            stop_lag()
+
+        self._stop_observing = stop_observing
 
     def _waiters(self) -> list[tuple[tuple[str, ...], float]]:
         """Requests queued for a connection, per pool, for `eduscale_db_pool_waiters`."""
@@ -116,6 +133,10 @@ class Databases:
     async def close(self) -> None:
         """Close every pool, returning their connections."""
         self._stop_observing()
+        self._stop_lag.set()
+        if self._lag_task is not None:
+            await self._lag_task
+            self._lag_task = None
         for pool in (self._writer, *self._replicas):
             await pool.close()
 
