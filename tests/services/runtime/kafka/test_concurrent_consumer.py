@@ -102,6 +102,14 @@ async def test_a_poison_message_among_concurrent_ones_goes_alone_to_the_dlq(
     assert [failure.error_class for failure in dead] == ["PoisonMessage"]
     records = read_dead_letters(settings, f"{TOPIC}.dlq")
     assert [record.value for record in records] == [b"not a job"]
+    (record,) = records  # with its story, as a message handled alone would have it
+    assert record.key == b"course-1"
+    assert record.headers["dlq.original.topic"] == TOPIC
+    assert record.headers["dlq.original.offset"] == "4"  # the fifth of its partition
+    assert record.partition == int(record.headers["dlq.original.partition"])
+    assert record.headers["dlq.error.class"] == "PoisonMessage"
+    assert record.headers["dlq.attempts"] == "1"  # never retried
+    assert record.headers["trace"] == "t-1"
     assert sum(committed(settings, "workers").values()) == 9
 
 
