@@ -9,6 +9,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, Field, model_validator
 
 from contracts.gateway import DEFAULT_LIMITS
+from services.ai.settings import AISettings
 from stacks.sections import Section, log_retention
 
 __all__ = [
@@ -119,9 +120,11 @@ class WorkerSettings(Scaling):
 class AIWorkerSettings(WorkerSettings):
     """A generation or indexer worker: its jobs wait on the provider, so a pod runs several."""
 
-    worker_concurrency: Annotated[int, Field(ge=1, le=1000)] = 1
-    """WORKER_CONCURRENCY: jobs each pod keeps in flight (1: one at a time).
-    `eduscale capacity` sizes the pods and the partitions with it."""
+    worker_concurrency: Annotated[int, Field(ge=1, le=1000)] = AISettings.model_fields[
+        "worker_concurrency"
+    ].default
+    """WORKER_CONCURRENCY: jobs each pod keeps in flight (1: one at a time); by default the
+    workers' own (`AISettings`). `eduscale capacity` sizes the pods and the partitions with it."""
 
 
 class ServicesConfig(Section):

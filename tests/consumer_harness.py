@@ -109,6 +109,7 @@ async def running_loop(
     overrides: dict[str, Any] | None = None,
     concurrency: int = 1,
     ordering_key: Callable[[Message], bytes | None] | None = None,
+    revoke_grace: float = 60.0,
 ) -> AsyncIterator[Running]:
     """Run a loop on `TOPIC` for the block; stopped (and awaited) when it ends."""
     stop = asyncio.Event()
@@ -131,6 +132,7 @@ async def running_loop(
         retry=retry,
         concurrency=concurrency,
         ordering_key=ordering_key,
+        revoke_grace=revoke_grace,
     )
     running = Running(loop, asyncio.create_task(loop.run()), stop)
     try:

@@ -24,6 +24,7 @@ __all__ = [
     "job_by_key",
     "load_job_for",
     "mark_job",
+    "take_job",
 ]
 
 GenerationKind = Literal["quiz", "summary", "explanation"]
@@ -174,10 +175,64 @@ async def mark_job(
     )
 
 
-async def finish_job(conn: Connection, job_id: uuid.UUID, result: Any) -> None:
-    """Store the result and mark the job succeeded."""
+_TAKE = """
+WITH taken AS (
+    UPDATE ai_jobs SET status = 'running', updated_at = now(), attempts = attempts + 1
+    WHERE id = %(id)s AND status NOT IN ('succeeded', 'failed')
+    RETURNING id, owner_id, course_id, lesson_id, kind, instructions, status
+)
+SELECT t.*, true AS taken,
+       EXISTS (SELECT 1 FROM documents d WHERE d.course_id = t.course_id) AS has_documents
+FROM taken t
+UNION ALL
+SELECT j.id, j.owner_id, j.course_id, j.lesson_id, j.kind, j.instructions, j.status,
+       false, false
+FROM ai_jobs j WHERE j.id = %(id)s AND NOT EXISTS (SELECT 1 FROM taken)
+"""
+
+
+async def take_job(conn: Connection, job_id: uuid.UUID) -> dict[str, Any] | None:
+    """Mark the job running (one more attempt) unless it is done; its row, or None if none.
+
+    One statement instead of a read and an update: a worker with many jobs in flight
+    pays a database round trip per step. The row says whether it was `taken` (False: it
+    had already succeeded or failed, e.g. a redelivery) and whether its course
+    `has_documents` to ground the answer in (a course without any has no passages).
+    """
+    cursor = await conn.execute(_TAKE, {"id": job_id})
+    return await cursor.fetchone()
+
+
+_FINISH = """
+WITH finished AS (
+    UPDATE ai_jobs SET status = 'succeeded', result = %(result)s, error = NULL,
+                       updated_at = now()
+    WHERE id = %(id)s
+    RETURNING id, course_id, lesson_id
+)
+INSERT INTO quizzes (id, course_id, lesson_id, title, questions, status, source_job_id)
+SELECT %(quiz_id)s, course_id, lesson_id, %(title)s, %(questions)s, 'draft', id
+FROM finished WHERE %(draft)s
+ON CONFLICT (source_job_id) DO NOTHING
+"""
+
+
+async def finish_job(
+    conn: Connection, job_id: uuid.UUID, result: Any, *, draft_quiz: str | None = None
+) -> None:
+    """Mark the job succeeded; `draft_quiz` (a title) also drafts its questions as a quiz.
+
+    One statement, so atomic without a transaction's extra round trips; a redelivered
+    job that succeeds again keeps its first draft (keyed by `source_job_id`).
+    """
     await conn.execute(
-        "UPDATE ai_jobs SET status = 'succeeded', result = %s, error = NULL, updated_at = now()"
-        " WHERE id = %s",
-        (Jsonb(result), job_id),
+        _FINISH,
+        {
+            "id": job_id,
+            "result": Jsonb(result),
+            "quiz_id": uuid.uuid4(),
+            "title": draft_quiz or "",
+            "questions": Jsonb(result.get("questions") if draft_quiz else None),
+            "draft": draft_quiz is not None,
+        },
     )

@@ -7,6 +7,10 @@ asked first; the provider is called through the circuit breaker only on a miss. 
 transient (provider failures, a dependency's passing trouble as `services.runtime.transient`
 knows it, the lesson not yet on the replica) is retried by the consumer loop; an unusable
 model answer is permanent.
+
+Grounding (an embeddings call and a vector search) is skipped for a course that has no
+document: there is nothing to find, and on a worker with many jobs in flight those calls
+are most of its CPU per job.
 """
 
 import uuid
@@ -16,10 +20,9 @@ import msgspec
 import structlog
 from confluent_kafka import Message
 from openai import AsyncOpenAI
-from psycopg.types.json import Jsonb
 
 from services.ai.breaker import is_provider_failure
-from services.ai.jobs import finish_job, mark_job
+from services.ai.jobs import finish_job, mark_job, take_job
 from services.ai.provider_breakers import ProviderBreakers
 from services.ai.semantic_cache import CacheScope, Embedder, SemanticCache
 from services.ai.settings import PROMPT_VERSION, AISettings
@@ -45,7 +48,6 @@ from services.runtime.transient import is_transient_infrastructure
 __all__ = ["GenerationHandler", "LessonNotReplicated", "is_transient"]
 
 _log = structlog.get_logger("eduscale.ai.worker")
-_DONE = ("succeeded", "failed")
 _GROUNDING_QUERY_CHARS = 4000
 
 
@@ -94,15 +96,14 @@ class GenerationHandler:
     async def __call__(self, message: Message) -> None:
         """Handle one message (raise to let the consumer loop retry or dead-letter)."""
         request = decode_generation(message.value())
-        job = await self._job(request.job_id)
+        async with self._databases.writer() as conn:
+            job = await take_job(conn, request.job_id)
         if job is None:
             _log.warning("job_missing", job_id=str(request.job_id))
             return
-        if job["status"] in _DONE:
+        if not job["taken"]:
             _log.info("job_already_done", job_id=str(request.job_id), status=job["status"])
             return
-        async with self._databases.writer() as conn:
-            await mark_job(conn, request.job_id, "running")
         async with self._databases.reader() as conn:
             cursor = await conn.execute(
                 "SELECT title, body FROM lessons WHERE id = %s AND course_id = %s",
@@ -144,7 +145,11 @@ class GenerationHandler:
                     # next request does not meet it again, and ask the model instead.
                     _log.warning("semantic_cache_entry_unusable", job_id=str(job["id"]))
                     await self._cache.invalidate(scope)
-        context = await self._context(str(job["course_id"]), f"{title}\n{body}")
+        context = (
+            await self._context(str(job["course_id"]), f"{title}\n{body}")
+            if job["has_documents"]
+            else []
+        )
         messages = build_messages(kind, title, body, instructions, context)
 
         async def call() -> str:
@@ -180,22 +185,9 @@ class GenerationHandler:
         return await self._grounding.embed([lesson[:_GROUNDING_QUERY_CHARS]])
 
     async def _save(self, job: dict[str, Any], result: Any) -> None:
-        async with self._databases.writer() as conn, conn.transaction():
-            await finish_job(conn, job["id"], result)
-            if job["kind"] == "quiz":
-                await conn.execute(
-                    "INSERT INTO quizzes (id, course_id, lesson_id, title, questions, status,"
-                    " source_job_id) VALUES (%s, %s, %s, %s, %s, 'draft', %s)"
-                    " ON CONFLICT (source_job_id) DO NOTHING",
-                    (
-                        uuid.uuid4(),
-                        job["course_id"],
-                        job["lesson_id"],
-                        "Generated quiz (draft)",
-                        Jsonb(result["questions"]),
-                        job["id"],
-                    ),
-                )
+        draft = "Generated quiz (draft)" if job["kind"] == "quiz" else None
+        async with self._databases.writer() as conn:
+            await finish_job(conn, job["id"], result, draft_quiz=draft)
         _log.info("job_succeeded", job_id=str(job["id"]), kind=job["kind"])
         self._finished(job, "succeeded")
 

@@ -19,6 +19,7 @@ import structlog
 from contracts.platform_metrics import SEMANTIC_CACHE_LOOKUPS, CacheResult
 from contracts.topics import GENERATION_REQUESTED
 from services.ai.cache_tuning import configured_decision
+from services.ai.embedding_cache import CachedEmbedder
 from services.ai.semantic_cache import OpenAIEmbedder, SemanticCache
 from services.ai.settings import AISettings
 from services.ai.worker_context import WorkerContext, run_worker, worker_settings
@@ -110,8 +111,10 @@ async def _generation_handler(context: WorkerContext) -> AsyncIterator[WorkerHan
         )
     cache = SemanticCache(
         context.qdrant,
-        OpenAIEmbedder(
-            context.client, model=ai.embedding_model, dimensions=ai.embedding_dimensions
+        CachedEmbedder(
+            OpenAIEmbedder(
+                context.client, model=ai.embedding_model, dimensions=ai.embedding_dimensions
+            )
         ),
         threshold=threshold,
         verifier=verifier,

@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
+import anyio
 import pytest
 from confluent_kafka import Message
 from consumer_harness import TOPIC, committed, job, produce, running_loop
@@ -101,6 +102,14 @@ async def test_a_poison_message_among_concurrent_ones_goes_alone_to_the_dlq(
     assert [failure.error_class for failure in dead] == ["PoisonMessage"]
     records = read_dead_letters(settings, f"{TOPIC}.dlq")
     assert [record.value for record in records] == [b"not a job"]
+    (record,) = records  # with its story, as a message handled alone would have it
+    assert record.key == b"course-1"
+    assert record.headers["dlq.original.topic"] == TOPIC
+    assert record.headers["dlq.original.offset"] == "4"  # the fifth of its partition
+    assert record.partition == int(record.headers["dlq.original.partition"])
+    assert record.headers["dlq.error.class"] == "PoisonMessage"
+    assert record.headers["dlq.attempts"] == "1"  # never retried
+    assert record.headers["trace"] == "t-1"
     assert sum(committed(settings, "workers").values()) == 9
 
 
@@ -152,3 +161,50 @@ async def test_a_member_joining_mid_flight_loses_nothing(kafka_broker: Broker) -
     assert set(everything) == set(produced)  # none lost
     # The revoked partitions' running jobs finished before the commit: none is redone.
     assert [value for value, times in everything.items() if times > 1] == []
+
+
+async def test_a_revoke_mid_flight_commits_only_up_to_the_lowest_unfinished_offset(
+    kafka_broker: Broker,
+) -> None:
+    settings = kafka_broker.settings()
+    overrides = {"enable.auto.commit": False}  # only the commit on revoke may commit
+    for partition in range(3):
+        for _ in range(4):
+            produce(kafka_broker, job(), key=b"k", partition=partition)
+    release = asyncio.Event()  # the stuck messages finish only when the test ends
+    done: list[tuple[int, int]] = []
+    second_saw: dict[int, list[int]] = {}
+
+    async def first_handle(message: Message) -> None:
+        if message.offset() == 1:  # the second message of every partition is stuck
+            await release.wait()
+        done.append((message.partition() or 0, message.offset() or 0))
+
+    async def second_handle(message: Message) -> None:
+        second_saw.setdefault(message.partition() or 0, []).append(message.offset() or 0)
+        await release.wait()  # the newcomer finishes nothing: it commits nothing either
+
+    async with running_loop(
+        settings, first_handle, overrides=overrides, concurrency=8, revoke_grace=1.0
+    ) as first:
+        # Offsets 0, 2 and 3 of each partition are done, offset 1 is still running.
+        await first.until(lambda: len(done) == 9)
+        async with running_loop(
+            settings, second_handle, overrides=overrides, concurrency=8
+        ) as second:
+            with anyio.fail_after(60):  # the first member's commit on revoke
+                while True:
+                    offsets = await asyncio.to_thread(committed, settings, "workers")
+                    if any(offsets.values()):
+                        break
+                    await asyncio.sleep(0.2)
+            # Committed at the stuck message, not past the ones finished after it.
+            assert set(offsets.values()) <= {0, 1}, offsets
+            await second.until(lambda: bool(second_saw), within=60)
+            taken_over = set(second_saw)
+            release.set()
+    # Their new owner starts at the stuck message: nothing unfinished is skipped.
+    assert {partition: offsets[partition] for partition in taken_over} == dict.fromkeys(
+        taken_over, 1
+    )
+    assert {second_saw[partition][0] for partition in taken_over} == {1}
