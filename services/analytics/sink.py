@@ -90,12 +90,18 @@ class BatchSink:
         self._topic = topic
         self._retry = retry
         self._pending: list[Message] = []
+        self._processing = 0
         self._failures = 0
         self.batches = 0
         self.inserted = 0
         self.duplicates = 0
         self.dead_lettered = 0
         self.running = False
+
+    @property
+    def in_flight(self) -> int:
+        """Events taken from the broker and not yet stored (the batch filling or writing)."""
+        return len(self._pending) + self._processing
 
     def healthy(self) -> bool:
         """Ready while consuming and the last batch did not fail."""
@@ -111,7 +117,11 @@ class BatchSink:
             while not self._stop.is_set():
                 batch = await anyio.to_thread.run_sync(self._collect)
                 if batch:
-                    await self._process(batch)
+                    self._processing = len(batch)
+                    try:
+                        await self._process(batch)
+                    finally:
+                        self._processing = 0
         finally:
             self.running = False
             await anyio.to_thread.run_sync(self._consumer.close)

@@ -13,9 +13,11 @@ from collections.abc import AsyncIterator
 import anyio.to_thread
 from confluent_kafka import Consumer, Producer
 
+from contracts.topics import ANALYTICS_EVENTS
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.sink import BatchSink
 from services.analytics.store import AnalyticsStore
+from services.runtime.consumer_metrics import observing_consumer
 from services.runtime.kafka.settings import KafkaSettings, consumer_config, producer_config
 
 __all__ = ["SINK_GROUP", "local_sink", "running_sink"]
@@ -34,8 +36,9 @@ async def running_sink(
 ) -> AsyncIterator[BatchSink]:
     """A sink over `store`, with its consumer and dead-letter producer; closed at the end."""
     dlq_producer = Producer(producer_config(kafka, client_id=f"{group}-dlq"))
+    consumer = Consumer(consumer_config(kafka, group=group, client_id=group))
     sink = BatchSink(
-        Consumer(consumer_config(kafka, group=group, client_id=group)),
+        consumer,
         dlq_producer,
         store,
         batch_size=analytics.batch_size,
@@ -43,7 +46,9 @@ async def running_sink(
         stop=stop,
     )
     try:
-        yield sink
+        # Lag, events in flight and dead letters on /metrics, as the workers serve them.
+        async with observing_consumer(sink, consumer, topic=ANALYTICS_EVENTS.name, group=group):
+            yield sink
     finally:
         await anyio.to_thread.run_sync(lambda: dlq_producer.flush(5))
 

@@ -9,17 +9,33 @@ and never on the event loop.
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import structlog
 from confluent_kafka import Consumer, KafkaException
 
 from contracts.platform_metrics import DLQ_WRITES, WORKER_JOBS_IN_FLIGHT
-from services.runtime.kafka.consumer import ConsumerLoop
 from services.runtime.metrics import CONSUMER_LAG, observe_at_scrape
 
-__all__ = ["consumer_lag", "observing_consumer"]
+__all__ = ["ConsumerProgress", "consumer_lag", "observing_consumer"]
 
 _log = structlog.get_logger("eduscale.worker")
+
+
+class ConsumerProgress(Protocol):
+    """What a consumer (the worker loop, the analytics sink) counts for /metrics."""
+
+    @property
+    def in_flight(self) -> int:
+        """Messages taken and not yet finished."""
+        ...
+
+    @property
+    def dead_lettered(self) -> int:
+        """Messages it has written to the dead-letter topic."""
+        ...
+
+
 _LAG_EVERY_SECONDS = 10.0
 
 
@@ -51,7 +67,7 @@ async def _measure_lag(consumer: Consumer, topic: str, group: str, every: float)
 
 @contextlib.asynccontextmanager
 async def observing_consumer(
-    loop: ConsumerLoop,
+    loop: ConsumerProgress,
     consumer: Consumer,
     *,
     topic: str,
