@@ -14,7 +14,7 @@ import httpx
 import pytest
 from confluent_kafka import Producer
 from kafka_broker import Broker, free_port
-from prometheus_client.parser import text_string_to_metric_families
+from metrics_scrape import scrape
 
 from contracts.platform_metrics import DLQ_WRITES, KAFKA_CONSUMER_LAG
 from contracts.topics import ANALYTICS_EVENTS
@@ -24,17 +24,6 @@ from services.runtime.kafka.settings import producer_config
 pytestmark = [pytest.mark.server, pytest.mark.anyio]
 
 TOPIC = ANALYTICS_EVENTS.name
-
-
-async def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    async with httpx.AsyncClient() as client:
-        response = await client.get(f"http://127.0.0.1:{port}/metrics")
-    assert response.status_code == 200
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
 
 
 async def test_the_sink_serves_its_lag_and_its_dead_letters(

@@ -14,7 +14,7 @@ from ai_platform import Platform, dead_letters_reach, running_platform
 from confluent_kafka import Producer
 from fake_openai import FakeOpenAI
 from kafka_broker import Broker, free_port
-from prometheus_client.parser import text_string_to_metric_families
+from metrics_scrape import scrape
 
 from contracts.platform_metrics import (
     BREAKER_STATE,
@@ -29,17 +29,6 @@ from services.runtime.kafka.settings import producer_config
 pytestmark = [pytest.mark.server, pytest.mark.anyio, pytest.mark.usefixtures("redis_client")]
 
 TOPIC = GENERATION_REQUESTED.name
-
-
-async def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    async with httpx.AsyncClient() as client:
-        response = await client.get(f"http://127.0.0.1:{port}/metrics")
-    assert response.status_code == 200
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
 
 
 async def worker_with_health_port(platform: Platform) -> int:
