@@ -27,6 +27,7 @@ SUITES: dict[str, str] = {
     "semantic_cache": "benchmarks.semantic_cache",
     "semantic_cache_eval": "benchmarks.semantic_cache_eval",
     "analytics": "benchmarks.analytics",
+    "event_wire": "benchmarks.event_wire",
     "imports": "benchmarks.component_imports",
 }
 """Suite name -> module; each module exposes `run(quick: bool) -> list[Figure]`."""
