@@ -28,6 +28,7 @@ SUITES: dict[str, str] = {
     "semantic_cache_eval": "benchmarks.semantic_cache_eval",
     "analytics": "benchmarks.analytics",
     "event_wire": "benchmarks.event_wire",
+    "database_reads": "benchmarks.database_reads",
     "imports": "benchmarks.component_imports",
 }
 """Suite name -> module; each module exposes `run(quick: bool) -> list[Figure]`."""

@@ -2,8 +2,9 @@
 
 None of them autoscale, so each is sized for the peak with the model's headroom:
 
-- PostgreSQL: reads that miss the cache go to the read replicas (`reads_per_vcpu` x the
-  instance's vCPUs x target utilisation each), plus `spare_replicas` so losing one keeps
+- PostgreSQL: reads that miss the cache go to the read replicas (the measured
+  `database_reads` queries per CPU-second x the instance's vCPUs x target utilisation
+  each), plus `spare_replicas` so losing one keeps
   the rest under target; writes go to the one primary, whose vCPUs must carry them.
 - Redis: shards for the operations per second (the primaries serve them, at a rate per
   vCPU that Redis 7.1 reaches only on nodes of 8 vCPUs or more) or for memory (sessions and
@@ -24,16 +25,39 @@ from dataclasses import dataclass
 
 from contracts.topics import WORK_TOPICS
 from infra.capacity.analytics_tier import AnalyticsTier, size_analytics
+from infra.capacity.bench import BenchFigures
 from infra.capacity.pods import WorkloadPods, cpu_cores, memory_mib
 from infra.capacity.prices import PriceTable
 from infra.capacity.requirement import Requirement, ceil_div
 from infra.capacity.traffic import Traffic
 from stacks.config import StackConfig
 
-__all__ = ["EVENT_WIRE_FIGURE", "DataTiers", "size_data_tiers"]
+__all__ = ["DATA_FIGURES", "DataTiers", "MeasuredRates", "size_data_tiers"]
 
 EVENT_WIRE_FIGURE = "analytics_event_wire_bytes"
 """Bytes one learning event takes on the wire as the emitters send it (benchmarks/event_wire.py)."""
+DATABASE_READS_FIGURE = "database_reads"
+"""Queries one PostgreSQL core serves per second on the costliest read path the services
+send to replicas (benchmarks/database_reads.py)."""
+DATA_FIGURES = (EVENT_WIRE_FIGURE, DATABASE_READS_FIGURE)
+"""The benchmark figures the data tiers read."""
+
+
+@dataclass(frozen=True)
+class MeasuredRates:
+    """What the data tiers take from the benchmarks instead of the workload model."""
+
+    event_wire_bytes: float
+    database_reads_per_vcpu: float
+
+    @classmethod
+    def from_figures(cls, figures: BenchFigures) -> MeasuredRates:
+        """The rates of a results file (its figures were checked when it was loaded)."""
+        return cls(
+            event_wire_bytes=figures.value(EVENT_WIRE_FIGURE),
+            database_reads_per_vcpu=figures.value(DATABASE_READS_FIGURE),
+        )
+
 
 _KIB_PER_GIB = 1024 * 1024
 _BYTES_PER_FLOAT = 4
@@ -61,16 +85,12 @@ def size_data_tiers(
     worker_pods: dict[str, int],
     config: StackConfig,
     prices: PriceTable,
-    event_wire_bytes: float,
+    measured: MeasuredRates,
 ) -> tuple[list[Requirement], DataTiers]:
-    """Requirements of every data tier; `worker_pods` are the plan's worker pod counts.
-
-    `event_wire_bytes` is what one learning event costs on the wire as the emitters send it
-    (the measured `EVENT_WIRE_FIGURE`).
-    """
-    database = _database(traffic, config, prices)
+    """Requirements of every data tier; `worker_pods` are the plan's worker pod counts."""
+    database = _database(traffic, config, prices, measured.database_reads_per_vcpu)
     cache = _cache(traffic, config, prices)
-    kafka = _kafka(traffic, worker_pods, config, prices, event_wire_bytes)
+    kafka = _kafka(traffic, worker_pods, config, prices, measured.event_wire_bytes)
     vectors, vector_pods = _vector_store(traffic, config)
     analytics, analytics_tier = size_analytics(traffic, config)
     tiers = DataTiers(
@@ -84,12 +104,14 @@ def size_data_tiers(
     return [*database, *cache, *kafka, *vectors, *analytics], tiers
 
 
-def _database(traffic: Traffic, config: StackConfig, prices: PriceTable) -> list[Requirement]:
+def _database(
+    traffic: Traffic, config: StackConfig, prices: PriceTable, reads_per_vcpu: float
+) -> list[Requirement]:
     """Read replicas, then the primary's vCPUs."""
     headroom = traffic.model.headroom
     db = traffic.model.database
     instance = prices.database(config.database.instance_class)
-    per_replica = db.reads_per_vcpu * instance.vcpu * db.cpu_utilisation
+    per_replica = reads_per_vcpu * instance.vcpu * db.cpu_utilisation
     reads = traffic.database_reads
     writes = traffic.database_writes
     per_vcpu = db.writes_per_vcpu * db.cpu_utilisation

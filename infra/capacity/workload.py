@@ -116,9 +116,12 @@ class VectorModel(_Strict):
 
 
 class DatabaseModel(_Strict):
-    """PostgreSQL on RDS: what one vCPU of a writer or a read replica sustains."""
+    """PostgreSQL on RDS: what one vCPU of a writer sustains.
 
-    reads_per_vcpu: Positive
+    What a replica's vCPU sustains is measured, not modelled: the benchmark figure
+    `database_reads` (the services' own read queries per CPU-second of the server).
+    """
+
     writes_per_vcpu: Positive
     cpu_utilisation: Utilisation
     spare_replicas: Annotated[int, Field(ge=0)]

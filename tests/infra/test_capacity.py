@@ -418,6 +418,20 @@ def test_brokers_are_sized_by_the_event_bytes_measured_on_the_wire(tmp_path, inp
     assert _needed(as_sent, "brokers") <= _needed(plain, "brokers")
 
 
+def test_read_replicas_follow_the_measured_read_cost(tmp_path, inputs, prod):
+    measured = inputs.figures.value("database_reads")
+    plan = build_plan(MILLION, "prod", prod, inputs)
+    tenfold = build_plan(
+        MILLION,
+        "prod",
+        prod,
+        _with_figure(tmp_path, inputs, "database_reads", measured / 10),
+    )
+    assert f"{measured * 16 * 0.7:,.0f} per db.r7g.4xlarge replica" in _basis(plan, "read replicas")
+    assert _needed(tenfold, "read replicas") > _needed(plan, "read replicas") >= 2
+    assert tenfold.monthly_total > plan.monthly_total
+
+
 def test_the_clickhouse_tier_is_placed_and_billed(inputs, prod):
     plan = build_plan(MILLION, "prod", prod, inputs)
     analytics = prod.analytics
