@@ -19,6 +19,9 @@ It serves `POST /v1/chat/completions` and `POST /v1/embeddings`, deterministical
 Tests steer it with `latency_seconds`, `fail_next(...)`, `hang_next(...)` and read
 `chat_calls`, `embedding_calls` and `requests`. Every received request is counted,
 including the ones answered with an error or never answered.
+
+The fixtures `fake_openai` (the server) and `openai_client` (the SDK on it, through
+`sdk_client`) are loaded for every test by tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -31,15 +34,27 @@ import re
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import pytest
 
-__all__ = ["DEFAULT_DIMENSIONS", "Endpoint", "FakeOpenAI", "embed_text", "fake_openai"]
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+__all__ = [
+    "DEFAULT_DIMENSIONS",
+    "Endpoint",
+    "FakeOpenAI",
+    "embed_text",
+    "fake_openai",
+    "openai_client",
+    "sdk_client",
+]
 
 Endpoint = Literal["chat", "embeddings"]
 _T = TypeVar("_T")
@@ -462,3 +477,25 @@ def fake_openai() -> Iterator[FakeOpenAI]:
     """A running fake OpenAI server, stopped (without waiting for hung requests) after."""
     with FakeOpenAI() as server:
         yield server
+
+
+@asynccontextmanager
+async def sdk_client(base_url: str) -> AsyncIterator[AsyncOpenAI]:
+    """The real `openai` client on a local server (this one, or the benchmarks' own).
+
+    No retries, so the server's counts are the calls the code under test made, and 5 s to
+    answer, so a request the server holds fails the test instead of hanging it.
+    """
+    # Imported here: the SDK takes a second to load, and pytest loads this plugin in every
+    # process, xdist's controller included.
+    from openai import AsyncOpenAI  # noqa: PLC0415
+
+    async with AsyncOpenAI(base_url=base_url, api_key="test", max_retries=0, timeout=5) as client:
+        yield client
+
+
+@pytest.fixture
+async def openai_client(fake_openai: FakeOpenAI) -> AsyncIterator[AsyncOpenAI]:
+    """`sdk_client` on the test's `fake_openai` server."""
+    async with sdk_client(fake_openai.base_url) as client:
+        yield client

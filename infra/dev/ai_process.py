@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
 import sys
-from collections.abc import Generator, Mapping
-
-import uvicorn
+from collections.abc import Mapping
 
 from services.ai_orchestrator.app import from_environment
 from services.generation_worker.worker import run_generation_worker
 from services.indexer_worker.worker import run_indexer_worker
+from services.runtime.embedded_server import embedded_server
 from services.runtime.settings import SettingsError
 
 __all__ = ["main", "run_ai_platform"]
@@ -35,30 +33,17 @@ __all__ = ["main", "run_ai_platform"]
 _GRACEFUL_SHUTDOWN_SECONDS = 15
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: this process stops all its parts together."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
 async def run_ai_platform(
     environ: Mapping[str, str], *, host: str, port: int, generation_health: int, indexer_health: int
 ) -> int:
     """Serve and consume until SIGTERM/SIGINT (0) or until a part fails (1)."""
     app = from_environment(environ)
-    server = _Server(
-        uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            lifespan="on",
-            timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS,
-        )
+    server = embedded_server(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        graceful_shutdown_seconds=_GRACEFUL_SHUTDOWN_SECONDS,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

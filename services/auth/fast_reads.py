@@ -13,8 +13,7 @@ from litestar import Litestar
 
 from services.auth.profiles import profile_json, profile_key
 from services.runtime.errors import ServiceError
-from services.runtime.hot_path import Answer, FastRequest, FastRoutes
-from services.runtime.redis_get import CachedGet, RedisGetFailed
+from services.runtime.hot_path import Answer, FastRequest, FastRoutes, cached_entry
 from services.runtime.resources import Resources
 
 __all__ = ["auth_fast_routes"]
@@ -35,14 +34,8 @@ def auth_fast_routes(app: Litestar) -> FastRoutes:
             principal = resources.tokens.principal_of_header(header.decode("latin-1"))
         except ServiceError:
             return None
-        cached_get: CachedGet = state.cached_get
-        key = profile_key(principal.user_id)
-        try:
-            entry = await cached_get.get(key.encode())
-        except RedisGetFailed:
-            return None
+        entry = await cached_entry(state.cached_get, request, profile_key(principal.user_id))
         if entry is None:
-            request.note_miss(key)
             return None
         try:
             body = profile_json(entry)

@@ -17,8 +17,7 @@ from services.analytics.events import CourseViewed
 from services.course.content_cache import course_key
 from services.course.responses import matches, validators
 from services.runtime.errors import ServiceError
-from services.runtime.hot_path import Answer, FastRequest, FastRoutes
-from services.runtime.redis_get import CachedGet, RedisGetFailed
+from services.runtime.hot_path import Answer, FastRequest, FastRoutes, cached_entry
 from services.runtime.resources import Resources
 
 __all__ = ["course_fast_routes"]
@@ -37,14 +36,8 @@ def course_fast_routes(app: Litestar) -> FastRoutes:
         if not _CANONICAL_ID.fullmatch(text):
             return None  # another route, or an id Litestar parses in another spelling
         course_id = uuid.UUID(text)
-        cached_get: CachedGet = state.cached_get
-        key = course_key(course_id)
-        try:
-            body = await cached_get.get(key.encode())
-        except RedisGetFailed:
-            return None
+        body = await cached_entry(state.cached_get, request, course_key(course_id))
         if body is None:
-            request.note_miss(key)
             return None
         resources: Resources = state.resources
         events: EventEmitter = state.events

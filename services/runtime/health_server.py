@@ -13,24 +13,16 @@ it sees the same process-wide metrics the consumer loop writes.
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable
 
-import uvicorn
 from litestar import Litestar, Response, get
 
+from services.runtime.embedded_server import embedded_server
 from services.runtime.metrics import metrics_handler
 
 __all__ = ["health_server"]
 
 _SHUTDOWN_SECONDS = 5
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the worker owns SIGTERM and stops us."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 def _health_app(ready: Callable[[], bool]) -> Litestar:
@@ -57,17 +49,12 @@ async def health_server(port: int, ready: Callable[[], bool]) -> AsyncIterator[i
 
     Yields the port bound; raises `OSError` when it cannot be bound.
     """
-    server = _Server(
-        uvicorn.Config(
-            _health_app(ready),
-            host="0.0.0.0",  # noqa: S104 - probed from the node, scraped from the cluster
-            port=port,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            lifespan="off",
-            timeout_graceful_shutdown=_SHUTDOWN_SECONDS,
-        )
+    server = embedded_server(
+        _health_app(ready),
+        host="0.0.0.0",  # noqa: S104 - probed from the node, scraped from the cluster
+        port=port,
+        lifespan="off",
+        graceful_shutdown_seconds=_SHUTDOWN_SECONDS,
     )
     serving = asyncio.create_task(server.serve(), name=f"health-server-{port}")
     while not server.started:

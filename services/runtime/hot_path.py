@@ -30,6 +30,7 @@ from litestar.types import ASGIApp
 
 from services.runtime.access_log import access_log
 from services.runtime.logs import REQUEST_ID_HEADER, incoming_request_id
+from services.runtime.redis_get import CachedGet, RedisGetFailed
 
 __all__ = [
     "CACHE_MISS",
@@ -72,6 +73,22 @@ class FastRequest:
 def missed(state: Mapping[str, Any], key: str) -> bool:
     """Whether the fast lane found `key` missing from the cache for this request."""
     return state.get(CACHE_MISS) == key
+
+
+async def cached_entry(cached_get: CachedGet, request: FastRequest, key: str) -> bytes | None:
+    """The cache entry a fast route answers from; None hands the request to Litestar.
+
+    None when Redis fails (the handler answers as it would without the lane) and when the
+    key is unset; a miss is noted on the request, so the handler reads the database
+    without asking Redis again.
+    """
+    try:
+        entry = await cached_get.get(key.encode())
+    except RedisGetFailed:
+        return None
+    if entry is None:
+        request.note_miss(key)
+    return entry
 
 
 @dataclass(frozen=True, slots=True)

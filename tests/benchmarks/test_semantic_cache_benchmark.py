@@ -18,6 +18,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from fake_openai import sdk_client
 from openai import AsyncOpenAI
 from qdrant_client import AsyncQdrantClient
 
@@ -148,9 +149,7 @@ def server() -> Iterator[EmbeddingsServer]:
 
 @pytest.fixture
 async def client(server: EmbeddingsServer) -> AsyncIterator[AsyncOpenAI]:
-    async with AsyncOpenAI(
-        base_url=server.base_url, api_key="test", max_retries=0, timeout=5
-    ) as openai_client:
+    async with sdk_client(server.base_url) as openai_client:
         yield openai_client
 
 

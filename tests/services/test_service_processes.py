@@ -7,12 +7,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
+from child_process import running, wait_ready
 from service_harness import JWT_SECRET, REDIS_URL
 
 pytestmark = pytest.mark.usefixtures("redis_client")
@@ -22,36 +20,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-@contextmanager
-def running(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
-    with subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as process:
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
-
-
-def wait_ready(port: int, process: subprocess.Popen[str]) -> httpx.Response:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            pytest.fail(f"the service exited with {process.returncode}:\n{output}")
-        try:
-            response = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1)
-        except httpx.TransportError:
-            time.sleep(0.1)
-            continue
-        if response.status_code == 200:
-            return response
-        time.sleep(0.1)
-    pytest.fail("the service did not become ready within 30 s")
 
 
 def stop(process: subprocess.Popen[str]) -> str:
@@ -90,7 +58,7 @@ def test_eduscale_serve_runs_auth_and_stops_cleanly_on_sigterm(core_db: str) -> 
         str(port),
     ]
     with running(command, environment(core_db)) as process:
-        wait_ready(port, process)
+        wait_ready(f"http://127.0.0.1:{port}/health/ready", process)
         registered = httpx.post(
             f"http://127.0.0.1:{port}/auth/register",
             json={
@@ -115,7 +83,7 @@ def test_uvicorn_runs_the_course_app_from_the_environment(core_db: str) -> None:
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "services.course.app:app", "--port", str(port)]
     with running(command, environment(core_db)) as process:
-        ready = wait_ready(port, process)
+        ready = wait_ready(f"http://127.0.0.1:{port}/health/ready", process)
         assert ready.json()["checks"] == {"writer": True, "redis": True}
         assert httpx.get(f"http://127.0.0.1:{port}/courses", timeout=5).json()["items"] == []
         stop(process)

@@ -9,7 +9,7 @@ import json
 import math
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import openai
@@ -55,20 +55,6 @@ class Clock:
 
 
 @pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def client(server: FakeOpenAI) -> AsyncIterator[AsyncOpenAI]:
-    async with AsyncOpenAI(
-        base_url=server.base_url, api_key="test", max_retries=0, timeout=5
-    ) as openai_client:
-        yield openai_client
-
-
-@pytest.fixture
 async def qdrant() -> AsyncIterator[AsyncQdrantClient]:
     local = AsyncQdrantClient(location=":memory:")
     yield local
@@ -81,10 +67,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def cache(qdrant: AsyncQdrantClient, client: AsyncOpenAI, clock: Clock) -> SemanticCache:
+async def cache(
+    qdrant: AsyncQdrantClient, openai_client: AsyncOpenAI, clock: Clock
+) -> SemanticCache:
     semantic = SemanticCache(
         qdrant,
-        OpenAIEmbedder(client, model="text-embedding-3-small", dimensions=256),
+        OpenAIEmbedder(openai_client, model="text-embedding-3-small", dimensions=256),
         ttl_seconds=3600,
         clock=clock,
     )
@@ -105,8 +93,10 @@ def free_port() -> int:
 # --- the fake server, through the real SDK ----------------------------------------------
 
 
-async def test_the_real_client_parses_chat_answers(server: FakeOpenAI, client: AsyncOpenAI):
-    summary = await client.chat.completions.create(
+async def test_the_real_client_parses_chat_answers(
+    fake_openai: FakeOpenAI, openai_client: AsyncOpenAI
+):
+    summary = await openai_client.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": LESSON}]
     )
     assert summary.object == "chat.completion"
@@ -118,7 +108,7 @@ async def test_the_real_client_parses_chat_answers(server: FakeOpenAI, client: A
     assert summary.usage.total_tokens > 0
 
     async def quiz(lesson: str) -> dict[str, object]:
-        completion = await client.chat.completions.create(
+        completion = await openai_client.chat.completions.create(
             model="gpt-4o-mini",
             messages=[
                 {"role": "system", "content": "Write a quiz"},
@@ -143,19 +133,21 @@ async def test_the_real_client_parses_chat_answers(server: FakeOpenAI, client: A
     assert await quiz(LESSON) == fractions  # deterministic
     assert await quiz("<lesson title='Decimals'>\nTenths and hundredths.\n</lesson>") != fractions
 
-    server.next_chat_content = "not json"
-    forced = await client.chat.completions.create(
+    fake_openai.next_chat_content = "not json"
+    forced = await openai_client.chat.completions.create(
         model="m", messages=[{"role": "user", "content": "x"}]
     )
     assert forced.choices[0].message.content == "not json"
-    assert server.chat_calls == 5
-    assert server.embedding_calls == 0
-    assert server.chat_requests[1]["response_format"]["type"] == "json_schema"
-    assert len(server.requests) == 5
+    assert fake_openai.chat_calls == 5
+    assert fake_openai.embedding_calls == 0
+    assert fake_openai.chat_requests[1]["response_format"]["type"] == "json_schema"
+    assert len(fake_openai.requests) == 5
 
 
-async def test_the_real_client_parses_embeddings(server: FakeOpenAI, client: AsyncOpenAI):
-    batch = await client.embeddings.create(
+async def test_the_real_client_parses_embeddings(
+    fake_openai: FakeOpenAI, openai_client: AsyncOpenAI
+):
+    batch = await openai_client.embeddings.create(
         model="text-embedding-3-small", input=[ASKED, PARAPHRASE, NEGATED], dimensions=64
     )
     assert [item.index for item in batch.data] == [0, 1, 2]
@@ -166,11 +158,11 @@ async def test_the_real_client_parses_embeddings(server: FakeOpenAI, client: Asy
         assert math.isclose(sum(v * v for v in item.embedding), 1.0, rel_tol=1e-5)
         assert item.embedding == pytest.approx(embed_text(text, 64), abs=1e-6)
     # The SDK asks for base64 unless told otherwise; both encodings are served.
-    assert server.embedding_requests[0]["encoding_format"] == "base64"
-    single = await client.embeddings.create(model="m", input=ASKED, encoding_format="float")
+    assert fake_openai.embedding_requests[0]["encoding_format"] == "base64"
+    single = await openai_client.embeddings.create(model="m", input=ASKED, encoding_format="float")
     assert single.data[0].embedding == pytest.approx(embed_text(ASKED, 256))
-    assert server.embedding_calls == 2
-    assert server.requests[0]["dimensions"] == 64
+    assert fake_openai.embedding_calls == 2
+    assert fake_openai.requests[0]["dimensions"] == 64
 
 
 def test_the_fake_embeddings_put_paraphrases_close_and_negations_apart():
@@ -180,33 +172,33 @@ def test_the_fake_embeddings_put_paraphrases_close_and_negations_apart():
 
 
 async def test_injected_failures_reach_the_client_as_the_sdk_errors(
-    server: FakeOpenAI, client: AsyncOpenAI
+    fake_openai: FakeOpenAI, openai_client: AsyncOpenAI
 ):
     messages: list[dict[str, str]] = [{"role": "user", "content": "hi"}]
-    server.fail_next(500)
+    fake_openai.fail_next(500)
     with pytest.raises(openai.InternalServerError):
-        await client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
-    server.fail_next(429)
+        await openai_client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+    fake_openai.fail_next(429)
     with pytest.raises(openai.RateLimitError) as limited:
-        await client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+        await openai_client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
     assert limited.value.response.headers["retry-after"] == "1"
-    server.fail_next(400, body={"error": {"message": "context too long", "type": "x"}})
+    fake_openai.fail_next(400, body={"error": {"message": "context too long", "type": "x"}})
     with pytest.raises(openai.BadRequestError, match="context too long"):
-        await client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
-    server.fail_next(503, times=2, only="embeddings")
-    ok = await client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+        await openai_client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+    fake_openai.fail_next(503, times=2, only="embeddings")
+    ok = await openai_client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
     assert ok.choices[0].message.content
     with pytest.raises(openai.InternalServerError):
-        await client.embeddings.create(model="m", input="x")
+        await openai_client.embeddings.create(model="m", input="x")
     # The SDK's own retries honour Retry-After and then succeed.
-    server.fail_next(429, retry_after=0.01)
-    retrying = client.with_options(max_retries=2)
+    fake_openai.fail_next(429, retry_after=0.01)
+    retrying = openai_client.with_options(max_retries=2)
     embedded = await retrying.embeddings.create(model="m", input="x")  # one 503 left, one 429
     assert embedded.data
-    assert server.chat_calls == 4
-    assert server.embedding_calls == 4
-    server.reset()
-    assert (server.chat_calls, server.embedding_calls, server.requests) == (0, 0, [])
+    assert fake_openai.chat_calls == 4
+    assert fake_openai.embedding_calls == 4
+    fake_openai.reset()
+    assert (fake_openai.chat_calls, fake_openai.embedding_calls, fake_openai.requests) == (0, 0, [])
 
 
 async def test_a_hung_request_times_out_and_never_holds_up_shutdown():
@@ -225,9 +217,9 @@ async def test_a_hung_request_times_out_and_never_holds_up_shutdown():
     assert time.monotonic() - started < 2
 
 
-async def test_a_request_without_an_api_key_is_refused(server: FakeOpenAI):
+async def test_a_request_without_an_api_key_is_refused(fake_openai: FakeOpenAI):
     async with AsyncOpenAI(
-        base_url=server.base_url,
+        base_url=fake_openai.base_url,
         api_key="test",
         max_retries=0,
         default_headers={"Authorization": ""},
@@ -288,18 +280,22 @@ async def test_invalidate_drops_every_answer_of_the_scope_only(cache: SemanticCa
     assert await cache.lookup(other, ASKED) == ANSWER
 
 
-async def test_the_embedder_sends_one_batched_request(server: FakeOpenAI, client: AsyncOpenAI):
-    embedder = OpenAIEmbedder(client, model="text-embedding-3-small", dimensions=32)
+async def test_the_embedder_sends_one_batched_request(
+    fake_openai: FakeOpenAI, openai_client: AsyncOpenAI
+):
+    embedder = OpenAIEmbedder(openai_client, model="text-embedding-3-small", dimensions=32)
     vectors = await embedder.embed(["one", "two", "three"])
-    assert server.embedding_calls == 1
-    assert server.requests[0]["input"] == ["one", "two", "three"]
-    assert server.requests[0]["dimensions"] == 32
+    assert fake_openai.embedding_calls == 1
+    assert fake_openai.requests[0]["input"] == ["one", "two", "three"]
+    assert fake_openai.requests[0]["dimensions"] == 32
     assert vectors == [pytest.approx(embed_text(t, 32), abs=1e-6) for t in ["one", "two", "three"]]
 
 
-async def test_an_embeddings_outage_bypasses_the_cache(server: FakeOpenAI, cache: SemanticCache):
+async def test_an_embeddings_outage_bypasses_the_cache(
+    fake_openai: FakeOpenAI, cache: SemanticCache
+):
     await cache.store(SCOPE, ASKED, ANSWER)
-    server.fail_next(500, times=2, only="embeddings")
+    fake_openai.fail_next(500, times=2, only="embeddings")
     assert await cache.lookup(SCOPE, ASKED) is None
     await cache.store(SCOPE, PARAPHRASE, ANSWER)  # does not raise
     assert cache.errors == 2
@@ -309,12 +305,12 @@ async def test_an_embeddings_outage_bypasses_the_cache(server: FakeOpenAI, cache
 
 
 async def test_a_hung_embedder_is_cut_off_by_the_cache_timeout(
-    server: FakeOpenAI, qdrant: AsyncQdrantClient, client: AsyncOpenAI
+    fake_openai: FakeOpenAI, qdrant: AsyncQdrantClient, openai_client: AsyncOpenAI
 ):
     cache = SemanticCache(
-        qdrant, OpenAIEmbedder(client, model="m", dimensions=256), timeout_seconds=0.3
+        qdrant, OpenAIEmbedder(openai_client, model="m", dimensions=256), timeout_seconds=0.3
     )
-    server.hang_next(only="embeddings")
+    fake_openai.hang_next(only="embeddings")
     started = time.monotonic()
     assert await cache.lookup(SCOPE, ASKED) is None
     assert time.monotonic() - started < 2
@@ -333,13 +329,13 @@ async def test_a_closed_qdrant_client_bypasses_the_cache(
     assert cache.hits == 0
 
 
-async def test_an_unreachable_qdrant_server_bypasses_the_cache(client: AsyncOpenAI):
+async def test_an_unreachable_qdrant_server_bypasses_the_cache(openai_client: AsyncOpenAI):
     remote = AsyncQdrantClient(
         url=f"http://127.0.0.1:{free_port()}", check_compatibility=False, timeout=1
     )
     try:
         assert not _is_local(remote)
-        cache = SemanticCache(remote, OpenAIEmbedder(client, model="m", dimensions=256))
+        cache = SemanticCache(remote, OpenAIEmbedder(openai_client, model="m", dimensions=256))
         assert not await cache.ensure_collection()  # the worker starts anyway
         assert await cache.lookup(SCOPE, ASKED) is None
         await cache.store(SCOPE, ASKED, ANSWER)
@@ -349,11 +345,11 @@ async def test_an_unreachable_qdrant_server_bypasses_the_cache(client: AsyncOpen
 
 
 async def test_ensure_collection_is_idempotent_and_local_mode_creates_no_indexes(
-    cache: SemanticCache, qdrant: AsyncQdrantClient, client: AsyncOpenAI
+    cache: SemanticCache, qdrant: AsyncQdrantClient, openai_client: AsyncOpenAI
 ):
     assert _is_local(qdrant)
     assert await cache.ensure_collection()
-    again = SemanticCache(qdrant, OpenAIEmbedder(client, model="m", dimensions=256))
+    again = SemanticCache(qdrant, OpenAIEmbedder(openai_client, model="m", dimensions=256))
     assert await again.ensure_collection()  # no payload-index warning (warnings are errors)
     info = await qdrant.get_collection(cache.collection)
     assert info.payload_schema == {}
@@ -361,9 +357,11 @@ async def test_ensure_collection_is_idempotent_and_local_mode_creates_no_indexes
 
 @pytest.mark.usefixtures("cache")  # the collection exists, with 256-dimensional vectors
 async def test_a_collection_of_another_vector_size_is_refused(
-    qdrant: AsyncQdrantClient, client: AsyncOpenAI
+    qdrant: AsyncQdrantClient, openai_client: AsyncOpenAI
 ):
-    resized = SemanticCache(qdrant, OpenAIEmbedder(client, model="m", dimensions=64), dimensions=64)
+    resized = SemanticCache(
+        qdrant, OpenAIEmbedder(openai_client, model="m", dimensions=64), dimensions=64
+    )
     assert not await resized.ensure_collection()
     assert await resized.lookup(SCOPE, ASKED) is None
     assert resized.errors == 2
@@ -374,9 +372,9 @@ async def test_a_collection_of_another_vector_size_is_refused(
     [{"threshold": 0}, {"threshold": 1.5}, {"near_miss_margin": -0.1}, {"ttl_seconds": 0}],
 )
 async def test_nonsense_settings_are_refused(
-    qdrant: AsyncQdrantClient, client: AsyncOpenAI, options
+    qdrant: AsyncQdrantClient, openai_client: AsyncOpenAI, options
 ):
-    embedder = OpenAIEmbedder(client, model="m", dimensions=256)
+    embedder = OpenAIEmbedder(openai_client, model="m", dimensions=256)
     with pytest.raises(ValueError, match="must be"):
         SemanticCache(qdrant, embedder, **options)
 

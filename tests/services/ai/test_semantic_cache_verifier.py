@@ -7,10 +7,10 @@ verifier exists for: nothing in the embedding tells them apart.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
-from fake_openai import FakeOpenAI, embed_text
+from fake_openai import embed_text
 from openai import AsyncOpenAI
 from qdrant_client import AsyncQdrantClient
 
@@ -36,24 +36,10 @@ def cosine(a: str, b: str) -> float:
 
 
 @pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def qdrant() -> AsyncIterator[AsyncQdrantClient]:
     local = AsyncQdrantClient(location=":memory:")
     yield local
     await local.close()
-
-
-@pytest.fixture
-async def client(server: FakeOpenAI) -> AsyncIterator[AsyncOpenAI]:
-    async with AsyncOpenAI(
-        base_url=server.base_url, api_key="test", max_retries=0, timeout=5
-    ) as openai_client:
-        yield openai_client
 
 
 def cache_with(qdrant: AsyncQdrantClient, client: AsyncOpenAI, **options: object) -> SemanticCache:
@@ -65,11 +51,11 @@ def cache_with(qdrant: AsyncQdrantClient, client: AsyncOpenAI, **options: object
 
 
 async def test_another_answer_is_a_miss_even_with_the_same_embedding(
-    qdrant: AsyncQdrantClient, client: AsyncOpenAI
+    qdrant: AsyncQdrantClient, openai_client: AsyncOpenAI
 ) -> None:
     assert cosine(CAUSES, EFFECTS) == pytest.approx(1.0)
     assert cosine(ALGEBRA, GEOMETRY) == pytest.approx(1.0)
-    cache = cache_with(qdrant, client)  # the rule verifier by default
+    cache = cache_with(qdrant, openai_client)  # the rule verifier by default
     await cache.store(SCOPE, CAUSES, "the causes quiz")
     await cache.store(SCOPE, ALGEBRA, "the algebra quiz")
     assert await cache.lookup(SCOPE, EFFECTS) is None
@@ -92,20 +78,20 @@ async def test_another_answer_is_a_miss_even_with_the_same_embedding(
 
 
 async def test_without_a_verifier_the_same_embedding_serves_the_wrong_answer(
-    qdrant: AsyncQdrantClient, client: AsyncOpenAI
+    qdrant: AsyncQdrantClient, openai_client: AsyncOpenAI
 ) -> None:
     # The old decision, kept as the benchmark's reference: what the verifier prevents.
-    cache = cache_with(qdrant, client, verifier=ThresholdOnly())
+    cache = cache_with(qdrant, openai_client, verifier=ThresholdOnly())
     await cache.store(SCOPE, CAUSES, "the causes quiz")
     assert await cache.lookup(SCOPE, EFFECTS) == "the causes quiz"
     assert cache.rejections == 0
 
 
 async def test_a_rejected_nearest_candidate_does_not_hide_a_right_one(
-    qdrant: AsyncQdrantClient, client: AsyncOpenAI
+    qdrant: AsyncQdrantClient, openai_client: AsyncOpenAI
 ) -> None:
     # Both stored requests embed alike; only the verifier can tell which one fits.
-    cache = cache_with(qdrant, client, threshold=0.9)
+    cache = cache_with(qdrant, openai_client, threshold=0.9)
     await cache.store(SCOPE, CAUSES, "the causes quiz")
     await cache.store(SCOPE, EFFECTS, "the effects quiz")
     for _ in range(3):  # whichever of the two Qdrant returns first
@@ -113,13 +99,13 @@ async def test_a_rejected_nearest_candidate_does_not_hide_a_right_one(
         assert await cache.lookup(SCOPE, CAUSES) == "the causes quiz"
     assert cache.rejections == 0
     # With one candidate a lookup may miss, but it is never served the other answer.
-    one = cache_with(qdrant, client, threshold=0.9, candidates=1)
+    one = cache_with(qdrant, openai_client, threshold=0.9, candidates=1)
     assert await one.lookup(SCOPE, EFFECTS) in (None, "the effects quiz")
     assert await one.lookup(SCOPE, CAUSES) in (None, "the causes quiz")
 
 
 async def test_a_candidate_below_the_threshold_is_never_verified(
-    qdrant: AsyncQdrantClient, client: AsyncOpenAI
+    qdrant: AsyncQdrantClient, openai_client: AsyncOpenAI
 ) -> None:
     class Counting:
         name = "counting"
@@ -136,7 +122,7 @@ async def test_a_candidate_below_the_threshold_is_never_verified(
             pass
 
     counting = Counting()
-    cache = cache_with(qdrant, client, threshold=0.92, verifier=counting)
+    cache = cache_with(qdrant, openai_client, threshold=0.92, verifier=counting)
     await cache.store(SCOPE, "Make a short quiz about fractions", "answer")
     near = "Make a short quiz not about fractions"
     assert 0.87 <= cosine("Make a short quiz about fractions", near) < 0.92
@@ -146,7 +132,7 @@ async def test_a_candidate_below_the_threshold_is_never_verified(
 
 
 async def test_a_failing_verifier_is_a_miss_never_a_failed_job(
-    qdrant: AsyncQdrantClient, client: AsyncOpenAI
+    qdrant: AsyncQdrantClient, openai_client: AsyncOpenAI
 ) -> None:
     class Broken:
         name = "broken"
@@ -158,16 +144,16 @@ async def test_a_failing_verifier_is_a_miss_never_a_failed_job(
         def warm(self) -> None:
             pass
 
-    cache = cache_with(qdrant, client, verifier=Broken())
+    cache = cache_with(qdrant, openai_client, verifier=Broken())
     await cache.store(SCOPE, CAUSES, "the causes quiz")
     assert await cache.lookup(SCOPE, CAUSES) is None
     assert (cache.hits, cache.errors) == (0, 1)
 
 
 async def test_the_worker_metrics_name_every_rejection_reason(
-    qdrant: AsyncQdrantClient, client: AsyncOpenAI
+    qdrant: AsyncQdrantClient, openai_client: AsyncOpenAI
 ) -> None:
-    cache = cache_with(qdrant, client)
+    cache = cache_with(qdrant, openai_client)
     await cache.store(SCOPE, CAUSES, "the causes quiz")
     await cache.lookup(SCOPE, EFFECTS)
     counters = cache_counters(cache)

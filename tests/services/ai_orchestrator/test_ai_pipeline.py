@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,18 +18,19 @@ import anyio
 import httpx
 import psycopg
 import pytest
-from ai_platform import dead_letters_reach, running_platform, worker_environ
-from confluent_kafka import Consumer, Producer, TopicPartition
+from ai_platform import dead_letters_reach, running_platform
+from confluent_kafka import Producer
 from fake_openai import FakeOpenAI
-from kafka_broker import PARTITIONS, QUIET, Broker, free_port
+from kafka_broker import Broker, free_port
 from litestar.testing import AsyncTestClient
 from service_harness import replicate
+from worker_process import chat_calls_reach, offsets_stay_uncommitted, worker_process
 
 from contracts.topics import GENERATION_REQUESTED
 from services.ai.settings import PROMPT_VERSION
 from services.auth.app import create_app as create_auth_app
 from services.generation_worker import handler as generation_handler
-from services.runtime.kafka.settings import consumer_config, producer_config
+from services.runtime.kafka.settings import producer_config
 from services.runtime.settings import ServiceSettings
 from services.runtime.tokens import Principal, TokenIssuer
 
@@ -67,45 +66,6 @@ FRESH_GROUP = {"KAFKA_CONSUMER_GROUP": "generation-restarted"}
 """For a worker that replaces the platform's: a group of its own. The platform's worker
 is stopped before its group has settled, and Tansu then holds that group's next join
 until the rebalance timeout (minutes); a new group is assigned at once."""
-
-
-async def chat_calls_reach(fake: FakeOpenAI, count: int, within: float = 30) -> None:
-    """Wait until the provider has received `count` chat requests."""
-    deadline = time.monotonic() + within
-    while fake.chat_calls < count:
-        assert time.monotonic() < deadline, f"{fake.chat_calls} chat calls, not {count}"
-        await asyncio.sleep(0.05)
-
-
-def committed_offsets(broker: Broker, group: str, topic: str) -> dict[int, int]:
-    """The group's committed offset of every partition of `topic` that has one."""
-    probe = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "log_level": QUIET})
-    try:
-        partitions = [TopicPartition(topic, number) for number in range(PARTITIONS)]
-        return {
-            tp.partition: tp.offset
-            for tp in probe.committed(partitions, timeout=10)
-            if tp.offset >= 0
-        }
-    finally:
-        probe.close()
-
-
-async def offsets_stay_uncommitted(
-    broker: Broker, group: str, topic: str, intervals: int = 3
-) -> None:
-    """Watch the group's commits for `intervals` auto-commit rounds; none may appear.
-
-    The consumer commits what was stored every `auto.commit.interval.ms`, so a stored
-    offset shows up here within one round; several rounds leave no doubt.
-    """
-    config = consumer_config(broker.settings(), group=group, client_id="probe")
-    rounds = intervals * int(config["auto.commit.interval.ms"]) / 1000
-    deadline = time.monotonic() + rounds
-    while time.monotonic() < deadline:
-        committed = await anyio.to_thread.run_sync(committed_offsets, broker, group, topic)
-        assert committed == {}, f"offsets committed before the message was done: {committed}"
-        await asyncio.sleep(0.2)
 
 
 async def accounts_work(settings: ServiceSettings) -> None:
@@ -295,35 +255,23 @@ async def test_a_worker_killed_mid_message_does_not_lose_or_repeat_the_job(
         await platform.stop_worker()  # this test runs its own worker process first
         course_id, lesson_id = await platform.lesson()
         fake_openai.hang_next(only="chat")  # the call is in flight when the worker dies
-        env = {
-            **os.environ,
-            # A timeout longer than the test waits: the call is still open at the kill.
-            **worker_environ(
-                core_db,
-                kafka_broker,
-                fake_openai.base_url,
-                OPENAI_TIMEOUT_SECONDS="60",
-                **FRESH_GROUP,
-            ),
-        }
-        async with await anyio.open_process(
-            [sys.executable, "-m", "infra.cli", "worker", "generation"],
-            env=env,
-            stdout=None,
-            stderr=None,
-        ) as doomed:
-            try:
-                job_id = (await platform.request(course_id, lesson_id)).json()["job_id"]
-                await platform.wait_for(job_id, "running", within=90)
-                await chat_calls_reach(fake_openai, 1)
-                # The background commit runs several times while the message is open:
-                # had its offset been stored on arrival, the group would now have it.
-                await offsets_stay_uncommitted(
-                    kafka_broker, FRESH_GROUP["KAFKA_CONSUMER_GROUP"], GENERATION_REQUESTED.name
-                )
-            finally:  # killed whatever happened: leaving the block waits for it to exit
-                doomed.send_signal(signal.SIGKILL)
-                await doomed.wait()
+        # A timeout longer than the test waits: the call is still open at the kill. Leaving
+        # the block kills the worker (SIGKILL) whatever happened, and waits for it to exit.
+        async with worker_process(
+            core_db,
+            kafka_broker,
+            fake_openai.base_url,
+            OPENAI_TIMEOUT_SECONDS="60",
+            **FRESH_GROUP,
+        ):
+            job_id = (await platform.request(course_id, lesson_id)).json()["job_id"]
+            await platform.wait_for(job_id, "running", within=90)
+            await chat_calls_reach(fake_openai, 1, within=30)
+            # The background commit runs several times while the message is open:
+            # had its offset been stored on arrival, the group would now have it.
+            await offsets_stay_uncommitted(
+                kafka_broker, FRESH_GROUP["KAFKA_CONSUMER_GROUP"], GENERATION_REQUESTED.name
+            )
         platform.environ.update(FRESH_GROUP)  # the doomed worker's group: it resumes there
         await platform.start_worker()
         job = await platform.wait_for(job_id, "succeeded", within=60)

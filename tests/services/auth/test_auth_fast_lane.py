@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio.to_thread
 import httpx
-import jwt
 import pytest
+from fast_lane_harness import route_answers, served_fixture
+from hand_made_tokens import signed_token, tampered
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from service_harness import JWT_SECRET, settings_for
 
 from services.auth.app import create_app
@@ -35,11 +34,7 @@ def settings(core_db: str) -> ServiceSettings:
     return settings_for(core_db)
 
 
-@pytest.fixture
-async def served(settings: ServiceSettings) -> AsyncIterator[tuple[httpx.AsyncClient, Litestar]]:
-    app = create_app(settings)
-    async with AsyncTestClient(app) as client:
-        yield client, app
+served = served_fixture(create_app)
 
 
 async def signed_in(client: httpx.AsyncClient) -> tuple[dict[str, Any], str]:
@@ -58,7 +53,7 @@ async def lane_answers(client: Any, app: Litestar, authorization: str) -> Any:
     """What the fast route answers (None: it hands over to Litestar), on the app's loop."""
     route = auth_fast_routes(app).exact["/auth/me"]
     request = FastRequest("/auth/me", {b"authorization": authorization.encode()}, {})
-    return await anyio.to_thread.run_sync(client.blocking_portal.call, route, request)
+    return await route_answers(client, route, request)
 
 
 async def test_the_cached_profile_is_answered_by_the_lane_as_the_handler_answers_it(
@@ -99,26 +94,13 @@ async def test_bad_expired_and_forged_tokens_get_the_one_401(served, settings) -
     client, app = served
     profile, token = await signed_in(client)
     assert (await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})).is_success
-    header, payload, signature = token.split(".")
-    tampered = f"{header}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
-    forged = jwt.encode(
-        {
-            "sub": profile["id"],
-            "role": "student",
-            "aud": "eduscale",
-            "iss": "eduscale-auth",
-            "iat": int(time.time()),
-            "exp": int(time.time()) + 600,
-        },
-        "another-secret-" + "y" * 40,
-        algorithm="HS256",
-    )
+    forged = signed_token(profile["id"], "student", key="another-secret-" + "y" * 40, valid_for=600)
     expired = _expiring_token(settings, profile["id"], in_seconds=-1)
     for authorization in (
         None,
         "Basic abc",
         "Bearer not.a.token",
-        f"Bearer {tampered}",
+        f"Bearer {tampered(token)}",
         f"Bearer {forged}",
         f"Bearer {expired}",
     ):

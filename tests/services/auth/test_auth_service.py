@@ -18,6 +18,7 @@ import redis.asyncio
 import structlog
 import structlog.testing
 import structlog.typing
+from hand_made_tokens import signed_token, tampered
 from litestar.testing import AsyncTestClient
 from service_harness import JWT_SECRET, environment_for, settings_for
 
@@ -230,33 +231,13 @@ async def test_me_needs_a_valid_token(client, headers, method) -> None:
 async def test_expired_and_tampered_tokens_are_refused(client) -> None:
     created = await register(client)
     token = await token_for(client)
-    header, payload, signature = token.split(".")
-    tampered = f"{header}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
-    assert (await client.get("/auth/me", headers=bearer(tampered))).status_code == 401
-    forged = jwt.encode(
-        {
-            "sub": created["id"],
-            "role": "instructor",
-            "aud": "eduscale",
-            "iss": "eduscale-auth",
-            "iat": int(time.time()),
-            "exp": int(time.time()) + 60,
-        },
-        "some other secret of enough length, 32+",
-        algorithm="HS256",
+    assert (await client.get("/auth/me", headers=bearer(tampered(token)))).status_code == 401
+    forged = signed_token(
+        created["id"], "instructor", key="some other secret of enough length, 32+", valid_for=60
     )
     assert (await client.get("/auth/me", headers=bearer(forged))).status_code == 401
-    expired = jwt.encode(
-        {
-            "sub": created["id"],
-            "role": "student",
-            "aud": "eduscale",
-            "iss": "eduscale-auth",
-            "iat": int(time.time()) - 7200,
-            "exp": int(time.time()) - 3600,
-        },
-        JWT_SECRET,
-        algorithm="HS256",
+    expired = signed_token(
+        created["id"], "student", key=JWT_SECRET, issued_ago=7200, valid_for=3600
     )
     response = await client.get("/auth/me", headers=bearer(expired))
     assert response.status_code == 401

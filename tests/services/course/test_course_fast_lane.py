@@ -7,15 +7,14 @@ Real PostgreSQL and Redis; the event test runs the Tansu broker.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio.to_thread
 import httpx
 import msgspec
 import pytest
 from analytics_harness import eventually, fast_settings
 from course_harness import headers_for
+from fast_lane_harness import route_answers, served_fixture
 from kafka_broker import Broker
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -36,11 +35,7 @@ def settings(core_db: str) -> ServiceSettings:
     return settings_for(core_db)
 
 
-@pytest.fixture
-async def served(settings: ServiceSettings) -> AsyncIterator[tuple[httpx.AsyncClient, Litestar]]:
-    app = create_app(settings)
-    async with AsyncTestClient(app) as client:
-        yield client, app
+served = served_fixture(create_app)
 
 
 async def cached_course(client: httpx.AsyncClient, settings: ServiceSettings) -> str:
@@ -61,7 +56,7 @@ async def lane_answers(
     """
     (route,) = [r for prefix, _, r in course_fast_routes(app).prefixes if prefix == "/courses/"]
     request = FastRequest(path, {}, {} if state is None else state)
-    return await anyio.to_thread.run_sync(client.blocking_portal.call, route, request)
+    return await route_answers(client, route, request)
 
 
 async def test_a_cached_course_is_answered_by_the_lane_as_the_handler_answers_it(

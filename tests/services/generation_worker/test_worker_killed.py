@@ -8,63 +8,30 @@ every job, each exactly once in effect, as the instructor sees it.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import signal
-import sys
-import time
 from collections import Counter
 
-import anyio
 import psycopg
 import pytest
-from ai_platform import Platform, running_platform, worker_environ
-from confluent_kafka import Consumer, TopicPartition
+from ai_platform import Platform, running_platform
 from fake_openai import FakeOpenAI
-from kafka_broker import PARTITIONS, Broker
+from kafka_broker import Broker
+from worker_process import (
+    chat_calls_reach,
+    committed_offsets,
+    offsets_stay_uncommitted,
+    worker_process,
+)
 
 from contracts.topics import GENERATION_REQUESTED
-from services.runtime.kafka.settings import consumer_config
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("redis_client")]
 
 JOBS = 50
 COURSES = 5  # course ids are the message keys: the jobs spread over the partitions
 # A group of its own (see test_worker_drain.py): the platform's worker just left its group.
-GROUP = {"KAFKA_CONSUMER_GROUP": "generation-killed", "WORKER_CONCURRENCY": "64"}
-
-
-def committed(broker: Broker) -> dict[int, int]:
-    """The group's committed offset of each partition that has one."""
-    probe = Consumer(
-        {"bootstrap.servers": broker.bootstrap, "group.id": GROUP["KAFKA_CONSUMER_GROUP"]}
-    )
-    try:
-        partitions = [TopicPartition(GENERATION_REQUESTED.name, p) for p in range(PARTITIONS)]
-        return {
-            tp.partition: tp.offset
-            for tp in probe.committed(partitions, timeout=10)
-            if tp.offset >= 0
-        }
-    finally:
-        probe.close()
-
-
-async def chat_calls_reach(fake: FakeOpenAI, count: int, within: float = 60) -> None:
-    with anyio.fail_after(within):
-        while True:
-            if fake.chat_calls >= count:
-                return
-            await asyncio.sleep(0.05)
-
-
-async def nothing_committed_for(broker: Broker, seconds: float) -> None:
-    """The doomed worker runs several auto-commit rounds with no job done: none may commit."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        offsets = await anyio.to_thread.run_sync(committed, broker)
-        assert offsets == {}, f"offsets committed while every job was in flight: {offsets}"
-        await asyncio.sleep(0.2)
+GROUP_ID = "generation-killed"
+GROUP = {"KAFKA_CONSUMER_GROUP": GROUP_ID, "WORKER_CONCURRENCY": "64"}
 
 
 async def queue_jobs(platform: Platform) -> dict[str, str]:
@@ -108,33 +75,19 @@ async def test_a_worker_killed_with_50_jobs_in_flight_loses_none_and_repeats_non
     async with running_platform(core_db, kafka_broker, fake_openai.base_url) as platform:
         await platform.stop_worker()  # the doomed worker is a process of its own
         fake_openai.hang_next(JOBS, only="chat")  # held until the kill: none can finish
-        env = {
-            **os.environ,
-            **worker_environ(
-                core_db,
-                kafka_broker,
-                fake_openai.base_url,
-                OPENAI_TIMEOUT_SECONDS="300",  # the held calls stay open until the kill
-                **GROUP,
-            ),
-        }
-        async with await anyio.open_process(
-            [sys.executable, "-m", "infra.cli", "worker", "generation"],
-            env=env,
-            stdout=None,
-            stderr=None,
+        # Leaving the block kills the worker (SIGKILL) whatever happened, and waits for it.
+        async with worker_process(
+            core_db,
+            kafka_broker,
+            fake_openai.base_url,
+            OPENAI_TIMEOUT_SECONDS="300",  # the held calls stay open until the kill
+            **GROUP,
         ) as doomed:
-            try:
-                jobs = await queue_jobs(platform)
-                await chat_calls_reach(fake_openai, JOBS)  # all 50 in flight at once
-                config = consumer_config(kafka_broker.settings(), group="probe", client_id="p")
-                await nothing_committed_for(
-                    kafka_broker, 3 * int(config["auto.commit.interval.ms"]) / 1000
-                )
-            finally:  # killed whatever happened: leaving the block waits for it to exit
-                if doomed.returncode is None:
-                    doomed.send_signal(signal.SIGKILL)
-                await doomed.wait()
+            jobs = await queue_jobs(platform)
+            await chat_calls_reach(fake_openai, JOBS)  # all 50 in flight at once
+            # The doomed worker runs several auto-commit rounds with no job done: none may
+            # commit.
+            await offsets_stay_uncommitted(kafka_broker, GROUP_ID, GENERATION_REQUESTED.name)
         assert doomed.returncode == -signal.SIGKILL
         assert {status for status, _, _ in job_rows(core_db, list(jobs)).values()} == {"running"}
         held = fake_openai.chat_calls
@@ -157,4 +110,7 @@ async def test_a_worker_killed_with_50_jobs_in_flight_loses_none_and_repeats_non
         assert asked == dict.fromkeys(jobs.values(), 2)  # once held, once answered
         # The new member commits everything as it leaves: a further restart redoes nothing.
         await platform.stop_worker()
-        assert sum(committed(kafka_broker).values()) == JOBS
+        assert (
+            sum(committed_offsets(kafka_broker, GROUP_ID, GENERATION_REQUESTED.name).values())
+            == JOBS
+        )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -19,6 +18,7 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
+from child_process import running, wait_ready
 from prometheus_client.parser import text_string_to_metric_families
 from service_harness import JWT_SECRET, REDIS_URL
 
@@ -46,25 +46,10 @@ def serving(app: str, database_url: str) -> Iterator[str]:
         "LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, "-m", "uvicorn", app, "--port", str(port)]
-    with subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as process:
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output = process.stdout.read() if process.stdout else ""
-                    pytest.fail(f"{app} did not start:\n{output}")
-                try:
-                    if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            yield base
-        finally:
-            process.kill()
-            process.wait(timeout=10)
+    with running(command, env) as process:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(f"{base}/health/live", process)
+        yield base
 
 
 def samples(base: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -11,7 +11,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -55,24 +56,25 @@ def streaming_pair() -> Iterator[tuple[str, str]]:
     root = Path(tempfile.mkdtemp(prefix="eduscale-replica-"))
     shutil.chown(root, "postgres")
     primary, standby = root / "primary", root / "standby"
-    ports = free_port(), free_port()
     started: list[Path] = []
+
+    def start(directory: Path) -> tuple[str, int]:
+        """Start the server of `directory` on a free port; its URL, once it answers."""
+        port = free_port()
+        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+        _as_postgres(str(bin_dir / "pg_ctl"), "-D", str(directory), "-o", options,
+                     "-l", str(root / f"{directory.name}.log"), "-w", "start")  # fmt: skip
+        started.append(directory)
+        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        _ready(url)
+        return url, port
+
     try:
         _as_postgres(str(bin_dir / "initdb"), "-D", str(primary), "-U", "postgres", "-A", "trust")
-        options = f"-p {ports[0]} -k {root} -c listen_addresses=127.0.0.1"
-        _as_postgres(str(bin_dir / "pg_ctl"), "-D", str(primary), "-o", options,
-                     "-l", str(root / "primary.log"), "-w", "start")  # fmt: skip
-        started.append(primary)
-        writer = f"postgresql://postgres@127.0.0.1:{ports[0]}/postgres"
-        _ready(writer)
-        _as_postgres(str(bin_dir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(ports[0]),
+        writer, writer_port = start(primary)
+        _as_postgres(str(bin_dir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(writer_port),
                      "-U", "postgres", "-D", str(standby), "-R")  # fmt: skip
-        options = f"-p {ports[1]} -k {root} -c listen_addresses=127.0.0.1"
-        _as_postgres(str(bin_dir / "pg_ctl"), "-D", str(standby), "-o", options,
-                     "-l", str(root / "standby.log"), "-w", "start")  # fmt: skip
-        started.append(standby)
-        reader = f"postgresql://postgres@127.0.0.1:{ports[1]}/postgres"
-        _ready(reader)
+        reader, _ = start(standby)
         yield writer, reader
     finally:
         for directory in reversed(started):
@@ -100,43 +102,50 @@ async def _caught_up(standby: str, writer: str) -> None:
         await anyio.sleep(0.2)
 
 
+@asynccontextmanager
+async def _opened(writer: str, replica: str) -> AsyncIterator[Databases]:
+    """The pools a service opens with `replica` as its one replica, closed after."""
+    databases = Databases(settings_for(writer, replicas=(replica,)))
+    await databases.open()
+    try:
+        yield databases
+    finally:
+        await databases.close()
+
+
+def _execute(url: str, statement: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(statement)
+
+
 async def test_a_paused_replica_reports_its_lag_and_a_caught_up_one_zero(
     streaming_pair: tuple[str, str],
 ) -> None:
     writer, standby = streaming_pair
-    databases = Databases(settings_for(writer, replicas=(standby,)))
-    await databases.open()
-    try:
+    async with _opened(writer, standby) as databases:
         await databases.replica_lag.measure_once()
         assert databases.replica_lag.seconds == {"replica-0": 0.0}  # idle writer: no lag
         assert _scraped("replica-0") == 0.0
 
-        with psycopg.connect(writer, autocommit=True) as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS ticks (at timestamptz)")
-            conn.execute("INSERT INTO ticks VALUES (now())")
+        _execute(writer, "CREATE TABLE IF NOT EXISTS ticks (at timestamptz)")
+        _execute(writer, "INSERT INTO ticks VALUES (now())")
         await _caught_up(standby, writer)  # a replayed transaction: the lag's starting point
-        with psycopg.connect(standby, autocommit=True) as conn:
-            conn.execute("SELECT pg_wal_replay_pause()")
+        _execute(standby, "SELECT pg_wal_replay_pause()")
         try:
-            with psycopg.connect(writer, autocommit=True) as conn:
-                conn.execute("INSERT INTO ticks VALUES (now())")
+            _execute(writer, "INSERT INTO ticks VALUES (now())")
             await anyio.sleep(2.5)
-            with psycopg.connect(writer, autocommit=True) as conn:
-                conn.execute("INSERT INTO ticks VALUES (now())")  # sent, not replayed
+            _execute(writer, "INSERT INTO ticks VALUES (now())")  # sent, not replayed
             await anyio.sleep(0.5)
             await databases.replica_lag.measure_once()
             lag = databases.replica_lag.seconds["replica-0"]
             assert lag >= 2.5, lag
             assert _scraped("replica-0") == lag
         finally:
-            with psycopg.connect(standby, autocommit=True) as conn:
-                conn.execute("SELECT pg_wal_replay_resume()")
+            _execute(standby, "SELECT pg_wal_replay_resume()")
 
         await _caught_up(standby, writer)
         await databases.replica_lag.measure_once()
         assert databases.replica_lag.seconds == {"replica-0": 0.0}
-    finally:
-        await databases.close()
     assert _scraped("replica-0") is None  # a closed process reports nothing
 
 
@@ -144,11 +153,7 @@ async def test_a_replica_url_that_is_a_writer_reports_no_lag(
     streaming_pair: tuple[str, str],
 ) -> None:
     writer, _ = streaming_pair
-    databases = Databases(settings_for(writer, replicas=(writer,)))
-    await databases.open()
-    try:
+    async with _opened(writer, writer) as databases:
         await databases.replica_lag.measure_once()
         assert databases.replica_lag.seconds == {}
         assert _scraped("replica-0") is None
-    finally:
-        await databases.close()

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import anyio
 import httpx
 import pytest
 from ai_platform import running_platform, worker_environ
+from child_process import running, wait_ready
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from fake_openai import FakeOpenAI
 from kafka_broker import PARTITIONS, QUIET, Broker, free_port
@@ -111,38 +109,6 @@ async def test_an_incoming_traceparent_reaches_the_kafka_message_with_tracing_of
 # --- on: one trace across the processes ----------------------------------------------------
 
 
-@contextmanager
-def process(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
-    with subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as child:
-        try:
-            yield child
-        finally:
-            if child.poll() is None:
-                child.terminate()
-                try:
-                    child.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait(timeout=10)
-
-
-def wait_ready(url: str, child: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            output = child.stdout.read() if child.stdout else ""
-            pytest.fail(f"the process exited with {child.returncode}:\n{output}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{url} did not become ready within 30 s")
-
-
 def job_succeeds(base: str, job_id: str, headers: dict[str, str]) -> None:
     deadline = time.monotonic() + 60
     body: dict[str, object] = {}
@@ -194,8 +160,8 @@ def test_one_trace_runs_from_the_request_through_kafka_and_the_worker_to_the_pro
         bearer = {"Authorization": f"Bearer {TokenIssuer(settings).issue(instructor)}"}
         course_id, lesson_id = anyio.run(a_lesson, settings, bearer)
         with (
-            process([*orchestrator, "--port", str(port)], env) as api,
-            process(worker, {**env, "OTEL_SERVICE_NAME": "generation"}) as _worker,
+            running([*orchestrator, "--port", str(port)], env) as api,
+            running(worker, {**env, "OTEL_SERVICE_NAME": "generation"}) as _worker,
         ):
             wait_ready(f"{base}/health/ready", api)
             traceparent, trace_id, gateway_span = incoming_traceparent()
