@@ -205,6 +205,22 @@ def _refresh_requests(
     return _Requests(warmup=warmup, rounds=tuple(measured))
 
 
+def _refresh_endpoint(
+    database_url: str, users: list[tuple[uuid.UUID, str]], rounds: int, scratch: Path
+) -> _Endpoint:
+    """`auth_refresh`: a rotation per request, refused otherwise, against `auth_login`."""
+    return _Endpoint(
+        "auth_refresh",
+        "POST /auth/refresh (a rotation each)",
+        "auth-refresh",
+        _refresh_requests(database_url, users, rounds, scratch),
+        method="POST",
+        reference="auth_login",
+        script=REFRESH_SCRIPT,
+        check=check_rotations,
+    )
+
+
 def _endpoints(database_url: str, plan: _Plan, scratch: Path) -> list[_Endpoint]:
     """Seed the data and prepare every endpoint's requests (the bare app's first)."""
     pool, rounds = plan.pool, plan.rounds
@@ -264,16 +280,7 @@ def _endpoints(database_url: str, plan: _Plan, scratch: Path) -> list[_Endpoint]
             method="POST",
             connections=LOGIN_CONNECTIONS,
         ),
-        _Endpoint(
-            "auth_refresh",
-            "POST /auth/refresh (a rotation each)",
-            "auth-refresh",
-            _refresh_requests(database_url, users, rounds, scratch),
-            method="POST",
-            reference="auth_login",
-            script=REFRESH_SCRIPT,
-            check=check_rotations,
-        ),
+        _refresh_endpoint(database_url, users, rounds, scratch),
     ]
 
 
