@@ -18,7 +18,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from benchmarks.figures import Figure, print_table, write_results
+from benchmarks.figures import Figure, merge_results, print_table, write_results
 
 SUITES: dict[str, str] = {
     "preview": "benchmarks.preview",
@@ -27,6 +27,7 @@ SUITES: dict[str, str] = {
     "semantic_cache": "benchmarks.semantic_cache",
     "semantic_cache_eval": "benchmarks.semantic_cache_eval",
     "analytics": "benchmarks.analytics",
+    "event_wire": "benchmarks.event_wire",
     "imports": "benchmarks.component_imports",
 }
 """Suite name -> module; each module exposes `run(quick: bool) -> list[Figure]`."""
@@ -42,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="short runs, for a smoke check")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results.json"))
+    parser.add_argument(
+        "--merge-into",
+        type=Path,
+        metavar="FILE",
+        help="also replace this run's figures in FILE (e.g. benchmarks/baseline.json), "
+        "each stamped with when it was measured; the others stay",
+    )
     args = parser.parse_args(argv)
     figures: list[Figure] = []
     for name in args.only or list(SUITES):
@@ -51,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     print_table(figures)
     write_results(figures, args.json)
     print(f"figures written to {args.json}", file=sys.stderr)
+    if args.merge_into:
+        merge_results(figures, args.merge_into)
+        print(f"figures merged into {args.merge_into}", file=sys.stderr)
     return 0
 
 

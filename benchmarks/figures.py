@@ -85,6 +85,34 @@ def write_results(figures: list[Figure], path: Path) -> None:
     path.write_text(json.dumps(results_document(figures), indent=2) + "\n")
 
 
+def merge_results(figures: list[Figure], path: Path) -> None:
+    """Replace these figures in the results file at `path`, keeping all the others.
+
+    A suite re-run alone updates the file the capacity plan reads without pretending the
+    other figures were measured again: each merged figure records, in `extra`, when it was
+    measured and the machine's load then. A merged figure's reference must be merged with
+    it (same run), or its ratio would compare two runs.
+    """
+    keys = {figure.key for figure in figures}
+    for figure in figures:
+        if figure.reference and figure.reference not in keys:
+            raise ValueError(
+                f"{figure.key}: its reference {figure.reference} is not in this run; "
+                "merge both or neither"
+            )
+    document = json.loads(path.read_text())
+    stamp: dict[str, object] = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average": _load_average(),
+    }
+    ratios = _ratios(figures)
+    for figure in figures:
+        merged = {**asdict(figure), "ratio": ratios[figure.key]}
+        merged["extra"] = {**figure.extra, **stamp}
+        document["figures"][figure.key] = merged
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
 def _number(value: float | None) -> str:
     if value is None:
         return "-"

@@ -52,6 +52,8 @@ class _Relay:
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
+        self.bytes_to_broker = 0
+        """Bytes clients sent through the relay: what producers put on the wire."""
 
     def open(self) -> None:
         listener = socket.socket()
@@ -93,13 +95,20 @@ class _Relay:
                     return
                 self._sockets.update((client, upstream))
             pumps = [2]  # the second pump to finish closes both sockets
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink, pumps), daemon=True).start()
+            for source, sink, counted in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(
+                    target=self._pump, args=(source, sink, pumps, counted), daemon=True
+                ).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket, pumps: list[int]) -> None:
+    def _pump(
+        self, source: socket.socket, sink: socket.socket, pumps: list[int], counted: bool
+    ) -> None:
         try:
             while data := source.recv(65536):
                 sink.sendall(data)
+                if counted:
+                    with self._lock:
+                        self.bytes_to_broker += len(data)
         except OSError:
             pass
         finally:  # one side hung up: hang up the other, and let both go

@@ -30,7 +30,10 @@ from infra.capacity.requirement import Requirement, ceil_div
 from infra.capacity.traffic import Traffic
 from stacks.config import StackConfig
 
-__all__ = ["DataTiers", "size_data_tiers"]
+__all__ = ["EVENT_WIRE_FIGURE", "DataTiers", "size_data_tiers"]
+
+EVENT_WIRE_FIGURE = "analytics_event_wire_bytes"
+"""Bytes one learning event takes on the wire as the emitters send it (benchmarks/event_wire.py)."""
 
 _KIB_PER_GIB = 1024 * 1024
 _BYTES_PER_FLOAT = 4
@@ -58,11 +61,16 @@ def size_data_tiers(
     worker_pods: dict[str, int],
     config: StackConfig,
     prices: PriceTable,
+    event_wire_bytes: float,
 ) -> tuple[list[Requirement], DataTiers]:
-    """Requirements of every data tier; `worker_pods` are the plan's worker pod counts."""
+    """Requirements of every data tier; `worker_pods` are the plan's worker pod counts.
+
+    `event_wire_bytes` is what one learning event costs on the wire as the emitters send it
+    (the measured `EVENT_WIRE_FIGURE`).
+    """
     database = _database(traffic, config, prices)
     cache = _cache(traffic, config, prices)
-    kafka = _kafka(traffic, worker_pods, config, prices)
+    kafka = _kafka(traffic, worker_pods, config, prices, event_wire_bytes)
     vectors, vector_pods = _vector_store(traffic, config)
     analytics, analytics_tier = size_analytics(traffic, config)
     tiers = DataTiers(
@@ -138,24 +146,33 @@ def _cache(traffic: Traffic, config: StackConfig, prices: PriceTable) -> list[Re
     ]
 
 
-def _topic_write_mb(traffic: Traffic) -> dict[str, float]:
-    """MB/s written to each work topic at peak, before replication."""
+def _topic_write_mb(traffic: Traffic, event_wire_bytes: float) -> dict[str, float]:
+    """MB/s written to each work topic at peak, before replication.
+
+    Jobs are counted at their size (small envelopes, uncompressed); learning events at the
+    bytes the emitters were measured to send per event, batched and compressed: the
+    brokers store and replicate those batches as they arrive.
+    """
     model = traffic.model
     return {
         "generation": traffic.enqueued("generation") * model.generation.message_kb / 1024,
         "document": traffic.enqueued("document") * model.documents.message_kb / 1024,
-        "analytics": traffic.events * model.analytics.message_kb / 1024,
+        "analytics": traffic.events * event_wire_bytes / 1024**2,
     }
 
 
 def _kafka(
-    traffic: Traffic, worker_pods: dict[str, int], config: StackConfig, prices: PriceTable
+    traffic: Traffic,
+    worker_pods: dict[str, int],
+    config: StackConfig,
+    prices: PriceTable,
+    event_wire_bytes: float,
 ) -> list[Requirement]:
     """Partitions for consumers and throughput, then brokers for the partitions and bytes."""
     model = traffic.model
     kafka = config.kafka
     consumers = max(worker_pods.values())
-    topic_mb = _topic_write_mb(traffic)
+    topic_mb = _topic_write_mb(traffic, event_wire_bytes)
     per_partition = model.kafka.partition_write_mb_per_second
     by_rate = {
         topic: ceil_div(mb * model.headroom, per_partition) for topic, mb in topic_mb.items()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from infra.capacity.bench import BenchFigures, load_bench_figures
 from infra.capacity.costs import CostLine, monthly_costs
-from infra.capacity.data_tiers import size_data_tiers
+from infra.capacity.data_tiers import EVENT_WIRE_FIGURE, size_data_tiers
 from infra.capacity.llm import LlmPriceTable, LlmSpend, load_llm_prices, monthly_llm_spend
 from infra.capacity.nodes import size_node_groups
 from infra.capacity.pods import AVOIDED_FIGURE, cache_avoided_share, size_pods
@@ -24,7 +24,7 @@ from stacks.config import StackConfig
 
 __all__ = ["WORKER_FIGURES", "Inputs", "Plan", "build_plan", "load_inputs", "load_stack_config"]
 
-WORKER_FIGURES = ("generation_jobs", "outbox_relay", AVOIDED_FIGURE)
+WORKER_FIGURES = ("generation_jobs", "outbox_relay", AVOIDED_FIGURE, EVENT_WIRE_FIGURE)
 """Figures the plan reads besides those the model's endpoints name."""
 
 
@@ -96,7 +96,9 @@ def build_plan(users: int, stack: str, config: StackConfig, inputs: Inputs) -> P
     traffic = peak_traffic(users, model)
     requirements, workloads = size_pods(traffic, inputs.figures, config)
     worker_pods = {r.item: r.needed for r in requirements if r.item.endswith("worker")}
-    data_requirements, tiers = size_data_tiers(traffic, worker_pods, config, prices)
+    data_requirements, tiers = size_data_tiers(
+        traffic, worker_pods, config, prices, inputs.figures.value(EVENT_WIRE_FIGURE)
+    )
     node_requirements, nodes = size_node_groups(
         [*workloads, *tiers.pods], config, prices, model.cluster
     )

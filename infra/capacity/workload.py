@@ -157,10 +157,12 @@ class UsageModel(_Strict):
 
 
 class AnalyticsModel(_Strict):
-    """ClickHouse: what one learning event takes on disk."""
+    """ClickHouse: what one learning event takes on disk.
 
-    message_kb: Positive
-    """One event on the `analytics.events` topic."""
+    What it takes on the wire to the brokers is measured, not modelled: the benchmark
+    figure `analytics_event_wire_bytes` (batched and compressed as the emitters send it).
+    """
+
     compressed_bytes_per_event: Positive
     disk_utilisation: Utilisation
     """Share of a volume the data may fill: merges need free space beside the parts."""

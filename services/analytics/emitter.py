@@ -15,6 +15,14 @@ dropped and counted, never retried at the request's expense:
 So memory stays under two buffers' worth of events however long the broker is away.
 The counters are served at `/health/analytics` by every service that emits and logged
 (`analytics_events_dropped`) when they grow.
+
+Events carry no key. Nothing downstream needs a course's events in one partition (the
+sink deduplicates by event id, whatever partition brought it), and without a key the
+producer's sticky partitioner puts a whole hand-over into one partition's batch instead
+of scattering it over all of them, one or two events each. Compressed (zstd by default,
+`ANALYTICS_COMPRESSION`), such a batch is about a third of the bytes; keyed by course it
+was two thirds (`python -m benchmarks --only event_wire`, docs/benchmarks.md). The
+brokers are sized by those bytes.
 """
 
 import asyncio
@@ -169,6 +177,7 @@ class EventEmitter:
             {
                 "queue.buffering.max.messages": self._settings.buffer_size,
                 "linger.ms": 50,
+                "compression.type": self._settings.compression,
                 "error_cb": self._on_error,
             }
         )
@@ -206,7 +215,7 @@ class EventEmitter:
             try:
                 producer.produce(
                     self._topic,
-                    key=event.course_id.bytes,
+                    key=None,  # one batch per hand-over (module docstring)
                     value=encode_event(event),
                     on_delivery=self._on_delivery,
                 )

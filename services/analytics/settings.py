@@ -6,7 +6,7 @@ stops start-up with one line naming the variable and what is allowed (`SettingsE
 """
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator
@@ -19,6 +19,10 @@ EMBEDDED_DATABASE = "analytics"
 """The database inside the embedded store."""
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _URL_SHAPE = "http[s]://host:8123/<database>"
+
+Compression = Literal["zstd", "lz4", "gzip", "snappy", "none"]
+"""librdkafka's `compression.type` values; MSK keeps the producer's codec
+(`compression.type=producer` on the broker), so the batches are stored and replicated as sent."""
 
 
 def _server_url(value: str | None) -> str | None:
@@ -92,6 +96,13 @@ class AnalyticsSettings(EnvironmentSettings):
         ge=10,
         le=60_000,
         description="How often the buffer is handed to the producer.",
+    )
+    compression: Compression = setting(
+        "ANALYTICS_COMPRESSION",
+        "zstd",
+        description="How the producer compresses each batch of events. zstd sends about a "
+        "third of the bytes at the emitters' peak rate (`analytics_event_wire_bytes`, "
+        "docs/benchmarks.md); the brokers are sized by those bytes.",
     )
     shutdown_flush_seconds: float = setting(
         "ANALYTICS_SHUTDOWN_FLUSH_SECONDS",

@@ -20,7 +20,13 @@ import pytest
 
 from benchmarks.__main__ import SUITES, main
 from benchmarks.bare_asgi import BODY_FILE_VARIABLE, from_environment
-from benchmarks.figures import Figure, print_table, results_document, write_results
+from benchmarks.figures import (
+    Figure,
+    merge_results,
+    print_table,
+    results_document,
+    write_results,
+)
 from benchmarks.wrk import WrkError, WrkLoad, parse_wrk_output, run_wrk, write_requests
 from benchmarks.zero_latency_llm import embedding
 
@@ -133,6 +139,31 @@ def test_the_results_document_gives_each_figure_its_ratio(tmp_path):
     assert figures["bare_asgi"]["p99_ms"] == 3.0
     write_results(_figures(), tmp_path / "r.json")
     assert json.loads((tmp_path / "r.json").read_text())["figures"].keys() == figures.keys()
+
+
+def test_a_merged_run_replaces_only_its_figures_and_says_when(tmp_path):
+    path = tmp_path / "baseline.json"
+    write_results(
+        [Figure("bare", "ceiling", 100.0, "req/s"), Figure("old", "kept", 7.0, "s")], path
+    )
+    merge_results(
+        [Figure("bare", "ceiling", 200.0, "req/s"), Figure("read", "r", 50.0, "req/s", "bare")],
+        path,
+    )
+    figures = json.loads(path.read_text())["figures"]
+    assert figures["old"]["value"] == 7.0  # not re-measured: left as it was
+    assert figures["bare"]["value"] == 200.0
+    assert figures["read"]["ratio"] == 0.25  # against the reference of the same run
+    assert figures["read"]["extra"]["measured_at"] == figures["bare"]["extra"]["measured_at"]
+    assert "measured_at" not in figures["old"]["extra"]
+
+
+def test_a_figure_is_not_merged_without_its_reference(tmp_path):
+    path = tmp_path / "baseline.json"
+    write_results([Figure("bare", "ceiling", 100.0, "req/s")], path)
+    with pytest.raises(ValueError, match="its reference bare is not in this run"):
+        merge_results([Figure("read", "r", 50.0, "req/s", "bare")], path)
+    assert json.loads(path.read_text())["figures"]["bare"]["value"] == 100.0
 
 
 def test_the_table_shows_small_ratios_without_an_exponent(capsys):

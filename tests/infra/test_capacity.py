@@ -379,15 +379,43 @@ def test_many_jobs_per_pod_stop_at_the_cpu_floor(inputs, prod):
     assert _needed(plan, "indexer worker") == 1
 
 
-def test_partitions_follow_throughput_when_it_needs_more_than_the_consumers(inputs, prod):
+def _with_figure(tmp_path, inputs: Inputs, key: str, value: float) -> Inputs:
+    """`inputs` read from a copy of the committed figures with one value changed."""
+    document = json.loads(BENCH.read_text())
+    document["figures"][key]["value"] = value
+    bench = tmp_path / f"results-{key}.json"
+    bench.write_text(json.dumps(document))
+    return dataclasses.replace(inputs, figures=load_bench_figures(bench, {key}))
+
+
+def test_partitions_follow_throughput_when_it_needs_more_than_the_consumers(tmp_path, inputs, prod):
     config = _with_worker_concurrency(prod, 1000, 1000)
-    heavy = _with_model(inputs, analytics={"message_kb": 10.0})
+    heavy = _with_figure(tmp_path, inputs, "analytics_event_wire_bytes", 10_240)
     plan = build_plan(MILLION, "prod", config, heavy)
     events_mb = plan.traffic.events * 10.0 / 1024
     by_rate = math.ceil(events_mb * inputs.model.headroom / 10)  # 10 MB/s per partition
     assert by_rate > _needed(plan, "generation worker")
     assert _needed(plan, "partitions per work topic") == by_rate
     assert "analytics" in _basis(plan, "partitions per work topic")
+
+
+def test_brokers_are_sized_by_the_event_bytes_measured_on_the_wire(tmp_path, inputs, prod):
+    measured = inputs.figures.value("analytics_event_wire_bytes")
+    uncompressed = inputs.figures.value("analytics_event_wire_bytes_uncompressed")
+    assert measured < uncompressed / 2  # the emitters' compressed batches
+    as_sent = build_plan(MILLION, "prod", prod, inputs)
+    plain = build_plan(
+        MILLION,
+        "prod",
+        prod,
+        _with_figure(tmp_path, inputs, "analytics_event_wire_bytes", uncompressed),
+    )
+
+    def replicated_mb(plan: Plan) -> float:
+        return float(_basis(plan, "brokers").split(" MB/s replicated")[0].rsplit(" ", 1)[1])
+
+    assert replicated_mb(as_sent) < replicated_mb(plain) / 2
+    assert _needed(as_sent, "brokers") <= _needed(plain, "brokers")
 
 
 def test_the_clickhouse_tier_is_placed_and_billed(inputs, prod):
