@@ -6,6 +6,8 @@ would yield a rate of refusals or of no-ops. These tests drive `lua/refresh.lua`
 real wrk: against a server that keeps the single-use rule and records every token it is
 sent, against servers that stop rotating (the run must be refused), and against the real
 Auth service on PostgreSQL, where the database must have spent one token per answer.
+Measured right after `auth_login` on the same CPU, the figure also needs the suite to wait
+until the login server drained its queue (`wait_idle`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,7 +38,7 @@ from benchmarks.refresh_rotation import (
     write_reserves,
 )
 from benchmarks.seed import seed_users
-from benchmarks.servers import running_server, service_command
+from benchmarks.servers import Server, running_server, service_command, wait_idle
 from benchmarks.wrk import WrkError, WrkLoad, WrkResult, parse_wrk_output, run_wrk
 
 SAMPLES = Path(__file__).parent / "wrk_samples"
@@ -224,3 +229,21 @@ def test_the_suites_figure_counts_a_rotation_by_the_auth_service_for_every_reque
     spent = figure.extra["rotations_in_db"]
     assert isinstance(spent, int)
     assert endpoint.sent <= spent <= endpoint.sent + runs * suite.CONNECTIONS
+
+
+@pytest.mark.server  # starts a process
+def test_the_next_run_waits_until_the_server_drained_its_queue(tmp_path):
+    """A server still busy after wrk stopped (queued logins) would slow the next endpoint."""
+    busy_seconds = 1.0
+    script = f"import time\nend = time.monotonic() + {busy_seconds}\n"
+    script += "while time.monotonic() < end: pass\ntime.sleep(60)\n"
+    process = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        started = time.monotonic()
+        wait_idle(Server("http://unused", process, tmp_path / "log"))
+        waited = time.monotonic() - started
+        assert process.poll() is None  # still running, but idle
+    finally:
+        process.kill()
+        process.wait()
+    assert busy_seconds * 0.5 < waited < busy_seconds + 5
