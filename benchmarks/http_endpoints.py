@@ -25,6 +25,12 @@ PostgreSQL's statistics of that copy count the index scans of `courses` (or `use
 
 `POST /auth/login` verifies a real Argon2id hash (RFC 9106 low-memory profile) on every
 request, cycling through many accounts with the right password.
+
+`POST /auth/refresh` (`auth_refresh`, against `auth_login`: what a returning client costs
+instead of a password) spends a real refresh token on every request: each is single-use,
+so `lua/refresh.lua` chains them, sending the successor each answer carries, and the run is
+refused unless every answer was a 200 with a new token and the server's database spent one
+token per answer without revoking any family (`refresh_rotation.py`).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import statistics
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +49,15 @@ import msgspec
 
 from benchmarks.figures import Figure
 from benchmarks.harness import JWT_SECRET, REDIS_URL, flushed_redis, fresh_database
+from benchmarks.refresh_rotation import (
+    REFRESH_SCRIPT,
+    RESERVE_PER_CONNECTION,
+    check_rotations,
+    check_stored_rotations,
+    issue_refresh_tokens,
+    stored_rotations,
+    write_reserves,
+)
 from benchmarks.seed import (
     PASSWORD,
     database_copy,
@@ -58,8 +73,16 @@ from benchmarks.servers import (
     bare_command,
     running_server,
     service_command,
+    wait_idle,
 )
-from benchmarks.wrk import WrkLoad, WrkResult, require_wrk, run_wrk, write_requests
+from benchmarks.wrk import (
+    REQUESTS_SCRIPT,
+    WrkLoad,
+    WrkResult,
+    require_wrk,
+    run_wrk,
+    write_requests,
+)
 
 __all__ = ["run"]
 
@@ -87,10 +110,10 @@ _FULL = _Plan(rounds=3, round_seconds=5, warmup_seconds=3, pool=30_000)
 
 @dataclass(frozen=True)
 class _Requests:
-    """Request files for wrk: one to warm the server up, one to measure."""
+    """Request files for wrk: one to warm the server up, one per measured round."""
 
     warmup: Path
-    measured: Path
+    rounds: tuple[Path, ...]
 
 
 @dataclass
@@ -105,6 +128,10 @@ class _Endpoint:
     connections: int = CONNECTIONS
     table: str | None = None
     """The table whose index scans count this endpoint's database reads."""
+    reference: str = "bare_asgi"
+    script: Path = REQUESTS_SCRIPT
+    check: Callable[[WrkResult], None] | None = None
+    """Refuses a run that did not measure what the figure says (besides wrk's own checks)."""
     rounds: list[WrkResult] = field(default_factory=list)
     sent: int = 0
     """Requests sent in warm-up and rounds (what the database reads are divided by)."""
@@ -124,6 +151,7 @@ _SERVERS = {
     "auth": _ServerSpec("auth"),
     "auth-uncached": _ServerSpec("auth", {"PROFILE_CACHE_TTL_SECONDS": SHORTEST_TTL}),
     "auth-login": _ServerSpec("auth"),
+    "auth-refresh": _ServerSpec("auth"),
 }
 
 
@@ -148,24 +176,54 @@ def _tokens(users: list[tuple[uuid.UUID, str]]) -> list[str]:
     return [issuer.issue(Principal(user_id=user_id, role="student")) for user_id, _ in users]
 
 
-def _requests(scratch: Path, name: str, lines: list[tuple[str, str, str]]) -> _Requests:
+def _requests(
+    scratch: Path, name: str, lines: list[tuple[str, str, str]], rounds: int
+) -> _Requests:
     """The warm-up's and the measurement's requests (disjoint when there are many).
 
     The warm-up takes a pool's last fifth, so the measurement never meets an id the
-    warm-up cached a moment before.
+    warm-up cached a moment before. Every round cycles through the same requests.
     """
     if len(lines) == 1:
         one = write_requests(scratch / f"{name}.tsv", lines)
-        return _Requests(warmup=one, measured=one)
+        return _Requests(warmup=one, rounds=(one,) * rounds)
     split = len(lines) - len(lines) // WARMUP_SHARE
     return _Requests(
         warmup=write_requests(scratch / f"{name}.warmup.tsv", lines[split:]),
-        measured=write_requests(scratch / f"{name}.tsv", lines[:split]),
+        rounds=(write_requests(scratch / f"{name}.tsv", lines[:split]),) * rounds,
     )
 
 
-def _endpoints(database_url: str, pool: int, scratch: Path) -> list[_Endpoint]:
+def _refresh_requests(
+    database_url: str, users: list[tuple[uuid.UUID, str]], rounds: int, scratch: Path
+) -> _Requests:
+    """Fresh refresh tokens (a family per user) for the warm-up and each round apart."""
+    runs = rounds + 1
+    count = runs * CONNECTIONS * RESERVE_PER_CONNECTION
+    tokens = issue_refresh_tokens(database_url, [user for user, _ in users[:count]])
+    warmup, *measured = write_reserves(scratch, "refresh", tokens, runs)
+    return _Requests(warmup=warmup, rounds=tuple(measured))
+
+
+def _refresh_endpoint(
+    database_url: str, users: list[tuple[uuid.UUID, str]], rounds: int, scratch: Path
+) -> _Endpoint:
+    """`auth_refresh`: a rotation per request, refused otherwise, against `auth_login`."""
+    return _Endpoint(
+        "auth_refresh",
+        "POST /auth/refresh (a rotation each)",
+        "auth-refresh",
+        _refresh_requests(database_url, users, rounds, scratch),
+        method="POST",
+        reference="auth_login",
+        script=REFRESH_SCRIPT,
+        check=check_rotations,
+    )
+
+
+def _endpoints(database_url: str, plan: _Plan, scratch: Path) -> list[_Endpoint]:
     """Seed the data and prepare every endpoint's requests (the bare app's first)."""
+    pool, rounds = plan.pool, plan.rounds
     print(f"   seeding {pool:,} courses and users", file=sys.stderr, flush=True)
     courses = seed_courses(database_url, pool + 1)
     users = seed_users(database_url, pool + 1)
@@ -180,44 +238,49 @@ def _endpoints(database_url: str, pool: int, scratch: Path) -> list[_Endpoint]:
             "bare_asgi",
             "bare ASGI app, same bytes (ceiling)",
             "bare",
-            _requests(scratch, "bare", [(f"/courses/{hot_course}", "", "")]),
+            _requests(scratch, "bare", [(f"/courses/{hot_course}", "", "")], rounds),
         ),
         _Endpoint(
             "course_get_cached",
             "GET /courses/{id}, cached",
             "course",
-            _requests(scratch, "course_hot", [(f"/courses/{hot_course}", "", "")]),
+            _requests(scratch, "course_hot", [(f"/courses/{hot_course}", "", "")], rounds),
             table="courses",
         ),
         _Endpoint(
             "course_get_uncached",
             "GET /courses/{id}, uncached (cache miss)",
             "course-uncached",
-            _requests(scratch, "course_pool", [(f"/courses/{c}", "", "") for c in courses[1:]]),
+            _requests(
+                scratch, "course_pool", [(f"/courses/{c}", "", "") for c in courses[1:]], rounds
+            ),
             table="courses",
         ),
         _Endpoint(
             "auth_me_cached",
             "GET /auth/me, cached",
             "auth",
-            _requests(scratch, "me_hot", [("/auth/me", f"Bearer {hot_token}", "")]),
+            _requests(scratch, "me_hot", [("/auth/me", f"Bearer {hot_token}", "")], rounds),
             table="users",
         ),
         _Endpoint(
             "auth_me_uncached",
             "GET /auth/me, uncached (cache miss)",
             "auth-uncached",
-            _requests(scratch, "me_pool", [("/auth/me", f"Bearer {t}", "") for t in tokens[1:]]),
+            _requests(
+                scratch, "me_pool", [("/auth/me", f"Bearer {t}", "") for t in tokens[1:]], rounds
+            ),
             table="users",
         ),
         _Endpoint(
             "auth_login",
             "POST /auth/login (Argon2id verify)",
             "auth-login",
-            _requests(scratch, "login", logins),
+            _requests(scratch, "login", logins, rounds),
             method="POST",
             connections=LOGIN_CONNECTIONS,
         ),
+        _refresh_endpoint(database_url, users, rounds, scratch),
     ]
 
 
@@ -263,27 +326,45 @@ def _load(seconds: float, connections: int) -> WrkLoad:
     return WrkLoad(seconds=seconds, connections=connections, threads=1, cpu=WRK_CPU)
 
 
+def _drive(endpoint: _Endpoint, server: Server, seconds: float, requests: Path) -> WrkResult:
+    load = _load(seconds, endpoint.connections)
+    result = run_wrk(server.url, load, requests, method=endpoint.method, script=endpoint.script)
+    wait_idle(server)  # what the server still had queued must not land on the next run
+    if endpoint.check is not None:
+        endpoint.check(result)
+    endpoint.sent += result.requests
+    return result
+
+
 def _measure(endpoints: list[_Endpoint], servers: dict[str, Server], plan: _Plan) -> None:
     for endpoint in endpoints:
-        url = servers[endpoint.server].url
-        load = _load(plan.warmup_seconds, endpoint.connections)
-        warm = run_wrk(url, load, endpoint.requests.warmup, method=endpoint.method)
-        endpoint.sent += warm.requests
+        server = servers[endpoint.server]
+        _drive(endpoint, server, plan.warmup_seconds, endpoint.requests.warmup)
     for number in range(1, plan.rounds + 1):
         print(f"   round {number} of {plan.rounds}", file=sys.stderr, flush=True)
         for endpoint in endpoints:
-            load = _load(plan.round_seconds, endpoint.connections)
-            result = run_wrk(
-                servers[endpoint.server].url,
-                load,
-                endpoint.requests.measured,
-                method=endpoint.method,
-            )
-            endpoint.rounds.append(result)
-            endpoint.sent += result.requests
+            server = servers[endpoint.server]
+            requests = endpoint.requests.rounds[number - 1]
+            endpoint.rounds.append(_drive(endpoint, server, plan.round_seconds, requests))
 
 
-def _figure(endpoint: _Endpoint, reads: int | None) -> Figure:
+def _rotations(endpoint: _Endpoint, database_url: str) -> dict[str, float | str]:
+    """The database's account of a refresh run, checked against wrk's (once stopped)."""
+    stored = stored_rotations(database_url)
+    runs = len(endpoint.rounds) + 1
+    check_stored_rotations(stored, endpoint.sent, in_flight=runs * endpoint.connections)
+    non_200 = sum(r.script_counts.get("non_200", 0) for r in endpoint.rounds)
+    return {
+        "non_200": non_200,
+        "rotations_in_db": stored.spent,
+        "db_rotations_per_request": round(stored.spent / max(endpoint.sent, 1), 3),
+        "families_revoked": stored.revoked_families,
+    }
+
+
+def _figure(
+    endpoint: _Endpoint, reads: int | None, rotations: dict[str, float | str] | None = None
+) -> Figure:
     rates = [r.requests_per_second for r in endpoint.rounds]
     median = statistics.median
     extra: dict[str, float | str] = {
@@ -301,12 +382,13 @@ def _figure(endpoint: _Endpoint, reads: int | None) -> Figure:
     }
     if reads is not None:
         extra["db_reads_per_request"] = round(reads / max(endpoint.sent, 1), 3)
+    extra.update(rotations or {})
     figure = Figure(
         endpoint.key,
         endpoint.label,
         round(median(rates), 1),
         "req/s",
-        reference=None if endpoint.key == "bare_asgi" else "bare_asgi",
+        reference=None if endpoint.key == "bare_asgi" else endpoint.reference,
         p50_ms=round(median(r.p50_ms for r in endpoint.rounds), 3),
         p99_ms=round(median(r.p99_ms for r in endpoint.rounds), 3),
         extra=extra,
@@ -329,7 +411,7 @@ def run(quick: bool) -> list[Figure]:
         fresh_database("bench_http") as template_url,
         tempfile.TemporaryDirectory(prefix="eduscale-bench-") as scratch,
     ):
-        endpoints = _endpoints(template_url, plan.pool, Path(scratch))
+        endpoints = _endpoints(template_url, plan, Path(scratch))
         with _databases(template_url) as databases:
             with _servers(databases, Path(scratch)) as servers:
                 _measure(endpoints, servers, plan)
@@ -339,6 +421,11 @@ def run(quick: bool) -> list[Figure]:
                 for e in endpoints
                 if e.table is not None
             }
-        figures = [_figure(e, reads.get(e.key)) for e in endpoints]
+            rotations = {
+                e.key: _rotations(e, databases[e.server])
+                for e in endpoints
+                if e.script == REFRESH_SCRIPT
+            }
+        figures = [_figure(e, reads.get(e.key), rotations.get(e.key)) for e in endpoints]
     flushed_redis()
     return figures

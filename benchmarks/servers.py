@@ -35,6 +35,7 @@ __all__ = [
     "llm_command",
     "running_server",
     "service_command",
+    "wait_idle",
     "worker_command",
 ]
 
@@ -47,6 +48,10 @@ SERVER_WORKERS = 1
 """uvicorn worker processes per server: one, as in a pod (scaling is by pods)."""
 _START_SECONDS = 60.0
 _STOP_SECONDS = 30.0
+_IDLE_SECONDS = 30.0
+_IDLE_SAMPLE_SECONDS = 0.2
+_IDLE_SHARE = 0.05
+"""A server using under 5 % of a core over a sample is idle."""
 
 
 def free_port() -> int:
@@ -125,6 +130,32 @@ def running_server(
             print(f"   server log kept: {log}", file=sys.stderr, flush=True)
         else:
             log.unlink(missing_ok=True)
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time of `pid` so far (Linux's /proc), or None if unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(server: Server) -> None:
+    """Return once the server stopped working on what the last load left queued.
+
+    wrk stops sending at the end of a run, but the server still answers what it had read:
+    eight Argon2id logins hold a core for seconds, which would land on the next endpoint
+    measured on the same CPU. Waits at most 30 s; without /proc, returns at once.
+    """
+    deadline = time.monotonic() + _IDLE_SECONDS
+    before = _cpu_seconds(server.process.pid)
+    while before is not None and time.monotonic() < deadline:
+        time.sleep(_IDLE_SAMPLE_SECONDS)
+        after = _cpu_seconds(server.process.pid)
+        if after is None or after - before < _IDLE_SHARE * _IDLE_SAMPLE_SECONDS:
+            return
+        before = after
 
 
 def service_command(service: str) -> list[str]:

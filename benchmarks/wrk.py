@@ -4,8 +4,10 @@ wrk (Debian package `wrk`) is a closed-loop generator: each connection sends its
 request when the previous answer arrived, so at saturation the latency percentiles are
 those of a full server (queueing included), not of an idle one. Requests come from a
 prepared file through `lua/requests.lua` (paths, Authorization headers, JSON bodies), so
-a run can spread over many ids or users. A run with any non-2xx answer or socket error
-is refused: it would measure an error path, not the endpoint.
+a run can spread over many ids or users; another script can be given (`lua/refresh.lua`
+spends each refresh token once). A script's own counts, printed by its `done()` as lines
+`script NAME COUNT`, come back in `WrkResult.script_counts`. A run with any non-2xx answer
+or socket error is refused: it would measure an error path, not the endpoint.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "REQUESTS_SCRIPT",
     "WrkError",
     "WrkLoad",
     "WrkResult",
@@ -36,6 +39,7 @@ _PERCENTILE = re.compile(r"^\s*(50|75|90|99)%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.M
 _TOTAL = re.compile(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m|h),", re.MULTILINE)
 _RATE = re.compile(r"^Requests/sec:\s+([\d.]+)\s*$", re.MULTILINE)
 _NON_2XX = re.compile(r"^\s*Non-2xx or 3xx responses: (\d+)\s*$", re.MULTILINE)
+_SCRIPT_COUNT = re.compile(r"^script (\w+) (\d+)\s*$", re.MULTILINE)
 _SOCKET = re.compile(
     r"^\s*Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)\s*$", re.MULTILINE
 )
@@ -59,6 +63,8 @@ class WrkResult:
     non_2xx: int = 0
     socket_errors: int = 0
     timeouts: int = 0
+    script_counts: dict[str, int] = field(default_factory=dict)
+    """What the request script counted itself (e.g. refresh tokens rotated), by name."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ def parse_wrk_output(text: str) -> WrkResult:
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         socket_errors=connect + read + write + timeouts,
         timeouts=timeouts,
+        script_counts={name: int(count) for name, count in _SCRIPT_COUNT.findall(text)},
     )
 
 
@@ -130,11 +137,18 @@ def write_requests(path: Path, lines: list[tuple[str, str, str]]) -> Path:
 
 
 def run_wrk(
-    url: str, load: WrkLoad, requests_file: Path, *, method: str = "GET", check: bool = True
+    url: str,
+    load: WrkLoad,
+    requests_file: Path,
+    *,
+    method: str = "GET",
+    check: bool = True,
+    script: Path = REQUESTS_SCRIPT,
 ) -> WrkResult:
     """Drive `url` (scheme, host and port; paths come from the file) and read the report.
 
-    With `check`, any non-2xx answer or socket error raises `WrkError`.
+    `script` reads `requests_file` ($WRK_REQUESTS_FILE). With `check`, any non-2xx answer
+    or socket error raises `WrkError`.
     """
     command = [
         require_wrk(),
@@ -143,7 +157,7 @@ def run_wrk(
         f"--duration={max(1, round(load.seconds))}s",
         "--timeout=10s",
         "--latency",
-        f"--script={REQUESTS_SCRIPT}",
+        f"--script={script}",
         url,
     ]
     if load.cpu is not None and shutil.which("taskset"):

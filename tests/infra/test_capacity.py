@@ -20,6 +20,7 @@ from infra.capacity.bench import load_bench_figures
 from infra.capacity.errors import CapacityInputError
 from infra.capacity.paths import DEFAULT_LLM_PRICES, DEFAULT_MODEL, DEFAULT_PRICES
 from infra.capacity.plan import Inputs, Plan, build_plan, load_inputs, load_stack_config
+from infra.capacity.pods import cpu_cores
 from infra.capacity.workload import load_workload_model
 from infra.cli import main
 from stacks.config import StackConfig
@@ -338,6 +339,33 @@ def test_password_logins_and_refreshes_are_planned_apart(inputs, prod):
     )
     without = build_plan(MILLION, "prod", prod, typed)
     assert _needed(without, "auth") > 3 * _needed(plan, "auth")
+
+
+def test_refreshes_are_costed_from_their_own_measured_figure(tmp_path, inputs, prod):
+    """`auth_refresh` (a real rotation per request, benchmarks/http_endpoints.py) prices the
+    refresh endpoint; the proxy it replaced, `generation_accepted`, no longer moves auth."""
+    measured = json.loads(BENCH.read_text())["figures"]["auth_refresh"]
+    assert (measured["unit"], measured["reference"]) == ("req/s", "auth_login")
+    assert (measured["extra"]["non_200"], measured["extra"]["families_revoked"]) == (0, 0)
+    assert inputs.model.endpoints["auth_refresh"].uncached_figure == "auth_refresh"
+
+    def auth_pods_with(key: str, factor: float) -> int:
+        document = json.loads(BENCH.read_text())
+        document["figures"][key]["value"] *= factor
+        bench = tmp_path / f"{key}.json"
+        bench.write_text(json.dumps(document))
+        changed = load_inputs(DEFAULT_MODEL, bench, DEFAULT_PRICES)
+        return _needed(build_plan(MILLION, "prod", prod, changed), "auth")
+
+    plan = build_plan(MILLION, "prod", prod, inputs)
+    auth = prod.services.auth
+    per_pod = cpu_cores(auth.cpu_request) * auth.cpu_target_percent / 100
+    # Rotations 20x slower: each refresh costs 19/value core-s more.
+    extra_cores = plan.traffic.per_endpoint["auth_refresh"] * 19 / measured["value"]
+    expected = extra_cores * inputs.model.headroom / inputs.model.core_speed / per_pod
+    grown = auth_pods_with("auth_refresh", 1 / 20) - _needed(plan, "auth")
+    assert abs(grown - expected) <= 1
+    assert auth_pods_with("generation_accepted", 1 / 20) == _needed(plan, "auth")
 
 
 def test_workers_are_sized_by_the_stacks_worker_concurrency(inputs, prod):
