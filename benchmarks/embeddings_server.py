@@ -26,10 +26,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
-__all__ = ["EmbeddingsServer", "Encoded"]
+__all__ = ["EmbeddingsServer", "Encoded", "send_json"]
 
 _MAX_INPUTS = 2048
 """OpenAI's own limit of inputs per request."""
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, document: object) -> None:
+    """Answer a stdlib HTTP request with `document` as JSON (the fake servers' one shape)."""
+    payload = json.dumps(document).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
 
 
 @dataclass(frozen=True)
@@ -165,12 +175,7 @@ def _handler_for(server: EmbeddingsServer) -> type[BaseHTTPRequestHandler]:
             self._send(*server.answer(body))
 
         def _send(self, status: int, document: dict[str, Any]) -> None:
-            payload = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            send_json(self, status, document)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
             """Quiet: a benchmark prints its table, not an access log."""

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import pytest
 
 from benchmarks import http_endpoints as suite
+from benchmarks.embeddings_server import send_json
 from benchmarks.harness import fresh_database
 from benchmarks.refresh_rotation import (
     REFRESH_SCRIPT,
@@ -133,12 +134,7 @@ class _Refresher(BaseHTTPRequestHandler):
         self._answer(200, {"access_token": "a", "refresh_token": successor, "expires_in": 1})
 
     def _answer(self, status: int, document: dict[str, Any]) -> None:
-        payload = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        send_json(self, status, document)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         del format, args
@@ -176,15 +172,25 @@ def test_every_token_is_sent_once_and_the_next_one_comes_from_the_answer(tmp_pat
     check_rotations(result)
 
 
+def _short_run(url: str, reserve: Path, *, check: bool) -> WrkResult:
+    """One second of the refresh script on two connections."""
+    return run_wrk(url, WrkLoad(1, 2), reserve, method="POST", script=REFRESH_SCRIPT, check=check)
+
+
+@contextmanager
+def _misbehaving(tmp_path: Path, mode: str) -> Iterator[tuple[str, Path]]:
+    """A refresher in `mode` and a reserve of four tokens it knows."""
+    tokens = [secrets.token_urlsafe(32) for _ in range(4)]
+    (reserve,) = write_reserves(tmp_path, "refresh", tokens, runs=1)
+    with _refresher(mode, tokens) as url:
+        yield url, reserve
+
+
 @needs_wrk
 @pytest.mark.server  # runs wrk
 def test_a_server_answering_200_without_rotating_voids_the_run(tmp_path):
-    tokens = [secrets.token_urlsafe(32) for _ in range(4)]
-    (reserve,) = write_reserves(tmp_path, "refresh", tokens, runs=1)
-    with _refresher("echo", tokens) as url:
-        result = run_wrk(
-            url, WrkLoad(1, 2), reserve, method="POST", script=REFRESH_SCRIPT, check=False
-        )
+    with _misbehaving(tmp_path, "echo") as (url, reserve):
+        result = _short_run(url, reserve, check=False)
     assert result.script_counts["stale"] > 0
     assert result.script_counts["rotated"] == 0
     with pytest.raises(WrkError, match="200s without a new token"):
@@ -194,14 +200,10 @@ def test_a_server_answering_200_without_rotating_voids_the_run(tmp_path):
 @needs_wrk
 @pytest.mark.server  # runs wrk
 def test_refusals_are_counted_and_void_the_run(tmp_path):
-    tokens = [secrets.token_urlsafe(32) for _ in range(4)]
-    (reserve,) = write_reserves(tmp_path, "refresh", tokens, runs=1)
-    with _refresher("refuse", tokens) as url:
+    with _misbehaving(tmp_path, "refuse") as (url, reserve):
         with pytest.raises(WrkError, match=r"script non_200 [1-9]"):
-            run_wrk(url, WrkLoad(1, 2), reserve, method="POST", script=REFRESH_SCRIPT)
-        result = run_wrk(
-            url, WrkLoad(1, 2), reserve, method="POST", script=REFRESH_SCRIPT, check=False
-        )
+            _short_run(url, reserve, check=True)
+        result = _short_run(url, reserve, check=False)
     assert result.script_counts["non_200"] == result.requests > 0
     with pytest.raises(WrkError, match="non-200"):
         check_rotations(result)
