@@ -4,8 +4,10 @@ Local mode keeps its data in this process (under QDRANT_PATH, which it locks, or
 memory for `:memory:`), so a second client on the same location would either see
 nothing or fail on the lock. Every part of one process (orchestrator, indexer,
 generation worker, as the tests and `eduscale dev up` run them) therefore shares one
-local client per location, opened by the first user and closed by the last. Server
-clients are cheap and independent.
+local client per location, opened by the first user and closed by the last. That client
+works on a thread of its own (`local_qdrant`): its searches and disk writes are Python
+and SQLite on the caller's thread otherwise, and would stall every job in flight. Server
+clients are cheap, independent and asynchronous already.
 
 `course_index` is how every runtime gets the course index on that client: the server-only
 layout (shards, replication, HNSW, the tenant index) is applied exactly when the
@@ -17,6 +19,7 @@ from contextlib import asynccontextmanager
 
 from qdrant_client import AsyncQdrantClient
 
+from services.ai.local_qdrant import ThreadedLocalQdrant
 from services.ai.settings import AISettings
 from services.indexing.vector_index import CourseIndex
 
@@ -39,14 +42,7 @@ async def open_qdrant(settings: AISettings) -> AsyncIterator[AsyncQdrantClient]:
     if location in _shared:
         client, users = _shared[location]
     else:
-        client, users = (
-            (
-                AsyncQdrantClient(path=location)
-                if settings.qdrant_path
-                else AsyncQdrantClient(location=":memory:")
-            ),
-            0,
-        )
+        client, users = ThreadedLocalQdrant(location or ":memory:"), 0
     _shared[location] = (client, users + 1)
     try:
         yield client

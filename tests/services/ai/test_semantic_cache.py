@@ -11,6 +11,7 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 import openai
 import pytest
@@ -18,6 +19,7 @@ from fake_openai import FakeOpenAI, embed_text
 from openai import AsyncOpenAI
 from qdrant_client import AsyncQdrantClient
 
+from services.ai.local_qdrant import ThreadedLocalQdrant
 from services.ai.semantic_cache import (
     CacheScope,
     CacheStats,
@@ -54,9 +56,16 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-async def qdrant() -> AsyncIterator[AsyncQdrantClient]:
-    local = AsyncQdrantClient(location=":memory:")
+@pytest.fixture(params=["memory", "memory on its thread", "path on its thread"])
+async def qdrant(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[AsyncQdrantClient]:
+    """The plain local client, and the threaded one the runtimes open (`open_qdrant`)."""
+    local = {
+        "memory": lambda: AsyncQdrantClient(location=":memory:"),
+        "memory on its thread": lambda: ThreadedLocalQdrant(":memory:"),
+        "path on its thread": lambda: ThreadedLocalQdrant(str(tmp_path / "qdrant")),
+    }[request.param]()
     yield local
     await local.close()
 
