@@ -3,13 +3,18 @@
 A worker runs many jobs on one event loop; the embedded Qdrant's searches and SQLite
 commits used to run on it, so every job stood still while one job's cache entry was
 written. These check what a worker's jobs notice: the loop keeps running during a write,
-many jobs' entries written at once are all found again (also after a restart), the
-directory is free again once the last user is done, and errors arrive as the client's own.
+many jobs' entries written at once are all found again (also after a restart, and after
+the process was killed), the directory is free again once the last user is done, and
+errors arrive as the client's own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -149,3 +154,49 @@ async def test_errors_arrive_as_the_local_clients_own_and_a_closed_client_refuse
     with pytest.raises(RuntimeError, match="closed"):
         await qdrant.collection_exists("missing")
     assert local_threads() == []
+
+
+WRITER = """
+import asyncio, sys
+from qdrant_client import models
+from services.ai.local_qdrant import ThreadedLocalQdrant
+
+async def main() -> None:
+    qdrant = ThreadedLocalQdrant(sys.argv[1])
+    await qdrant.create_collection(
+        "c", vectors_config=models.VectorParams(size=2, distance=models.Distance.COSINE)
+    )
+    for n in range(64):
+        await qdrant.upsert("c", points=[models.PointStruct(id=n, vector=[1.0, n], payload={})])
+    print("written", flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.server
+def test_entries_written_before_the_process_is_killed_are_there_after_a_restart(tmp_path: Path):
+    """Commits go to SQLite's write-ahead log without waiting for the disk: a killed
+    process (kill -9, no close) must still lose none of them."""
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path / "qdrant")], stdout=subprocess.PIPE
+    ) as writer:
+        try:
+            assert writer.stdout is not None
+            assert writer.stdout.readline() == b"written\n"
+        finally:
+            writer.kill()
+
+    async def count() -> int:
+        qdrant = ThreadedLocalQdrant(str(tmp_path / "qdrant"))
+        try:
+            return (await qdrant.count("c")).count
+        finally:
+            await qdrant.close()
+
+    assert asyncio.run(count()) == 64
+    with contextlib.closing(
+        sqlite3.connect(tmp_path / "qdrant" / "collection" / "c" / "storage.sqlite")
+    ) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
