@@ -16,11 +16,9 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI
 from openai import AsyncOpenAI
 from qdrant_client import AsyncQdrantClient, models
 
@@ -53,18 +51,6 @@ def scope(job: int) -> CacheScope:
 
 def answer(job: int) -> str:
     return f'{{"questions": [{{"prompt": "job {job}", "choices": ["a", "b"], "answer_index": 0}}]}}'
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def client(server: FakeOpenAI) -> AsyncIterator[AsyncOpenAI]:
-    async with AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=0) as openai:
-        yield openai
 
 
 def local_threads() -> list[threading.Thread]:
@@ -101,12 +87,12 @@ async def test_other_jobs_keep_running_while_the_embedded_qdrant_writes(tmp_path
 
 
 async def test_entries_stored_by_many_jobs_at_once_are_all_found_also_after_a_restart(
-    tmp_path: Path, client: AsyncOpenAI
+    tmp_path: Path, openai_client: AsyncOpenAI
 ):
     def cache_on(qdrant: AsyncQdrantClient) -> SemanticCache:
         # as the generation worker embeds: one provider call per distinct text
         embedder = CachedEmbedder(
-            OpenAIEmbedder(client, model="text-embedding-3-small", dimensions=256)
+            OpenAIEmbedder(openai_client, model="text-embedding-3-small", dimensions=256)
         )
         return SemanticCache(qdrant, embedder, collection="semantic_cache")
 
