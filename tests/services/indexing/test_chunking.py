@@ -1,3 +1,4 @@
+import functools
 import itertools
 
 import pytest
@@ -209,18 +210,32 @@ def test_chunks_cover_each_page_in_order_with_bounded_overlaps(pages, max_tokens
         words = page.split()
         own = [c.text.split() for c in chunks if c.page == number]
         assert bool(own) == bool(words)
-        # Walk the page: each chunk is a run of its words that starts inside (or right
-        # after) the previous one and goes past its end; together they cover every word.
-        covered = 0
-        previous_start = -1
         for chunk in own:
             assert chunk
             assert estimate_tokens(" ".join(chunk)) <= max_tokens
-            start = next(
-                s
-                for s in range(previous_start + 1, covered + 1)
-                if words[s : s + len(chunk)] == chunk and s + len(chunk) > covered
-            )
-            assert estimate_tokens(" ".join(words[start:covered])) <= overlap_tokens
-            previous_start, covered = start, start + len(chunk)
-        assert covered == len(words)
+        assert _walks_the_page(words, own, overlap_tokens)
+
+
+def _walks_the_page(words: list[str], chunks: list[list[str]], overlap_tokens: int) -> bool:
+    """Whether the chunks lie along the page in order, each a run of its words that starts
+    inside (or right after) the previous one, repeats at most `overlap_tokens` of it and
+    goes past its end, and together they cover every word.
+
+    With repeated words a chunk can match at several places, so every placement is tried
+    (memoised): "a a b b" cut as "a a b" + "b" must not be read as "a a b" + "b b".
+    """
+
+    @functools.cache
+    def walk(index: int, previous_start: int, covered: int) -> bool:
+        if index == len(chunks):
+            return covered == len(words)
+        chunk = chunks[index]
+        return any(
+            words[s : s + len(chunk)] == chunk
+            and s + len(chunk) > covered
+            and estimate_tokens(" ".join(words[s:covered])) <= overlap_tokens
+            and walk(index + 1, s, s + len(chunk))
+            for s in range(previous_start + 1, covered + 1)
+        )
+
+    return walk(0, -1, 0)
