@@ -27,15 +27,29 @@ whose key equals a running job's waits for it, so they run in partition order.
 A revoke lets the revoked partitions' running attempts finish (up to `revoke_grace`
 seconds, then they are cancelled), abandons their retry waits and breaker pauses, and
 commits what is finished synchronously (the next owner starts at the lowest unfinished
-offset, so it redoes only what we did not finish). A lost assignment commits nothing.
+offset, so it redoes only what we did not finish). The revoke never waits much longer
+than the grace: if the jobs have not ended a few seconds after it (a handler that ignores
+cancellation, an event loop held up), it commits what was stored, which never passes an
+unfinished offset, and lets the rebalance go on; those jobs store nothing when they end.
+A lost assignment commits nothing.
+
+Only the thread that polls calls the consumer while a poll may be in flight. Since
+confluent-kafka 2.16 a client serialises the calls made on it: a call waits, sleeping,
+until the one in progress returns. A job that stored its offset from the event loop
+would therefore hold the loop until the poll returned, and a poll that is running the
+revoke callback waits for the loop to settle the jobs: neither would move until the
+callback timed out. So a finished job only records its offset, and the polling thread
+stores the recorded offsets before each poll and before the commit on revoke.
 SIGTERM (the stop event) takes no new job, lets every running attempt finish, abandons
 retry waits and breaker pauses without storing their offsets (they are redelivered), and
 closes the consumer, which commits and leaves the group.
 """
 
 import asyncio
+import concurrent.futures
 import contextlib
 import random
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +68,10 @@ _log = structlog.get_logger("eduscale.messaging.consumer")
 _POLL_SECONDS = 0.5
 _DLQ_TIMEOUT_SECONDS = 10.0
 _DLQ_RETRY_SECONDS = 1.0
+_REVOKE_SLACK_SECONDS = 5.0
+"""How long past `revoke_grace` a revoke waits for cancelled jobs to end before it gives
+up on them: cancelling takes milliseconds unless the handler ignores it or the event loop
+is held up, and the rebalance of the whole group waits for this member meanwhile."""
 
 
 class Stopped(Exception):
@@ -79,6 +97,8 @@ class _Job:
     message: Message
     partition: Partition
     offset: int
+    epoch: int
+    """The partition's assignment this job belongs to (see `ConsumerLoop._epochs`)."""
     leave: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the job must not start another attempt (stop, revoke, lost partition)."""
     task: "asyncio.Task[None] | None" = None
@@ -118,6 +138,14 @@ class ConsumerLoop:
         self._ordering_key = ordering_key
         self._revoke_grace = revoke_grace
         self._offsets = PartitionOffsets()
+        self._lock = threading.Lock()
+        """Guards `_offsets`, `_epochs` and `_to_store`: the revoke callback (the polling
+        thread) and the jobs (the event loop) both use them."""
+        self._epochs: dict[Partition, int] = {}
+        """Bumped when a partition is revoked or lost: a job of an older epoch that ends
+        later (it outlived the revoke's grace) stores nothing for a partition it left."""
+        self._to_store: dict[Partition, int] = {}
+        """Offsets to store, recorded by finished jobs, stored by the polling thread."""
         self._jobs: set[_Job] = set()
         self._tails: dict[bytes, _Job] = {}
         self._changed = asyncio.Event()
@@ -151,10 +179,30 @@ class ConsumerLoop:
                     await self._take_one()
         finally:
             await self._drain()
-            await anyio.to_thread.run_sync(self._consumer.close)
+            await anyio.to_thread.run_sync(self._close)
+
+    def _poll(self, timeout: float) -> Message | None:
+        """In a worker thread: store what the jobs finished, then poll."""
+        self._store_recorded()
+        return self._consumer.poll(timeout)
+
+    def _store_recorded(self) -> None:
+        """Store the offsets the jobs recorded; only from the thread that polls."""
+        with self._lock:
+            recorded, self._to_store = self._to_store, {}
+        for (topic, partition), offset in recorded.items():
+            try:
+                self._consumer.store_offsets(offsets=[TopicPartition(topic, partition, offset)])
+            except KafkaException as error:  # the partition is no longer ours: its owner redoes it
+                _log.info("offset_not_stored", partition=partition, error=str(error))
+
+    def _close(self) -> None:
+        """In a worker thread, after the drain: store the last offsets, commit, leave."""
+        self._store_recorded()
+        self._consumer.close()
 
     async def _take_one(self) -> None:
-        message = await anyio.to_thread.run_sync(self._consumer.poll, _POLL_SECONDS)
+        message = await anyio.to_thread.run_sync(self._poll, _POLL_SECONDS)
         if message is None or not self._usable(message):
             return
         if self._breaker_paused() or self._stop.is_set():
@@ -172,12 +220,10 @@ class ConsumerLoop:
         return False
 
     def _start(self, message: Message) -> None:
-        job = _Job(
-            message,
-            (message.topic() or self._topic, message.partition() or 0),
-            message.offset() or 0,
-        )
-        self._offsets.started(job.partition, job.offset)
+        partition = (message.topic() or self._topic, message.partition() or 0)
+        with self._lock:
+            job = _Job(message, partition, message.offset() or 0, self._epochs.get(partition, 0))
+            self._offsets.started(job.partition, job.offset)
         key = self._ordering_key(message) if self._ordering_key is not None else None
         before = self._tails.get(key) if key is not None else None
         if key is not None:
@@ -232,14 +278,17 @@ class ConsumerLoop:
             return
 
     def _finished(self, job: _Job) -> None:
-        """Store the partition's offset if this job was its lowest unfinished one."""
-        storable = self._offsets.finished(job.partition, job.offset)
-        if storable is None:
-            return
-        try:
-            self._consumer.store_offsets(offsets=[TopicPartition(*job.partition, storable)])
-        except KafkaException as error:  # the partition is no longer ours: its owner redoes it
-            _log.info("offset_not_stored", partition=job.partition[1], error=str(error))
+        """Record the partition's offset to store if this job was its lowest unfinished one.
+
+        Recorded, not stored: the polling thread stores it (see the module docstring).
+        """
+        with self._lock:
+            if job.epoch != self._epochs.get(job.partition, 0):
+                _log.info("offset_not_stored", partition=job.partition[1], offset=job.offset)
+                return  # revoked before it ended: its new owner redoes it
+            storable = self._offsets.finished(job.partition, job.offset)
+            if storable is not None:
+                self._to_store[job.partition] = storable
 
     async def _dead_letter(self, job: _Job, failure: Failure) -> None:
         message = job.message
@@ -301,9 +350,7 @@ class ConsumerLoop:
             self._paused = True
             self._consumer.pause(self._consumer.assignment())
         left = self._paused_until - self._clock()
-        polled = await anyio.to_thread.run_sync(
-            self._consumer.poll, max(0.0, min(left, _POLL_SECONDS))
-        )
+        polled = await anyio.to_thread.run_sync(self._poll, max(0.0, min(left, _POLL_SECONDS)))
         if polled is not None:
             self._put_back(polled)
 
@@ -354,28 +401,49 @@ class ConsumerLoop:
         self._stop.set()
         await self._settle(list(self._jobs), grace=None)
 
-    def _leave_partitions(self, partitions: list[TopicPartition]) -> None:
-        """From librdkafka's thread (inside a poll): settle the jobs of `partitions`."""
-        gone = {(tp.topic, tp.partition) for tp in partitions}
+    async def _settle_partitions(self, gone: set[Partition]) -> None:
+        """On the event loop: settle the jobs of the partitions in `gone`."""
         jobs = [job for job in self._jobs if job.partition in gone]
-        if jobs and self._event_loop is not None and self._event_loop.is_running():
-            settling = asyncio.run_coroutine_threadsafe(
-                self._settle(jobs, grace=self._revoke_grace), self._event_loop
-            )
-            settling.result(timeout=self._revoke_grace + 10)
-        for partition in gone:
-            self._offsets.forget(partition)
+        await self._settle(jobs, grace=self._revoke_grace)
+
+    def _leave_partitions(self, partitions: list[TopicPartition]) -> None:
+        """From the polling thread (inside a poll): settle the jobs of `partitions`.
+
+        Waits at most `revoke_grace` plus a few seconds; then the jobs still running are
+        left to end on their own, and store nothing when they do.
+        """
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        loop = self._event_loop
+        if loop is not None and loop.is_running():
+            settling = asyncio.run_coroutine_threadsafe(self._settle_partitions(gone), loop)
+            try:
+                settling.result(timeout=self._revoke_grace + _REVOKE_SLACK_SECONDS)
+            except concurrent.futures.TimeoutError:
+                settling.cancel()
+                _log.error(
+                    "revoke_grace_exceeded",
+                    partitions=sorted(partition for _topic, partition in gone),
+                    grace=self._revoke_grace,
+                )
+        with self._lock:
+            for partition in gone:
+                self._epochs[partition] = self._epochs.get(partition, 0) + 1
+                self._offsets.forget(partition)
 
     def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         _log.info("partitions_assigned", partitions=[p.partition for p in partitions])
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._leave_partitions(partitions)
+        self._store_recorded()  # what the settled jobs finished, before the commit
         commit_on_revoke(consumer, partitions)
 
     def _lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         _log.warning("partitions_lost", partitions=[p.partition for p in partitions])
         self._leave_partitions(partitions)
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        with self._lock:  # another member owns them now: nothing of theirs is stored
+            self._to_store = {p: o for p, o in self._to_store.items() if p not in gone}
 
 
 def commit_on_revoke(consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -131,11 +131,6 @@ async def test_stop_drains_every_job_in_flight_and_commits_them(kafka_broker: Br
     assert sum(committed(settings, "workers").values()) == 5
 
 
-@pytest.mark.xfail(
-    reason="known defect, tracked in issue 18: in the full suite the first member's revoke "
-    "callback (inside poll) waits >60 s for its revoked jobs to settle; passes alone",
-    strict=False,
-)
 async def test_a_member_joining_mid_flight_loses_nothing(kafka_broker: Broker) -> None:
     settings = kafka_broker.settings()
     overrides = {"enable.auto.commit": False}  # the commit on revoke must suffice

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -186,6 +188,9 @@ async def run_loop(
     consumer: FakeGroupConsumer,
     handler: Callable[[Message], Awaitable[None]],
     done: Callable[[ConsumerLoop], bool],
+    *,
+    within: float = 10,
+    **options: Any,
 ) -> ConsumerLoop:
     stop = asyncio.Event()
 
@@ -201,9 +206,10 @@ async def run_loop(
         breaker_open=Open,
         on_dead_letter=nothing,
         stop=stop,
+        **options,
     )
     task = asyncio.create_task(loop.run())
-    with anyio.fail_after(10):
+    with anyio.fail_after(within):
         while not done(loop):
             if task.done():
                 task.result()
@@ -247,3 +253,101 @@ async def test_a_message_whose_partition_moved_during_the_pause_is_left_to_its_n
     assert calls == 1  # not handled here again: its new owner does it
     assert loop.processed == 0
     assert consumer.stored == {}
+
+
+class SerialisingConsumer(FakeGroupConsumer):
+    """As confluent-kafka 2.16 does, one call at a time: a call made while another
+    thread's call is in progress (a poll, with the rebalance callbacks it runs) waits
+    for it to return. `at_poll` runs inside the next poll (a rebalance, say)."""
+
+    def __init__(self, logs: dict[int, list[bytes]], assigned: list[int]) -> None:
+        super().__init__(logs, assigned)
+        self._calls = threading.RLock()
+        self.at_poll: Callable[[], None] | None = None
+        self.commits: list[dict[int, int]] = []
+
+    def poll(self, timeout: float) -> Message | None:
+        with self._calls:
+            if self.at_poll is not None:
+                happen, self.at_poll = self.at_poll, None
+                happen()
+            return super().poll(timeout)
+
+    def store_offsets(self, *, offsets: list[TopicPartition]) -> None:
+        with self._calls:
+            super().store_offsets(offsets=offsets)
+
+    def commit(self, *, asynchronous: bool = True) -> None:
+        del asynchronous
+        with self._calls:
+            self.commits.append(dict(self.stored))
+
+
+@pytest.mark.anyio
+async def test_a_job_ending_during_the_revoke_of_its_partition_is_committed_at_once() -> None:
+    # The revoke callback waits, inside a poll, for the job to end; the job ends and
+    # its offset must reach the commit without a call that waits for that same poll.
+    consumer = SerialisingConsumer({0: [b"m0", b"m1"]}, assigned=[0])
+    handled: list[bytes | None] = []
+    revoke_took: list[float] = []
+
+    def revoke() -> None:
+        began = time.monotonic()
+        consumer.take_away(0)
+        revoke_took.append(time.monotonic() - began)
+
+    async def handle(message: Message) -> None:
+        if message.value() == b"m0":
+            consumer.at_poll = revoke  # the next poll brings the revoke, m0 still running
+            await asyncio.sleep(0.3)
+        handled.append(message.value())
+
+    await run_loop(
+        consumer,
+        handle,
+        lambda _loop: bool(consumer.commits),
+        within=30,
+        concurrency=2,
+        revoke_grace=2.0,
+    )
+    assert handled == [b"m0"]  # m1 is left to the partition's next owner
+    assert consumer.commits == [{0: 1}]  # the next owner starts after m0: none redone
+    assert revoke_took[0] < 1.5  # m0's 0.3 s, not a wait for a timeout
+
+
+@pytest.mark.anyio
+async def test_a_job_that_ignores_cancellation_holds_a_revoke_no_longer_than_the_grace() -> None:
+    consumer = SerialisingConsumer({0: [b"stuck"], 1: [b"n0"]}, assigned=[0])
+    release = asyncio.Event()
+    handled: list[bytes | None] = []
+    revoke_took: list[float] = []
+
+    def revoke_and_assign_again() -> None:
+        began = time.monotonic()
+        consumer.take_away(0)
+        revoke_took.append(time.monotonic() - began)
+        consumer.assign_more(1)
+        consumer.assign_more(0)  # back to us: an offset stored by the stuck job now would
+        # tell the group that "stuck" is done
+
+    async def handle(message: Message) -> None:
+        if message.value() == b"stuck":
+            consumer.at_poll = revoke_and_assign_again
+            while not release.is_set():
+                with contextlib.suppress(asyncio.CancelledError):  # a handler deaf to cancel
+                    await release.wait()
+        handled.append(message.value())
+
+    def done(loop: ConsumerLoop) -> bool:
+        if b"n0" in handled:
+            release.set()
+        return b"stuck" in handled and loop.in_flight == 0
+
+    grace = 0.2
+    try:
+        await run_loop(consumer, handle, done, within=30, concurrency=2, revoke_grace=grace)
+    finally:
+        release.set()  # whatever failed, the stuck job ends and the loop can stop
+    assert revoke_took[0] < grace + consumer_module._REVOKE_SLACK_SECONDS + 1
+    assert consumer.commits == [{}]  # nothing of partition 0 was finished when it went
+    assert consumer.stored == {1: 1}  # and the stuck job, ending later, stored nothing
