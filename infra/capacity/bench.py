@@ -86,8 +86,26 @@ def load_bench_figures(path: Path, required: Iterable[str]) -> BenchFigures:
             units[key] = str(figure.get("unit", ""))
     return BenchFigures(
         path=path,
-        measured_at=str(document.get("measured_at", "unknown")),
+        measured_at=_measured_between(document, figures, set(required)),
         machine=document.get("machine") or {},
         values=values,
         units=units,
     )
+
+
+def _measured_between(
+    document: Mapping[str, Any], figures: Mapping[str, Any], required: set[str]
+) -> str:
+    """When the figures the plan reads were measured, earliest to latest.
+
+    A suite re-run and merged into the file (`python -m benchmarks --merge-into`) carries
+    its own `extra.measured_at`; the others date from the file's run.
+    """
+    run = str(document.get("measured_at", "unknown"))
+    dates = {
+        str(figure.get("extra", {}).get("measured_at", run))
+        for key, figure in figures.items()
+        if key in required and isinstance(figure, dict)
+    }
+    dates = dates or {run}
+    return min(dates) if len(dates) == 1 else f"{min(dates)} to {max(dates)}"
