@@ -29,6 +29,7 @@ SUITES: dict[str, str] = {
     "analytics": "benchmarks.analytics",
     "event_wire": "benchmarks.event_wire",
     "database_reads": "benchmarks.database_reads",
+    "database_writes": "benchmarks.database_writes",
     "imports": "benchmarks.component_imports",
 }
 """Suite name -> module; each module exposes `run(quick: bool) -> list[Figure]`."""

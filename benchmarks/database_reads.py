@@ -52,7 +52,8 @@ Read = Callable[[Connection, random.Random], Awaitable[int]]
 """One read against the connection; returns the queries it ran."""
 
 
-def _cpu_seconds(pids: list[int]) -> float:
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes `pids` have used so far."""
     total = 0
     for pid in pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -72,7 +73,7 @@ async def _loop(url: str, read: Read, seconds: float) -> float:
             for _ in range(50):
                 await read(conn, random.Random())  # noqa: S311 - workload, not a secret
         stop = time.monotonic() + seconds
-        before = _cpu_seconds(pids)
+        before = cpu_seconds(pids)
 
         async def client(conn: Connection, seed: int) -> int:
             draw, queries = random.Random(seed), 0  # noqa: S311 - workload, not a secret
@@ -81,7 +82,7 @@ async def _loop(url: str, read: Read, seconds: float) -> float:
             return queries
 
         counts = await asyncio.gather(*(client(c, i) for i, c in enumerate(conns)))
-        used = _cpu_seconds(pids) - before
+        used = cpu_seconds(pids) - before
     finally:
         for conn in conns:
             await conn.close()
