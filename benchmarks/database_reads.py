@@ -23,75 +23,27 @@ server's parse, plan, execute and send are.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import psycopg
-from psycopg.rows import dict_row
 
 from benchmarks.figures import Figure
 from benchmarks.harness import fresh_database
+from benchmarks.postgres_cpu import CONNECTIONS, Step, path_figures, work_per_cpu_second
 from benchmarks.seed import seed_courses
 from services.auth.users import load_profile
 from services.course.catalogue import encode_cursor, list_courses, load_course
 from services.runtime.database import Connection
 
-CONNECTIONS = 8
 SECONDS = 10
 COURSES = 20_000
 USERS = 100_000
 PAGE = 20
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-Read = Callable[[Connection, random.Random], Awaitable[int]]
-"""One read against the connection; returns the queries it ran."""
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """CPU seconds (user + system) the processes `pids` have used so far."""
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / _TICKS
-
-
-async def _loop(url: str, read: Read, seconds: float) -> float:
-    """Queries per CPU-second of the backends serving `CONNECTIONS` closed loops."""
-    conns = [
-        await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row)
-        for _ in range(CONNECTIONS)
-    ]
-    try:
-        pids = [conn.info.backend_pid for conn in conns]
-        for conn in conns:  # warm: plans cached, pages in shared buffers
-            for _ in range(50):
-                await read(conn, random.Random())  # noqa: S311 - workload, not a secret
-        stop = time.monotonic() + seconds
-        before = cpu_seconds(pids)
-
-        async def client(conn: Connection, seed: int) -> int:
-            draw, queries = random.Random(seed), 0  # noqa: S311 - workload, not a secret
-            while time.monotonic() < stop:
-                queries += await read(conn, draw)
-            return queries
-
-        counts = await asyncio.gather(*(client(c, i) for i, c in enumerate(conns)))
-        used = cpu_seconds(pids) - before
-    finally:
-        for conn in conns:
-            await conn.close()
-    if used <= 0:
-        raise RuntimeError("the backends used no measurable CPU; run longer")
-    return sum(counts) / used
-
-
-def _paths(courses: list[uuid.UUID], users: list[uuid.UUID], cursors: list[str]) -> dict[str, Read]:
+def _paths(courses: list[uuid.UUID], users: list[uuid.UUID], cursors: list[str]) -> dict[str, Step]:
     async def course(conn: Connection, draw: random.Random) -> int:
         if await load_course(conn, draw.choice(courses)) is None:
             raise RuntimeError("a seeded course is missing")
@@ -142,30 +94,12 @@ def run(quick: bool) -> list[Figure]:
         rates = {}
         for name, read in paths.items():
             print(f"  {name}: {CONNECTIONS} connections for {seconds} s...", file=sys.stderr)
-            rates[name] = asyncio.run(_loop(url, read, seconds))
+            loop = work_per_cpu_second(url, lambda read=read: read, seconds, warm_up=50)
+            rates[name] = asyncio.run(loop)
     shape = f"{CONNECTIONS} connections, {courses:,} courses, {users:,} users"
     labels = {
         "course": "course row + lessons (load_course)",
         "catalogue": f"catalogue page of {PAGE} (list_courses)",
         "profile": "user row by id (load_profile)",
     }
-    figures = [
-        Figure(
-            f"database_reads_{name}",
-            f"PostgreSQL queries per CPU-s: {labels[name]}",
-            rate,
-            "queries/s",
-        )
-        for name, rate in rates.items()
-    ]
-    slowest = min(rates, key=rates.__getitem__)
-    figures.append(
-        Figure(
-            "database_reads",
-            f"PostgreSQL queries per CPU-s, the costliest read path ({shape})",
-            rates[slowest],
-            "queries/s",
-            extra={"read_path": slowest},
-        )
-    )
-    return figures
+    return path_figures("database_reads", labels, rates, "queries/s", shape)

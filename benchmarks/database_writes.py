@@ -24,16 +24,15 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import psycopg
 from psycopg.rows import dict_row
 
-from benchmarks.database_reads import cpu_seconds
 from benchmarks.figures import Figure
 from benchmarks.harness import fresh_database
+from benchmarks.postgres_cpu import CONNECTIONS, Step, path_figures, work_per_cpu_second
 from benchmarks.seed import seed_courses
 from services.auth.refresh_tokens import rotate, start_family
 from services.course.quizzes import create_quiz, grade_attempt
@@ -41,56 +40,11 @@ from services.course.schemas import Question, QuizCreate
 from services.runtime.database import Connection
 from services.runtime.tokens import Principal
 
-CONNECTIONS = 8
 SECONDS = 10
 COURSES = 2_000
 USERS = 10_000
 QUESTIONS = 5
 TTL_SECONDS = 3600
-
-Write = Callable[[Connection, random.Random], Awaitable[None]]
-"""One write transaction; a factory per connection keeps any state it needs."""
-
-
-async def _background_pids(conn: Connection) -> list[int]:
-    cursor = await conn.execute(
-        "SELECT pid FROM pg_stat_activity WHERE backend_type <> 'client backend'"
-    )
-    return [row["pid"] for row in await cursor.fetchall()]
-
-
-async def _loop(url: str, writes: Callable[[], Write], seconds: float) -> float:
-    """Transactions per CPU-second of the backends and the server's background work."""
-    conns = [
-        await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row)
-        for _ in range(CONNECTIONS)
-    ]
-    try:
-        pids = [conn.info.backend_pid for conn in conns] + await _background_pids(conns[0])
-        workers = [writes() for _ in conns]
-        for conn, write in zip(conns, workers, strict=True):  # warm: plans cached
-            for _ in range(20):
-                await write(conn, random.Random())  # noqa: S311 - workload, not a secret
-        stop = time.monotonic() + seconds
-        before = cpu_seconds(pids)
-
-        async def client(conn: Connection, write: Write, seed: int) -> int:
-            draw, done = random.Random(seed), 0  # noqa: S311 - workload, not a secret
-            while time.monotonic() < stop:
-                await write(conn, draw)
-                done += 1
-            return done
-
-        counts = await asyncio.gather(
-            *(client(c, w, i) for i, (c, w) in enumerate(zip(conns, workers, strict=True)))
-        )
-        used = cpu_seconds(pids) - before
-    finally:
-        for conn in conns:
-            await conn.close()
-    if used <= 0:
-        raise RuntimeError("the server used no measurable CPU; run longer")
-    return sum(counts) / used
 
 
 async def _quizzes(url: str, courses: list[uuid.UUID]) -> list[uuid.UUID]:
@@ -126,24 +80,26 @@ def _users(url: str, count: int) -> list[uuid.UUID]:
         return [row[0] for row in rows]
 
 
-def _paths(quizzes: list[uuid.UUID], users: list[uuid.UUID]) -> dict[str, Callable[[], Write]]:
-    def quiz_attempt() -> Write:
-        async def write(conn: Connection, draw: random.Random) -> None:
+def _paths(quizzes: list[uuid.UUID], users: list[uuid.UUID]) -> dict[str, Callable[[], Step]]:
+    def quiz_attempt() -> Step:
+        async def write(conn: Connection, draw: random.Random) -> int:
             learner = Principal(user_id=draw.choice(users), role="student")
             answers = [draw.randrange(4) for _ in range(QUESTIONS)]
             await grade_attempt(conn, draw.choice(quizzes), learner, answers)
+            return 1
 
         return write
 
-    def refresh() -> Write:
+    def refresh() -> Step:
         token: list[str] = []  # this connection's chain: each token is spent once
 
-        async def write(conn: Connection, draw: random.Random) -> None:
+        async def write(conn: Connection, draw: random.Random) -> int:
             if not token:
                 issued = await start_family(conn, draw.choice(users), TTL_SECONDS)
                 token.append(issued.token)
             rotation = await rotate(conn, token[0], TTL_SECONDS)
             token[0] = rotation.successor.token
+            return 1
 
         return write
 
@@ -161,23 +117,10 @@ def run(quick: bool) -> list[Figure]:
         rates = {}
         for name, writes in paths.items():
             print(f"  {name}: {CONNECTIONS} connections for {seconds} s...", file=sys.stderr)
-            rates[name] = asyncio.run(_loop(url, writes, seconds))
+            loop = work_per_cpu_second(url, writes, seconds, warm_up=20, with_background=True)
+            rates[name] = asyncio.run(loop)
     labels = {
         "quiz_attempt": f"quiz attempt graded and stored ({QUESTIONS} questions)",
         "refresh": "refresh token rotated (UPDATE + INSERT)",
     }
-    figures = [
-        Figure(f"database_writes_{name}", f"PostgreSQL tx per CPU-s: {labels[name]}", rate, "tx/s")
-        for name, rate in rates.items()
-    ]
-    slowest = min(rates, key=rates.__getitem__)
-    figures.append(
-        Figure(
-            "database_writes",
-            f"PostgreSQL tx per CPU-s, the costliest write path ({CONNECTIONS} connections)",
-            rates[slowest],
-            "tx/s",
-            extra={"write_path": slowest},
-        )
-    )
-    return figures
+    return path_figures("database_writes", labels, rates, "tx/s", f"{CONNECTIONS} connections")

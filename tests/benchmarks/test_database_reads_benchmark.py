@@ -20,4 +20,4 @@ def test_each_read_path_is_measured_and_the_costliest_is_the_plans_figure():
     assert all(rate > 100 for rate in paths.values())  # queries per CPU-second of a core
     costliest = figures["database_reads"]
     assert costliest.value == min(paths.values())
-    assert f"database_reads_{costliest.extra['read_path']}" in paths
+    assert f"database_reads_{costliest.extra['path']}" in paths

@@ -16,4 +16,4 @@ def test_each_write_path_is_measured_and_the_costliest_is_named():
     assert all(rate > 100 for rate in paths.values())  # transactions per CPU-second
     costliest = figures["database_writes"]
     assert costliest.value == min(paths.values())
-    assert f"database_writes_{costliest.extra['write_path']}" in paths
+    assert f"database_writes_{costliest.extra['path']}" in paths
