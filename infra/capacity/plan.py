@@ -22,9 +22,9 @@ from infra.capacity.traffic import Traffic, peak_traffic
 from infra.capacity.workload import WorkloadModel, load_workload_model
 from stacks.config import StackConfig
 
-__all__ = ["WORKER_FIGURES", "Inputs", "Plan", "build_plan", "load_inputs", "load_stack_config"]
+__all__ = ["PLAN_FIGURES", "Inputs", "Plan", "build_plan", "load_inputs", "load_stack_config"]
 
-WORKER_FIGURES = ("generation_jobs", "outbox_relay", AVOIDED_FIGURE, *DATA_FIGURES)
+PLAN_FIGURES = ("generation_jobs", "outbox_relay", AVOIDED_FIGURE, *DATA_FIGURES)
 """Figures the plan reads besides those the model's endpoints name."""
 
 
@@ -68,7 +68,7 @@ def load_inputs(
 ) -> Inputs:
     """Read the model first: it says which benchmark figures the plan needs."""
     model = load_workload_model(model_path)
-    figures = load_bench_figures(bench_path, model.figure_keys() | set(WORKER_FIGURES))
+    figures = load_bench_figures(bench_path, model.figure_keys() | set(PLAN_FIGURES))
     return Inputs(
         model=model,
         figures=figures,
