@@ -17,7 +17,7 @@ from services.analytics.events import CourseViewed
 from services.course.content_cache import course_key
 from services.course.responses import matches, validators
 from services.runtime.errors import ServiceError
-from services.runtime.hot_path import Answer, FastRequest, FastRoutes, cached_entry
+from services.runtime.hot_path import Answer, FastRequest, FastRoutes, Recent, cached_entry
 from services.runtime.resources import Resources
 
 __all__ = ["course_fast_routes"]
@@ -32,11 +32,15 @@ def course_fast_routes(app: Litestar) -> FastRoutes:
     state = app.state
 
     async def course_detail(request: FastRequest) -> Answer | None:
-        text = request.path[len(_PREFIX) :]
-        if not _CANONICAL_ID.fullmatch(text):
-            return None  # another route, or an id Litestar parses in another spelling
-        course_id = uuid.UUID(text)
-        body = await cached_entry(state.cached_get, request, course_key(course_id))
+        course = courses.get(request.path)
+        if course is None:
+            text = request.path[len(_PREFIX) :]
+            if not _CANONICAL_ID.fullmatch(text):
+                return None  # another route, or an id Litestar parses in another spelling
+            course_id = uuid.UUID(text)
+            course = courses.remember(request.path, (course_id, course_key(course_id)))
+        course_id, key = course
+        body = await cached_entry(state.cached_get, request, key)
         if body is None:
             return None
         resources: Resources = state.resources
@@ -44,40 +48,28 @@ def course_fast_routes(app: Litestar) -> FastRoutes:
         events.emit(CourseViewed(user_id=_viewer(request, resources), course_id=course_id))
         known = answers.get(body)
         if known is None:
-            known = answers.remember(body, resources.settings.catalogue_max_age_seconds)
+            known = answers.remember(
+                body, _answers(body, resources.settings.catalogue_max_age_seconds)
+            )
         etag, ok, not_modified = known
         if_none_match = request.headers.get(b"if-none-match")
         if if_none_match is not None and matches(if_none_match.decode("latin-1"), etag):
             return not_modified
         return ok
 
-    answers = _Answers()
+    # A hot course is parsed and hashed once, not per read. The answers are keyed by the
+    # bytes themselves, so an edited course (other bytes) gets its own entry.
+    courses: Recent[str, tuple[uuid.UUID, str]] = Recent()
+    answers: Recent[bytes, tuple[str, Answer, Answer]] = Recent()
     return FastRoutes(prefixes=[(_PREFIX, "/courses/{course_id}", course_detail)])
 
 
-class _Answers:
-    """The answers to recently served bodies: a hot course is hashed once, not per read.
-
-    Keyed by the bytes themselves, so an edited course (other bytes) gets its own entry.
-    """
-
-    _SIZE = 256
-
-    def __init__(self) -> None:
-        self._known: dict[bytes, tuple[str, Answer, Answer]] = {}
-
-    def get(self, body: bytes) -> tuple[str, Answer, Answer] | None:
-        return self._known.get(body)
-
-    def remember(self, body: bytes, max_age: int) -> tuple[str, Answer, Answer]:
-        headers = validators(body, max_age=max_age, public=True)
-        listed = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
-        ok = Answer(200, [*listed, _JSON, (b"content-length", str(len(body)).encode())], body)
-        known = (headers["ETag"], ok, Answer(304, listed, b""))
-        if len(self._known) >= self._SIZE:
-            self._known.clear()
-        self._known[body] = known
-        return known
+def _answers(body: bytes, max_age: int) -> tuple[str, Answer, Answer]:
+    """The ETag of `body`, its 200 and its 304, as the handler would answer them."""
+    headers = validators(body, max_age=max_age, public=True)
+    listed = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    ok = Answer(200, [*listed, _JSON, (b"content-length", str(len(body)).encode())], body)
+    return headers["ETag"], ok, Answer(304, listed, b"")
 
 
 def _viewer(request: FastRequest, resources: Resources) -> uuid.UUID | None:

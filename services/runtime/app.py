@@ -28,7 +28,7 @@ from services.runtime.cache import open_redis
 from services.runtime.database import DatabaseUnreachable
 from services.runtime.errors import exception_handlers
 from services.runtime.health import health_handlers
-from services.runtime.hot_path import FastRoutes, install_fast_lane
+from services.runtime.hot_path import FastLane, FastRoutes
 from services.runtime.http_metrics import HTTPMetrics
 from services.runtime.logs import REQUEST_ID_HEADER, configure_logging, request_context
 from services.runtime.metrics import metrics_handler
@@ -136,11 +136,13 @@ def build_app(
         ),
         logging_config=None,
     )
-    if fast_routes is not None:
-        install_fast_lane(app, fast_routes(app))
+    lane = FastLane(fast_routes(app)) if fast_routes is not None else None
     # Outermost, around the exception handler and CORS, as Litestar wraps its own
-    # OpenTelemetry middleware: every request is measured, routed or not.
-    app.asgi_handler = HTTPMetrics(app.asgi_handler)
+    # OpenTelemetry middleware: every request is measured, routed or not; the fast lane
+    # answers its hits first.
+    app.asgi_handler = HTTPMetrics(
+        app.asgi_handler, first_responder=lane.answer if lane is not None else None
+    )
     return app
 
 

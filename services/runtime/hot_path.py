@@ -4,9 +4,10 @@ A cached read is a token check, one Redis GET and bytes already encoded; through
 Litestar it also paid for routing, dependency injection, the request and response
 objects, the exception-handling layers and the middleware stack, about half of its CPU
 in the profile (docs/benchmarks.md). A service names its cached reads (`FastRoutes`);
-the fast lane sits inside the Litestar app, in place of the app's ASGI handler, so
-whatever wraps the app (metrics, the server) still sees every request, and the app's
-lifespan, state and test client are unchanged.
+the HTTP metrics, the app's outermost handler inside Litestar, ask the lane first
+(`HTTPMetrics(first_responder=...)`), so an answered request is timed and counted like
+every other, without the send wrapper the app's responses need, and the app's lifespan,
+state and test client are unchanged.
 
 A fast route answers only the case it is sure of: a hit, with a valid token where one is
 needed. It returns None for anything else (a miss, a bad or expired token, Redis not
@@ -22,11 +23,9 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Generic, TypeVar
 
 import structlog
-from litestar import Litestar
-from litestar.types import ASGIApp
 
 from services.runtime.access_log import access_log
 from services.runtime.logs import REQUEST_ID_HEADER, incoming_request_id
@@ -39,19 +38,19 @@ __all__ = [
     "FastRequest",
     "FastRoute",
     "FastRoutes",
-    "install_fast_lane",
+    "Recent",
     "missed",
 ]
 
 _log = structlog.get_logger("eduscale.hot_path")
 _REQUEST_ID = REQUEST_ID_HEADER.encode()
 Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-RawASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 """ASGI as plain mappings: the lane reads a few keys, Litestar's types need not apply."""
 CACHE_MISS = "eduscale.cache_miss"
 """The state key under which a fast route leaves the cache key it found missing."""
+K = TypeVar("K")
+V = TypeVar("V")
 _READ_HEADERS = frozenset({b"authorization", b"if-none-match", b"origin", _REQUEST_ID})
 
 
@@ -91,6 +90,29 @@ async def cached_entry(cached_get: CachedGet, request: FastRequest, key: str) ->
     return entry
 
 
+class Recent(Generic[K, V]):
+    """What a fast route worked out for recently seen inputs (a path, a body).
+
+    Bounded: when full it starts again empty, so a flood of distinct inputs (made-up ids)
+    costs memory once and the hot ones come back at their next read.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._known: dict[K, V] = {}
+
+    def get(self, key: K) -> V | None:
+        """What was remembered for `key`, if it still is."""
+        return self._known.get(key)
+
+    def remember(self, key: K, value: V) -> V:
+        """Keep `value` for `key` and return it."""
+        if len(self._known) >= self._size:
+            self._known.clear()
+        self._known[key] = value
+        return value
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A complete response: status, headers (without X-Request-ID) and body."""
@@ -117,10 +139,13 @@ class FastRoutes:
 
 
 class FastLane:
-    """An ASGI app: the fast routes first, `fallback` (Litestar's handler) for the rest."""
+    """Answers the hits of a service's fast routes; declines everything else.
 
-    def __init__(self, fallback: RawASGIApp, routes: FastRoutes) -> None:
-        self._fallback = fallback
+    Called by `HTTPMetrics` ahead of the app (`first_responder`): an answered request is
+    timed and counted there like any other, without the app's send wrapper.
+    """
+
+    def __init__(self, routes: FastRoutes) -> None:
         self._exact = dict(routes.exact)
         self._prefixes = tuple(routes.prefixes)
 
@@ -133,29 +158,26 @@ class FastLane:
                 return template, candidate
         return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer a fast route's hit, or hand the request to the fallback."""
-        if scope["type"] != "http" or scope["method"] != "GET":
-            await self._fallback(scope, receive, send)
-            return
+    async def answer(self, scope: Scope, send: Send) -> int | None:
+        """Answer a fast route's hit and return its status, or None: the app answers."""
+        if scope["method"] != "GET":
+            return None
         path: str = scope["path"]
         found = self._route(path)
         if found is None:
-            await self._fallback(scope, receive, send)
-            return
+            return None
         template, route = found
         started = time.perf_counter()
         headers = {name: value for name, value in scope["headers"] if name in _READ_HEADERS}
-        answer = None
-        if b"origin" not in headers:
-            try:
-                state = scope.setdefault("state", {})
-                answer = await route(FastRequest(path, headers, state))
-            except Exception:  # noqa: BLE001 - Litestar answers instead, in the one error shape
-                _log.warning("fast_lane_error", path=path, exc_info=True)
+        if b"origin" in headers:
+            return None
+        try:
+            answer = await route(FastRequest(path, headers, scope.setdefault("state", {})))
+        except Exception:  # noqa: BLE001 - Litestar answers instead, in the one error shape
+            _log.warning("fast_lane_error", path=path, exc_info=True)
+            return None
         if answer is None:
-            await self._fallback(scope, receive, send)
-            return
+            return None
         request_id = (
             incoming_request_id([(_REQUEST_ID, headers[_REQUEST_ID])])
             if _REQUEST_ID in headers
@@ -177,9 +199,4 @@ class FastLane:
             round((time.perf_counter() - started) * 1000, 2),
             request_id,
         )
-
-
-def install_fast_lane(app: Litestar, routes: FastRoutes) -> None:
-    """Put the fast lane in front of `app`'s router, inside the app."""
-    fallback = cast("RawASGIApp", app.asgi_handler)
-    app.asgi_handler = cast("ASGIApp", FastLane(fallback, routes))
+        return answer.status

@@ -9,9 +9,13 @@ the route template is read after the app ran, from `scope["path_template"]`, whi
 Litestar's router writes into the same scope (a raw path would make one series per id).
 
 Per request the cost is two dictionary lookups of cached label children, one gauge
-increment and decrement and one histogram observation.
+increment and decrement and one histogram observation. A `first_responder` (a service's
+fast lane, `services.runtime.hot_path`) is asked before the app: what it answers is
+measured the same way, without the send wrapper that reads the status of the app's
+responses.
 """
 
+from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
 
@@ -21,20 +25,23 @@ from prometheus_client import Gauge, Histogram
 
 from services.runtime.metrics import HTTP_ACTIVE, HTTP_DURATION
 
-__all__ = ["HTTPMetrics"]
+__all__ = ["FirstResponder", "HTTPMetrics"]
 
 _KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
 _OTHER_METHOD = "_OTHER"
 """The convention's value for any other method: a client cannot mint label values."""
+FirstResponder = Callable[[Any, Any], Awaitable[int | None]]
+"""Answers a request itself (scope, send) and returns its status, or None to decline."""
 
 
 class HTTPMetrics:
     """Times every HTTP request of `app` and counts those in progress."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, first_responder: FirstResponder | None = None) -> None:
         self.app = app
+        self._first_responder = first_responder
         self._active: dict[str, Gauge] = {}
         self._durations: dict[tuple[str, str, int], Histogram] = {}
 
@@ -61,16 +68,24 @@ class HTTPMetrics:
             method = _OTHER_METHOD
         active = self._in_progress(method)
         status = 500  # what the server answers when the app fails before responding
-
-        async def send_and_note_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         active.inc()
         started = perf_counter()
         try:
+            answered = (
+                await self._first_responder(scope, send)
+                if self._first_responder is not None
+                else None
+            )
+            if answered is not None:
+                status = answered
+                return
+
+            async def send_and_note_status(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
             await self.app(scope, receive, send_and_note_status)
         finally:
             active.dec()

@@ -64,7 +64,7 @@ def configure_logging(level: str, service: str) -> None:
     root.handlers = [h for h in root.handlers if h.get_name() != _HANDLER_NAME] + [handler]
     root.setLevel(level)
     structlog.contextvars.bind_contextvars(service=service)
-    access_log.configure(service)
+    access_log.configure(service, level)
 
 
 def request_context(app: ASGIApp) -> ASGIApp:

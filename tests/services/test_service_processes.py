@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -73,9 +74,10 @@ def test_eduscale_serve_runs_auth_and_stops_cleanly_on_sigterm(core_db: str) -> 
         assert registered.headers["x-request-id"] == "req-from-test-1"
         output = stop(process)
     access = [line for line in output.splitlines() if '"req-from-test-1"' in line]
-    assert len(access) == 1, output
-    assert access, output  # one JSON access line carries the caller's request id
-    assert '"path": "/auth/register"' in access[0]
+    assert len(access) == 1, output  # one JSON access line carries the caller's request id
+    line = json.loads(access[0])
+    assert line["path"] == "/auth/register"
+    assert (line["status"], line["message"], line["service"]) == (201, "request", "auth")
     assert "long enough password" not in output
 
 
