@@ -15,7 +15,8 @@ How the numbers are made, end to end:
    time per PDF; Kong by a published rate per core (pods.py).
 3. Nodes: pods x requests, packed onto each node group's instance type after the
    kubelet's reservation and the DaemonSets (nodes.py).
-4. Data tiers: read replicas from uncached reads/s, the primary's vCPUs from writes/s,
+4. Data tiers: read replicas from uncached reads/s, the primary's vCPUs from write
+   transactions/s (each once, whatever rows it writes),
    Redis shards from ops/s (a rate per vCPU, Redis 7.1's full rate only on nodes of 8 vCPUs
    or more) and memory, Kafka partitions from consumer pods and write rate
    and brokers from partition replicas and write rate (jobs and learning events), Qdrant

@@ -5,7 +5,9 @@ None of them autoscale, so each is sized for the peak with the model's headroom:
 - PostgreSQL: reads that miss the cache go to the read replicas (the measured
   `database_reads` queries per CPU-second x the instance's vCPUs x target utilisation
   each), plus `spare_replicas` so losing one keeps
-  the rest under target; writes go to the one primary, whose vCPUs must carry them.
+  the rest under target; write transactions go to the one primary, whose vCPUs must
+  carry them (`writes_per_vcpu` is a rate of transactions, so each counts once whatever
+  rows it writes).
 - Redis: shards for the operations per second (the primaries serve them, at a rate per
   vCPU that Redis 7.1 reaches only on nodes of 8 vCPUs or more) or for memory (sessions and
   hot course content), whichever needs more.
@@ -113,7 +115,7 @@ def _database(
     instance = prices.database(config.database.instance_class)
     per_replica = reads_per_vcpu * instance.vcpu * db.cpu_utilisation
     reads = traffic.database_reads
-    writes = traffic.database_writes
+    writes = traffic.database_transactions
     per_vcpu = db.writes_per_vcpu * db.cpu_utilisation
     return [
         Requirement(
@@ -131,7 +133,7 @@ def _database(
             ceil_div(writes * headroom, per_vcpu),
             instance.vcpu,
             "eduscale:database.instanceClass",
-            f"{writes:,.0f} writes/s x {headroom:g} / {per_vcpu:,.0f} per vCPU",
+            f"{writes:,.0f} write transactions/s x {headroom:g} / {per_vcpu:,.0f} per vCPU",
             remedy="set eduscale:database.instanceClass to a class with at least "
             f"{ceil_div(writes * headroom, per_vcpu)} vCPUs (the price table lists them)",
         ),

@@ -43,9 +43,9 @@ class Traffic:
         )
 
     @property
-    def database_writes(self) -> float:
-        """Writes per second on the primary."""
-        return sum(rate * e.db_writes_per_request for _, e, rate in self.endpoints())
+    def database_transactions(self) -> float:
+        """Write transactions per second on the primary (each once, whatever rows it writes)."""
+        return sum(rate * e.db_transactions_per_request for _, e, rate in self.endpoints())
 
     @property
     def events(self) -> float:

@@ -19,6 +19,7 @@ from infra.capacity.paths import DEFAULT_MODEL
 
 __all__ = [
     "DEFAULT_MODEL",
+    "RENAMED_KEYS",
     "SERVICES",
     "Endpoint",
     "WorkloadModel",
@@ -53,7 +54,10 @@ class Endpoint(_Strict):
     uncached_figure: FigureKey
     """Benchmark figure (req/s per core) of a miss, or of every request if never cached."""
     db_reads_per_miss: NonNegative = 0
-    db_writes_per_request: NonNegative = 0
+    db_transactions_per_request: NonNegative = 0
+    """Write transactions the request commits on the primary, each counted once whatever
+    rows it writes (a job and its outbox row in one transaction are 1, not 2): the
+    primary's rate, `database.writes_per_vcpu`, is in transactions (pgbench tpcb-like)."""
     redis_ops_per_request: NonNegative = 0
     enqueues: Literal["generation", "document"] | None = None
     """The work this request queues for a worker (through the outbox and Kafka)."""
@@ -123,6 +127,8 @@ class DatabaseModel(_Strict):
     """
 
     writes_per_vcpu: Positive
+    """Write transactions per second (pgbench tpcb-like: three UPDATEs, a SELECT and an
+    INSERT each), the unit of the endpoints' `db_transactions_per_request`."""
     cpu_utilisation: Utilisation
     spare_replicas: Annotated[int, Field(ge=0)]
 
@@ -254,6 +260,15 @@ class WorkloadModel(_Strict):
         return keys
 
 
+RENAMED_KEYS: dict[str, str] = {
+    "db_writes_per_request": (
+        "db_transactions_per_request (write transactions, each counted once whatever rows "
+        "it writes: a row and its outbox row in one transaction are 1, not 2)"
+    ),
+}
+"""Keys of older workload models, and what to write instead (for `--model FILE` users)."""
+
+
 def load_workload_model(path: Path = DEFAULT_MODEL) -> WorkloadModel:
     """Read and validate a workload model; `CapacityInputError` says what is wrong."""
-    return load_yaml_input(path, "workload model", WorkloadModel)
+    return load_yaml_input(path, "workload model", WorkloadModel, RENAMED_KEYS)

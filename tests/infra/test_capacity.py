@@ -470,6 +470,50 @@ def test_read_replicas_follow_the_measured_read_cost(tmp_path, inputs, prod):
     assert tenfold.monthly_total > plan.monthly_total
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "work"), [("ai_generate", "generation"), ("ai_upload", "document")]
+)
+def test_the_primary_counts_a_job_and_its_outbox_row_as_one_transaction(
+    inputs, prod, endpoint, work
+):
+    """`writes_per_vcpu` is in transactions (pgbench tpcb-like), so the job's INSERTs and
+    its outbox row, committed together (services/ai/jobs.py, services/ai/documents.py),
+    count once: with only this endpoint writing, the primary's rate is its request rate."""
+    model = inputs.model
+    assert model.endpoints[endpoint].db_transactions_per_request == 1
+    alone = {
+        name: e if name == endpoint else e.model_copy(update={"db_transactions_per_request": 0})
+        for name, e in model.endpoints.items()
+    }
+    only = dataclasses.replace(inputs, model=model.model_copy(update={"endpoints": alone}))
+    plan = build_plan(MILLION, "prod", prod, only)
+    peak = MILLION * model.endpoints[endpoint].per_user_per_minute / 60 * model.peak_factor
+    assert plan.traffic.database_transactions == pytest.approx(peak)
+    assert plan.traffic.database_transactions == pytest.approx(plan.traffic.enqueued(work))
+    assert _basis(plan, "primary vCPUs").startswith(f"{peak:,.0f} write transactions/s x ")
+    per_vcpu = model.database.writes_per_vcpu * model.database.cpu_utilisation
+    assert _needed(plan, "primary vCPUs") == math.ceil(peak * model.headroom / per_vcpu)
+
+
+def test_a_model_with_the_old_writes_key_is_told_the_new_one(tmp_path, capsys):
+    """`--model FILE` users with `db_writes_per_request` learn what to write instead."""
+    model = yaml.safe_load(DEFAULT_MODEL.read_text())
+    for name in ("ai_generate", "course_write"):
+        endpoint = model["endpoints"][name]
+        endpoint["db_writes_per_request"] = endpoint.pop("db_transactions_per_request")
+    path = tmp_path / "workload.yaml"
+    path.write_text(yaml.safe_dump(model))
+    code, _, err = _capacity(capsys, "--users", "1000", "--model", str(path))
+    assert code == 2
+    assert f"invalid workload model {path} (2 problem(s))" in err
+    for name in ("ai_generate", "course_write"):
+        assert (
+            f"endpoints.{name}.db_writes_per_request = 1: renamed db_transactions_per_request "
+            "(write transactions, each counted once whatever rows it writes" in err
+        )
+    assert "unknown key" not in err
+
+
 def test_the_clickhouse_tier_is_placed_and_billed(inputs, prod):
     plan = build_plan(MILLION, "prod", prod, inputs)
     analytics = prod.analytics
