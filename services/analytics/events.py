@@ -10,6 +10,7 @@ id from that thing, so emitting the same fact twice (a retried request, a redeli
 job) is one event once stored. Views and reads are new facts each time: random ids.
 """
 
+import random
 import uuid
 from datetime import UTC, datetime
 from typing import Literal
@@ -46,6 +47,21 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_random_bits = random.getrandbits
+_V4_CLEAR = ~(0xC000 << 48) & ~(0xF000 << 64)
+_V4_SET = (0x8000 << 48) | (4 << 76)
+
+
+def _random_id() -> uuid.UUID:
+    """A random version-4 UUID, as `uuid.uuid4()` makes, for half its cost on a hot read.
+
+    An event id must be unique (the sink stores each once), not unpredictable: the
+    process's Mersenne Twister, seeded from the OS and reseeded in every forked worker
+    (the `random` module does both), gives 122 random bits without `uuid4`'s system call.
+    """
+    return uuid.UUID(int=(_random_bits(128) & _V4_CLEAR) | _V4_SET)
+
+
 def stable_event_id(kind: str, *parts: object) -> uuid.UUID:
     """The id of the event `kind` about `parts`: the same fact always gets the same id."""
     return uuid.uuid5(_NAMESPACE, ":".join([kind, *map(str, parts)]))
@@ -59,7 +75,7 @@ class _Event(
     tag_field="kind",
 ):
     schema_version: Literal[1] = 1
-    event_id: uuid.UUID = msgspec.field(default_factory=uuid.uuid4)
+    event_id: uuid.UUID = msgspec.field(default_factory=_random_id)
     occurred_at: datetime = msgspec.field(default_factory=_now)
     """UTC; naive times are refused (`__post_init__`)."""
     user_id: uuid.UUID | None

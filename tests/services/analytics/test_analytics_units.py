@@ -4,6 +4,7 @@ bound, and chDB's one-process rule (with a real second process)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import uuid
@@ -207,6 +208,25 @@ def test_facts_get_stable_ids_and_times_must_be_utc() -> None:
             course_id=uuid.uuid4(),
             occurred_at=datetime.now(timezone(timedelta(hours=2))),
         )
+
+
+def test_views_get_distinct_version_4_ids_in_every_worker_process() -> None:
+    ids = [CourseViewed(user_id=None, course_id=uuid.uuid4()).event_id for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert {(event_id.version, event_id.variant) for event_id in ids} == {(4, uuid.RFC_4122)}
+    # A forked worker (uvicorn's, gunicorn's) must not repeat its parent's ids.
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child only reports and exits
+        os.write(write_end, CourseViewed(user_id=None, course_id=uuid.uuid4()).event_id.bytes)
+        os._exit(0)
+    os.waitpid(child, 0)
+    from_child = uuid.UUID(bytes=os.read(read_end, 16))
+    from_parent = CourseViewed(user_id=None, course_id=uuid.uuid4()).event_id
+    os.close(read_end)
+    os.close(write_end)
+    assert from_child != from_parent
+    assert from_child not in ids
 
 
 # --- the emitter's bound ----------------------------------------------------------------
