@@ -23,18 +23,18 @@ _JSON = (b"content-type", b"application/json")
 
 def auth_fast_routes(app: Litestar) -> FastRoutes:
     """`GET /auth/me` for `app`, whose lifespan opens what it reads."""
-    state = app.state
+    state = app.state  # read by item: by attribute, a miss on its slots first costs ~6x
 
     async def me(request: FastRequest) -> Answer | None:
         header = request.headers.get(b"authorization")
         if header is None:
             return None
-        resources: Resources = state.resources
+        resources: Resources = state["resources"]
         try:
             principal = resources.tokens.principal_of_header(header.decode("latin-1"))
         except ServiceError:
             return None
-        entry = await cached_entry(state.cached_get, request, profile_key(principal.user_id))
+        entry = await cached_entry(state["cached_get"], request, profile_key(principal.user_id))
         if entry is None:
             return None
         try:

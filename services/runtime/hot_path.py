@@ -56,9 +56,13 @@ V = TypeVar("V")
 _READ_HEADERS = frozenset({b"authorization", b"if-none-match", b"origin", _REQUEST_ID})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FastRequest:
-    """What a fast route may look at: the path and the few headers the lane collects."""
+    """What a fast route may look at: the path and the few headers the lane collects.
+
+    Not frozen: a frozen dataclass sets each field through `object.__setattr__`, which
+    doubles its construction, once per cached read.
+    """
 
     path: str
     headers: Mapping[bytes, bytes]
