@@ -36,3 +36,16 @@ def test_only_unclaimed_samples_are_the_event_loop_s() -> None:
     assert charge(ROOT) == EVENT_LOOP
     assert charge(CYCLE) == "uvicorn (HTTP protocol, ASGI cycle)"
     assert charge(["<module> (somewhere.py:1)"]) == "other"
+
+
+def test_the_http_metrics_are_their_own_part_not_the_server_s() -> None:
+    # Wrapped around the app, the metrics sit under uvicorn's frames: charged to uvicorn,
+    # their lock and histogram would pass for the server's own work.
+    observe = [
+        *CYCLE,
+        "ProxyHeadersMiddleware.__call__ (uvicorn/middleware/proxy_headers.py:63)",
+        "HTTPMetrics.__call__ (services/runtime/http_metrics.py:95)",
+        "Histogram.observe (prometheus_client/metrics.py:685)",
+        "MutexValue.inc (prometheus_client/values.py:28)",
+    ]
+    assert charge(observe) == "HTTP metrics (prometheus_client)"
