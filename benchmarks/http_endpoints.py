@@ -7,6 +7,19 @@ to another CPU (`wrk.py`). The reference, `bare_asgi`, is the same server answer
 course's exact bytes without routing, middleware or I/O: the ceiling for any Python
 handler on this machine.
 
+The services run with analytics on, as in production: their `EventEmitter` sends to a
+Tansu broker started for the suite, holding `analytics.events` with prod's partition
+count. Every `GET /courses/{id}` emits a `course_viewed` event, which the pod buffers,
+encodes and produces (zstd batches) on its own CPU: a per-request cost the Course figures,
+and the pods the capacity plan sizes from them, must carry. Without a broker the emitter
+would drop each event at `emit()` and the figure would leave that cost out. So this is
+checked, not assumed: the broker's end offsets on the topic count the events it received
+while each Course endpoint ran (one endpoint runs at a time, and the topic is let settle
+after each), `events_per_request` (about 1) is recorded with the figure, and a run in
+which the broker did not get one event per request is refused. The analytics sink is
+not the pod's work (in production it is its own deployment, writing to a ClickHouse
+server), so the servers do not run it (`ANALYTICS_LOCAL_SINK=false`). Auth emits no events.
+
 Side by side, in rounds: all servers run at once (idle ones cost nothing) and each round
 drives every endpoint in turn for a slice of the measuring time. A figure is the median
 of its rounds, so a burst of load from elsewhere on a shared machine lands on one round
@@ -38,17 +51,21 @@ from __future__ import annotations
 import statistics
 import sys
 import tempfile
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import msgspec
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
+from benchmarks.event_wire import PARTITIONS as PROD_PARTITIONS
 from benchmarks.figures import Figure
-from benchmarks.harness import JWT_SECRET, REDIS_URL, flushed_redis, fresh_database
+from benchmarks.harness import JWT_SECRET, REDIS_URL, Broker, flushed_redis, fresh_database
 from benchmarks.refresh_rotation import (
     REFRESH_SCRIPT,
     RESERVE_PER_CONNECTION,
@@ -83,6 +100,8 @@ from benchmarks.wrk import (
     run_wrk,
     write_requests,
 )
+from contracts.topics import ANALYTICS_EVENTS
+from services.analytics.settings import AnalyticsSettings
 
 __all__ = ["run"]
 
@@ -93,6 +112,10 @@ LOGIN_CONNECTIONS = 8
 """Argon2id takes 64 MiB per verification; more parallel logins only queue on the CPU."""
 WARMUP_SHARE = 5
 """A pool's last fifth warms up; the rest is measured."""
+SETTLE_SECONDS = 5 * AnalyticsSettings().flush_interval_ms / 1000
+"""The analytics topic is settled once its end offsets held this long: five hand-overs."""
+SETTLE_LIMIT_SECONDS = 30.0
+_END_OF_PARTITION = KafkaError._PARTITION_EOF  # noqa: SLF001 - a public constant
 
 
 @dataclass(frozen=True)
@@ -135,6 +158,10 @@ class _Endpoint:
     rounds: list[WrkResult] = field(default_factory=list)
     sent: int = 0
     """Requests sent in warm-up and rounds (what the database reads are divided by)."""
+    runs: int = 0
+    """wrk runs so far, warm-up included."""
+    events: int | None = None
+    """Events the broker received while this endpoint ran (None: not counted)."""
 
 
 @dataclass(frozen=True)
@@ -143,11 +170,15 @@ class _ServerSpec:
 
     service: str
     overrides: dict[str, str] = field(default_factory=dict)
+    emits: bool = False
+    """Sends an analytics event per request (`course_viewed`): the broker must get each."""
 
 
 _SERVERS = {
-    "course": _ServerSpec("course"),
-    "course-uncached": _ServerSpec("course", {"CONTENT_CACHE_TTL_SECONDS": SHORTEST_TTL}),
+    "course": _ServerSpec("course", emits=True),
+    "course-uncached": _ServerSpec(
+        "course", {"CONTENT_CACHE_TTL_SECONDS": SHORTEST_TTL}, emits=True
+    ),
     "auth": _ServerSpec("auth"),
     "auth-uncached": _ServerSpec("auth", {"PROFILE_CACHE_TTL_SECONDS": SHORTEST_TTL}),
     "auth-login": _ServerSpec("auth"),
@@ -155,14 +186,159 @@ _SERVERS = {
 }
 
 
-def _environ(database_url: str, overrides: dict[str, str]) -> dict[str, str]:
+def _environ(
+    database_url: str, overrides: dict[str, str], kafka: Mapping[str, str]
+) -> dict[str, str]:
+    """A service server's environment; `kafka` is the broker's (`Broker.environ()`)."""
     return {
         "DATABASE_URL": database_url,
         "REDIS_URL": REDIS_URL,
         "JWT_SECRET": JWT_SECRET,
         "LOG_LEVEL": "INFO",  # production's: one access line per request is part of the cost
+        # Analytics on, as in production: each event is buffered, encoded and produced on
+        # the pod's CPU. The sink is not the pod's work (in production it is its own
+        # deployment, writing to a ClickHouse server): with the embedded store the Course
+        # service would run it in-process, on the measured CPU.
+        **kafka,
+        "ANALYTICS_LOCAL_SINK": "false",
         **overrides,
     }
+
+
+class AnalyticsBroker(Broker):
+    """Tansu holding the topic the services emit to, with prod's partition count."""
+
+    def create_topics(self) -> None:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
+        topic = ANALYTICS_EVENTS.name
+        admin.create_topics([NewTopic(topic, PROD_PARTITIONS, 1)])[topic].result(10)
+
+
+@contextmanager
+def analytics_broker() -> Iterator[AnalyticsBroker]:
+    """A broker for the suite's servers, stopped (its data lost) at the end."""
+    broker = AnalyticsBroker()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+class EventCount:
+    """The events the broker holds on the analytics topic, partition by partition.
+
+    A partition's end is the offset after its last record (one offset per event, from 0:
+    the broker is fresh). Its high watermark alone will not do on Tansu, which answers
+    the last batch's first offset plus one; so the last batch is read, from that offset
+    to the partition's end. On Kafka the same reading finds the high watermark.
+    """
+
+    def __init__(self, bootstrap: str) -> None:
+        self.topic = ANALYTICS_EVENTS.name
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "bench-http-events",  # never joined: partitions are assigned
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "log_level": 0,
+            }
+        )
+        metadata = self._consumer.list_topics(self.topic, timeout=10)
+        partitions = metadata.topics[self.topic].partitions
+        self._partitions = [TopicPartition(self.topic, number) for number in partitions]
+
+    def _watermarks(self) -> list[int]:
+        """Each partition's high watermark: it moves with every batch the broker takes."""
+        return [
+            self._consumer.get_watermark_offsets(partition, timeout=10, cached=False)[1]
+            for partition in self._partitions
+        ]
+
+    def total(self) -> int:
+        """Events on the topic now: every partition's last record's offset plus one."""
+        starts = {
+            partition.partition: high - 1
+            for partition, high in zip(self._partitions, self._watermarks(), strict=True)
+            if high > 0
+        }
+        ends = dict.fromkeys(starts, 0)
+        self._consumer.assign([TopicPartition(self.topic, p, o) for p, o in starts.items()])
+        deadline = time.monotonic() + SETTLE_LIMIT_SECONDS
+        try:
+            while starts:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.topic}: partitions {sorted(starts)} never ended")
+                message = self._consumer.poll(0.5)
+                if message is None:
+                    continue
+                error, number = message.error(), message.partition()
+                if error is not None and error.code() == _END_OF_PARTITION:
+                    starts.pop(number, None)
+                elif error is not None:
+                    raise KafkaException(error)
+                else:
+                    ends[number] = max(ends[number], message.offset() + 1)
+        finally:
+            self._consumer.unassign()
+        return sum(ends.values())
+
+    def settled(self) -> int:
+        """The total once the topic stopped growing: the emitters handed over what they held."""
+        marks, since = self._watermarks(), time.monotonic()
+        deadline = since + SETTLE_LIMIT_SECONDS
+        while time.monotonic() - since < SETTLE_SECONDS:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.topic} kept growing for {SETTLE_LIMIT_SECONDS} s")
+            time.sleep(0.1)
+            now = self._watermarks()
+            if now != marks:
+                marks, since = now, time.monotonic()
+        return self.total()
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+@contextmanager
+def event_count(broker: AnalyticsBroker) -> Iterator[EventCount]:
+    count = EventCount(broker.bootstrap)
+    try:
+        yield count
+    finally:
+        count.close()
+
+
+def _emits(endpoint: _Endpoint) -> bool:
+    spec = _SERVERS.get(endpoint.server)
+    return spec is not None and spec.emits
+
+
+def check_events(endpoint: _Endpoint, stats: Callable[[], str] = lambda: "") -> None:
+    """`RuntimeError` unless the broker received an event per request the server answered.
+
+    Up to one request per connection and run may have been answered after wrk stopped
+    counting, so a few more events than requests are fine; fewer mean events were dropped
+    (the emitter disabled, or losing them), and the figure would leave out their cost.
+    `stats` says what the server's emitter counted, for the message.
+    """
+    events = endpoint.events or 0
+    in_flight = endpoint.runs * endpoint.connections
+    if not endpoint.sent <= events <= endpoint.sent + in_flight:
+        raise RuntimeError(
+            f"{endpoint.key}: the broker received {events} events on {ANALYTICS_EVENTS.name}"
+            f" for {endpoint.sent} requests (up to {in_flight} more may have been in flight):"
+            f" not one analytics event per request, as a pod sends them. {stats()}".rstrip()
+        )
+
+
+def _emitter_stats(server: Server) -> str:
+    """What the server's emitter says it did (`/health/analytics`), for an error message."""
+    try:
+        return f"Its emitter: {httpx.get(server.url + '/health/analytics', timeout=5).text}"
+    except httpx.HTTPError as error:
+        return f"Its emitter's counters could not be read: {error}"
 
 
 def _tokens(users: list[tuple[uuid.UUID, str]]) -> list[str]:
@@ -295,13 +471,16 @@ def _databases(template_url: str) -> Iterator[dict[str, str]]:
 
 
 @contextmanager
-def _servers(databases: dict[str, str], scratch: Path) -> Iterator[dict[str, Server]]:
-    """Every server running: the services, then the bare app with the course's bytes."""
+def _servers(
+    databases: dict[str, str], scratch: Path, kafka: Mapping[str, str]
+) -> Iterator[dict[str, Server]]:
+    """Every server running: the services (on the broker), then the bare app (on nothing)."""
     with ExitStack() as stack:
         servers = {
             name: stack.enter_context(
                 running_server(
-                    service_command(spec.service), _environ(databases[name], spec.overrides)
+                    service_command(spec.service),
+                    _environ(databases[name], spec.overrides, kafka),
                 )
             )
             for name, spec in _SERVERS.items()
@@ -326,26 +505,46 @@ def _load(seconds: float, connections: int) -> WrkLoad:
     return WrkLoad(seconds=seconds, connections=connections, threads=1, cpu=WRK_CPU)
 
 
-def _drive(endpoint: _Endpoint, server: Server, seconds: float, requests: Path) -> WrkResult:
+def _drive(
+    endpoint: _Endpoint,
+    server: Server,
+    seconds: float,
+    requests: Path,
+    events: EventCount | None = None,
+) -> WrkResult:
+    """One run of wrk; with `events`, an emitting endpoint's events are counted and checked.
+
+    Only one endpoint runs at a time and the topic is settled after each emitting one, so
+    what the topic gained meanwhile is this endpoint's.
+    """
+    counter = events if _emits(endpoint) else None
+    before = counter.total() if counter is not None else 0
     load = _load(seconds, endpoint.connections)
     result = run_wrk(server.url, load, requests, method=endpoint.method, script=endpoint.script)
     wait_idle(server)  # what the server still had queued must not land on the next run
     if endpoint.check is not None:
         endpoint.check(result)
     endpoint.sent += result.requests
+    endpoint.runs += 1
+    if counter is not None:
+        endpoint.events = (endpoint.events or 0) + counter.settled() - before
+        check_events(endpoint, lambda: _emitter_stats(server))
     return result
 
 
-def _measure(endpoints: list[_Endpoint], servers: dict[str, Server], plan: _Plan) -> None:
+def _measure(
+    endpoints: list[_Endpoint], servers: dict[str, Server], plan: _Plan, events: EventCount
+) -> None:
+    events.settled()  # the servers' start-up requests (the bare app's bytes) are not counted
     for endpoint in endpoints:
         server = servers[endpoint.server]
-        _drive(endpoint, server, plan.warmup_seconds, endpoint.requests.warmup)
+        _drive(endpoint, server, plan.warmup_seconds, endpoint.requests.warmup, events)
     for number in range(1, plan.rounds + 1):
         print(f"   round {number} of {plan.rounds}", file=sys.stderr, flush=True)
         for endpoint in endpoints:
             server = servers[endpoint.server]
             requests = endpoint.requests.rounds[number - 1]
-            endpoint.rounds.append(_drive(endpoint, server, plan.round_seconds, requests))
+            endpoint.rounds.append(_drive(endpoint, server, plan.round_seconds, requests, events))
 
 
 def _rotations(endpoint: _Endpoint, database_url: str) -> dict[str, float | str]:
@@ -382,6 +581,8 @@ def _figure(
     }
     if reads is not None:
         extra["db_reads_per_request"] = round(reads / max(endpoint.sent, 1), 3)
+    if endpoint.events is not None:
+        extra["events_per_request"] = round(endpoint.events / max(endpoint.sent, 1), 3)
     extra.update(rotations or {})
     figure = Figure(
         endpoint.key,
@@ -413,8 +614,12 @@ def run(quick: bool) -> list[Figure]:
     ):
         endpoints = _endpoints(template_url, plan, Path(scratch))
         with _databases(template_url) as databases:
-            with _servers(databases, Path(scratch)) as servers:
-                _measure(endpoints, servers, plan)
+            with (
+                analytics_broker() as broker,
+                event_count(broker) as events,
+                _servers(databases, Path(scratch), broker.environ()) as servers,
+            ):
+                _measure(endpoints, servers, plan, events)
             # Read once the servers stopped: backends report their counts as they exit.
             reads = {
                 e.key: table_index_scans(databases[e.server], e.table)

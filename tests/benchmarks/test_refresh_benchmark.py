@@ -217,7 +217,7 @@ def test_the_suites_figure_counts_a_rotation_by_the_auth_service_for_every_reque
     with fresh_database("bench_refresh") as url:
         users = seed_users(url, runs * suite.CONNECTIONS * RESERVE_PER_CONNECTION)
         endpoint = suite._refresh_endpoint(url, users, rounds=runs - 1, scratch=tmp_path)
-        environ = suite._environ(url, {})
+        environ = suite._environ(url, {}, kafka={})  # Auth emits no events: no broker
         with running_server(service_command("auth"), environ, pinned=False) as server:
             suite._drive(endpoint, server, 1, endpoint.requests.warmup)
             endpoint.rounds.append(suite._drive(endpoint, server, 1, endpoint.requests.rounds[0]))
