@@ -48,6 +48,7 @@ token per answer without revoking any family (`refresh_rotation.py`).
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -216,9 +217,24 @@ class AnalyticsBroker(Broker):
 
 @contextmanager
 def analytics_broker() -> Iterator[AnalyticsBroker]:
-    """A broker for the suite's servers, stopped (its data lost) at the end."""
+    """A broker for the suite's servers, stopped (its data lost) at the end.
+
+    Started on wrk's CPU: Tansu and this process's relay threads (created by the start)
+    inherit it, and keep off the measured server's core. A pod does not share its core
+    with a broker, and the bare app, the figures' reference, sends it nothing: left to
+    the scheduler, the broker's work during a course round landed partly on the server's
+    core and was counted against the course read.
+    """
     broker = AnalyticsBroker()
-    broker.start()
+    if WRK_CPU is None or not hasattr(os, "sched_setaffinity"):
+        broker.start()
+    else:
+        everywhere = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {WRK_CPU})  # this thread only: what it starts inherits it
+        try:
+            broker.start()
+        finally:
+            os.sched_setaffinity(0, everywhere)
     try:
         yield broker
     finally:
