@@ -241,6 +241,10 @@ def analytics_broker() -> Iterator[AnalyticsBroker]:
         broker.stop()
 
 
+WATERMARK_ATTEMPTS = 5
+"""Tries at one partition's high watermark before the run is given up."""
+
+
 class EventCount:
     """The events the broker holds on the analytics topic, partition by partition.
 
@@ -267,10 +271,25 @@ class EventCount:
 
     def _watermarks(self) -> list[int]:
         """Each partition's high watermark: it moves with every batch the broker takes."""
-        return [
-            self._consumer.get_watermark_offsets(partition, timeout=10, cached=False)[1]
-            for partition in self._partitions
-        ]
+        return [self._watermark(partition) for partition in self._partitions]
+
+    def _watermark(self, partition: TopicPartition) -> int:
+        """One partition's high watermark, asking again after a metadata refresh.
+
+        librdkafka answers "unknown partition" while its metadata of the topic is being
+        refreshed (seen here against a busy Tansu); the partition did not go away.
+        """
+        for _ in range(WATERMARK_ATTEMPTS - 1):
+            try:
+                return int(
+                    self._consumer.get_watermark_offsets(partition, timeout=10, cached=False)[1]
+                )
+            except KafkaException as error:
+                if error.args[0].code() != KafkaError._UNKNOWN_PARTITION:  # noqa: SLF001
+                    raise
+                self._consumer.list_topics(self.topic, timeout=10)
+                time.sleep(0.2)
+        return int(self._consumer.get_watermark_offsets(partition, timeout=10, cached=False)[1])
 
     def total(self) -> int:
         """Events on the topic now: every partition's last record's offset plus one."""
