@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 
 import anyio
+import anyio.lowlevel
 import pytest
 from kafka_broker import Broker
 
-from services.analytics.emitter import EventEmitter
+from services.analytics.emitter import HAND_OVER_SLICE, EventEmitter
 from services.analytics.events import CourseViewed, encode_event
 from services.analytics.settings import AnalyticsSettings
 
@@ -40,3 +41,22 @@ async def test_events_cross_the_network_compressed_in_shared_batches(kafka_broke
 
     assert uncompressed > payload  # everything travelled, with its framing
     assert sent < payload / 2  # by default: a few large zstd batches, not 200 small ones
+
+
+async def test_a_large_hand_over_lets_the_loop_run_between_its_slices(kafka_broker: Broker) -> None:
+    # A course pod emits thousands of events between hand-overs. Handed over in one run
+    # (in a thread holding the GIL, as before) the requests waited behind all of it; in
+    # slices on the loop, every other task runs between two slices.
+    total = 10 * HAND_OVER_SLICE
+    emitter = EventEmitter(AnalyticsSettings(), kafka_broker.settings(), client_id="test")
+    seen: list[int] = []
+    async with emitter.running():
+        for _ in range(total):
+            emitter.emit(CourseViewed(user_id=None, course_id=uuid.uuid4()))
+        with anyio.fail_after(30):
+            while emitter.stats().delivered < total:
+                seen.append(emitter.stats().buffered)
+                await anyio.lowlevel.checkpoint()
+    between = {buffered for buffered in seen if 0 < buffered < total}
+    assert len(between) >= 3  # this task ran in the middle of the hand-over, several times
+    assert all((total - buffered) % HAND_OVER_SLICE == 0 for buffered in between)  # between slices
