@@ -34,7 +34,7 @@ __all__ = ["EVENT_LOOP", "PARTS", "charge", "main"]
 PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fast lane (services/runtime/hot_path*)", ("services/runtime/hot_path",)),
     ("access log", ("structlog/", "/logging/", "services/runtime/logs.py", "access_log")),
-    ("HTTP metrics (prometheus_client)", ("services/runtime/http_metrics", "prometheus_client/")),
+    ("HTTP metrics", ("services/runtime/http_metrics", "prometheus_client/")),
     ("Redis client", ("redis/", "hiredis", "services/runtime/redis_")),
     ("token verification", ("jwt/", "services/runtime/tokens.py")),
     ("analytics event", ("services/analytics/",)),

@@ -17,14 +17,11 @@ from typing import Literal
 
 from litestar import asgi
 from litestar.types import Receive, Scope, Send
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, make_asgi_app
+from prometheus_client import REGISTRY, Counter, Gauge, make_asgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from contracts.platform_metrics import (
-    HTTP_ACTIVE_REQUESTS,
-    HTTP_DURATION_BUCKETS,
-    HTTP_REQUEST_DURATION,
     KAFKA_CONSUMER_LAG,
     METRICS_PATH,
     OUTBOX_BACKLOG,
@@ -34,8 +31,6 @@ from contracts.platform_metrics import Metric as MetricSpec
 
 __all__ = [
     "CONSUMER_LAG",
-    "HTTP_ACTIVE",
-    "HTTP_DURATION",
     "OUTBOX_PENDING",
     "REDIS_FAILURES",
     "Counters",
@@ -54,13 +49,6 @@ def _gauge(spec: MetricSpec) -> Gauge:
     return Gauge(spec.name, spec.help, spec.labels)
 
 
-HTTP_DURATION = Histogram(
-    HTTP_REQUEST_DURATION.name,
-    HTTP_REQUEST_DURATION.help,
-    HTTP_REQUEST_DURATION.labels,
-    buckets=HTTP_DURATION_BUCKETS,
-)
-HTTP_ACTIVE = _gauge(HTTP_ACTIVE_REQUESTS)
 CONSUMER_LAG = _gauge(KAFKA_CONSUMER_LAG)
 OUTBOX_PENDING = _gauge(OUTBOX_BACKLOG)
 REDIS_FAILURES = _counter(REDIS_ERRORS)

@@ -48,4 +48,4 @@ def test_the_http_metrics_are_their_own_part_not_the_server_s() -> None:
         "Histogram.observe (prometheus_client/metrics.py:685)",
         "MutexValue.inc (prometheus_client/values.py:28)",
     ]
-    assert charge(observe) == "HTTP metrics (prometheus_client)"
+    assert charge(observe) == "HTTP metrics"
