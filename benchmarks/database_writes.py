@@ -4,7 +4,7 @@ The capacity plan sizes the primary at 400 write transactions per vCPU (pgbench
 tpcb-like, lowered for RDS Multi-AZ's synchronous standby). That number bakes in the
 commit's I/O, which this machine cannot reproduce (a local disk, no standby), so the plan
 does not read these figures. They answer the CPU half of the question (docs/capacity.md,
-"Short of USD 20,000"): how many of *our* transactions one core of PostgreSQL runs.
+"The USD 20,000 goal"): how many of *our* transactions one core of PostgreSQL runs.
 
 * `database_writes_quiz_attempt`: `grade_attempt` (the quiz and its questions read on the
   writer, then the attempt INSERTed), what `POST /quizzes/{id}/attempts` runs;

@@ -43,7 +43,7 @@ from services.runtime.kafka.settings import KafkaSettings
 
 RATE = 400
 """Events/s of one emitting pod at peak: the plan at a million users writes ~68k events/s
-from ~175 Course pods (docs/capacity.md, "Short of USD 20,000")."""
+from ~175 Course pods (docs/capacity.md, "The USD 20,000 goal")."""
 PARTITIONS = 48
 """Prod's partitions per topic (`eduscale:kafka.partitions` in Pulumi.prod.yaml)."""
 SECONDS = 20

@@ -66,7 +66,18 @@ class DatabaseArgs(TypedDict):
     engine_version: str
     """PostgreSQL version, e.g. `17.4`; its major version picks the parameter group family."""
     instance_class: pulumi.Input[str]
-    """Instance class of the writer and the replicas, e.g. `db.r7g.2xlarge`."""
+    """Instance class of the writer (and of the replicas unless `replica_instance_class`
+    says otherwise), e.g. `db.r7g.4xlarge`."""
+    replica_instance_class: NotRequired[pulumi.Input[str]]
+    """Instance class of every read replica (default: the writer's class). Replicas serve
+    only reads, so they are sized by the read load, which can need fewer vCPUs than the
+    writer's writes. They also replay the writer's WAL, but PostgreSQL replays it in one
+    process, so replay keeps up no faster on more vCPUs: it needs one core left free, not
+    the writer's size. A replica that still falls behind leaves the reader endpoint
+    through its ReplicaLag health check and alarm (docs/reader-endpoint-health.md). A standby
+    must hold some settings at least at the writer's values (`max_connections`, derived
+    from memory); RDS overrides those of a smaller replica that would otherwise not start
+    (RDS user guide, PostgreSQL read replicas)."""
     replica_count: int
     """How many read replicas (0 to 15)."""
     multi_az: NotRequired[bool]
@@ -219,6 +230,7 @@ class Database(pulumi.ComponentResource):
             **shared,  # type: ignore[arg-type]
         )
 
+        replica_class = args.get("replica_instance_class", args["instance_class"])
         replicas = []
         zones = pulumi.Output.from_input(args["availability_zones"])
         for index in range(replica_count):
@@ -238,7 +250,7 @@ class Database(pulumi.ComponentResource):
                     skip_final_snapshot=True,
                     tags=standard_tags(name, replica_id),
                     opts=pulumi.ResourceOptions(parent=self, depends_on=replica_logs),
-                    **shared,  # type: ignore[arg-type]
+                    **{**shared, "instance_class": replica_class},  # type: ignore[arg-type]
                 )
             )
 

@@ -113,6 +113,7 @@ def build_platform(config: StackConfig, secrets: StackSecrets) -> Platform:
             "allowed_security_group_ids": allowed,
             "engine_version": db.engine_version,
             "instance_class": db.instance_class,
+            "replica_instance_class": db.replica_class,
             "replica_count": db.replica_count,
             "multi_az": db.multi_az,
             "allocated_storage_gb": db.allocated_storage_gb,

@@ -41,6 +41,8 @@ LOG_RETENTION_DAYS = RETENTION_DAYS
 PERFORMANCE_INSIGHTS_RETENTION_DAYS = frozenset({7, 731, *range(31, 714, 31)})
 """The Performance Insights retention periods RDS accepts."""
 
+_DB_INSTANCE_CLASS = r"^db\.[a-z0-9]+\.[a-z0-9]+$"
+"""An RDS instance class such as `db.r7g.2xlarge`."""
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -152,8 +154,14 @@ class DatabaseConfig(Section):
 
     engine_version: Annotated[str, Field(pattern=r"^1[4-9](\.\d+)?$")] = "17.4"
     """PostgreSQL version (14 to 19); its major version picks the parameter group family."""
-    instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.r7g.large"
-    """Instance class of the writer and the replicas, e.g. `db.r7g.2xlarge`."""
+    instance_class: Annotated[str, Field(pattern=_DB_INSTANCE_CLASS)] = "db.r7g.large"
+    """Instance class of the writer (and of the replicas unless `replicaInstanceClass` is
+    set), e.g. `db.r7g.4xlarge`."""
+    replica_instance_class: Annotated[str, Field(pattern=_DB_INSTANCE_CLASS)] | None = None
+    """Instance class of the read replicas, sized by the read load (the capacity plan says
+    how many of it are needed); unset, they share `instanceClass`. Replicas replay the
+    writer's WAL in one process, so they need no more vCPUs for it; one that falls behind
+    leaves the reader endpoint through its ReplicaLag health check."""
     replica_count: Annotated[int, Field(ge=0, le=15)] = 2
     """Read replicas behind the reader endpoint (0: reads use the writer)."""
     multi_az: bool = True
@@ -176,6 +184,11 @@ class DatabaseConfig(Section):
     """PostgreSQL logs (connections, disconnections: the database's access trail) are kept
     this long in CloudWatch (one of its retention periods); the policy pack's
     rds-log-retention sets the floor."""
+
+    @property
+    def replica_class(self) -> str:
+        """The replicas' instance class: `replicaInstanceClass`, or the writer's if unset."""
+        return self.replica_instance_class or self.instance_class
 
     @model_validator(mode="after")
     def _storage(self) -> Self:

@@ -77,11 +77,12 @@ def monthly_costs(
             writers * instance.hourly * hours,
         )
     )
+    replica_class = database.replica_class
     lines.append(
         CostLine(
             "RDS read replicas",
-            f"{tiers.read_replicas} x {database.instance_class}",
-            tiers.read_replicas * instance.hourly * hours,
+            f"{tiers.read_replicas} x {replica_class}",
+            tiers.read_replicas * prices.database(replica_class).hourly * hours,
         )
     )
     lines.append(

@@ -3,8 +3,8 @@
 None of them autoscale, so each is sized for the peak with the model's headroom:
 
 - PostgreSQL: reads that miss the cache go to the read replicas (the measured
-  `database_reads` queries per CPU-second x the instance's vCPUs x target utilisation
-  each), plus `spare_replicas` so losing one keeps
+  `database_reads` queries per CPU-second x the replica class's vCPUs x target
+  utilisation each), plus `spare_replicas` so losing one keeps
   the rest under target; write transactions go to the one primary, whose vCPUs must
   carry them (`writes_per_vcpu` is a rate of transactions, so each counts once whatever
   rows it writes).
@@ -109,11 +109,12 @@ def size_data_tiers(
 def _database(
     traffic: Traffic, config: StackConfig, prices: PriceTable, reads_per_vcpu: float
 ) -> list[Requirement]:
-    """Read replicas, then the primary's vCPUs."""
+    """Read replicas (of the replicas' own class), then the primary's vCPUs."""
     headroom = traffic.model.headroom
     db = traffic.model.database
     instance = prices.database(config.database.instance_class)
-    per_replica = reads_per_vcpu * instance.vcpu * db.cpu_utilisation
+    replica_class = config.database.replica_class
+    per_replica = reads_per_vcpu * prices.database(replica_class).vcpu * db.cpu_utilisation
     reads = traffic.database_reads
     writes = traffic.database_transactions
     per_vcpu = db.writes_per_vcpu * db.cpu_utilisation
@@ -125,7 +126,7 @@ def _database(
             config.database.replica_count,
             "eduscale:database.replicaCount",
             f"{reads:,.0f} uncached reads/s x {headroom:g} / {per_replica:,.0f} per "
-            f"{config.database.instance_class} replica, + {db.spare_replicas} spare",
+            f"{replica_class} replica, + {db.spare_replicas} spare",
         ),
         Requirement(
             "database",

@@ -465,9 +465,76 @@ def test_read_replicas_follow_the_measured_read_cost(tmp_path, inputs, prod):
         prod,
         _with_figure(tmp_path, inputs, "database_reads", measured / 10),
     )
-    assert f"{measured * 16 * 0.7:,.0f} per db.r7g.4xlarge replica" in _basis(plan, "read replicas")
+    assert prod.database.replica_class == "db.r7g.2xlarge"  # 8 vCPUs, the writer's 16
+    assert f"{measured * 8 * 0.7:,.0f} per db.r7g.2xlarge replica" in _basis(plan, "read replicas")
     assert _needed(tenfold, "read replicas") > _needed(plan, "read replicas") >= 2
     assert tenfold.monthly_total > plan.monthly_total
+
+
+def _with_replica_class(config: StackConfig, replica_class: str | None) -> StackConfig:
+    database = config.database.model_copy(update={"replica_instance_class": replica_class})
+    return config.model_copy(update={"database": database})
+
+
+def _cost(plan: Plan, item: str) -> tuple[str, float]:
+    (line,) = [c for c in plan.costs if c.item == item]
+    return line.quantity, line.monthly
+
+
+def test_replicas_are_sized_and_priced_at_their_own_class(inputs, prod):
+    """Each replica serves the measured reads per vCPU of its own class, at its own price;
+    the primary is sized and priced at the writer's class whatever the replicas'."""
+    hours = inputs.prices.hours_per_month
+    database = inputs.model.database
+    per_vcpu = inputs.figures.value("database_reads") * database.cpu_utilisation
+    shared = build_plan(MILLION, "prod", _with_replica_class(prod, None), inputs)
+    reads = shared.traffic.database_reads * inputs.model.headroom
+    for replica_class, vcpu in (("db.r7g.2xlarge", 8), ("db.r7g.xlarge", 4), ("db.r7g.large", 2)):
+        plan = build_plan(MILLION, "prod", _with_replica_class(prod, replica_class), inputs)
+        needed = _needed(plan, "read replicas")
+        assert needed == math.ceil(reads / (per_vcpu * vcpu)) + database.spare_replicas
+        assert f"/ {per_vcpu * vcpu:,.0f} per {replica_class} replica" in _basis(
+            plan, "read replicas"
+        )
+        quantity, monthly = _cost(plan, "RDS read replicas")
+        assert quantity == f"{needed} x {replica_class}"
+        assert monthly == pytest.approx(
+            needed * inputs.prices.database(replica_class).hourly * hours
+        )
+        assert _cost(plan, "RDS primary (Multi-AZ)") == _cost(shared, "RDS primary (Multi-AZ)")
+        assert _basis(plan, "primary vCPUs") == _basis(shared, "primary vCPUs")
+        requirement = [r for r in plan.requirements if r.item == "primary vCPUs"]
+        assert requirement[0].configured == 16  # the writer's db.r7g.4xlarge
+    smallest = build_plan(MILLION, "prod", _with_replica_class(prod, "db.r7g.large"), inputs)
+    assert _needed(smallest, "read replicas") > _needed(shared, "read replicas")
+
+
+def test_without_a_replica_class_the_replicas_are_planned_at_the_writers(inputs, prod):
+    shared = build_plan(MILLION, "prod", _with_replica_class(prod, None), inputs)
+    same = build_plan(MILLION, "prod", _with_replica_class(prod, "db.r7g.4xlarge"), inputs)
+    assert "per db.r7g.4xlarge replica" in _basis(shared, "read replicas")
+    assert _cost(shared, "RDS read replicas") == _cost(same, "RDS read replicas")
+    assert _cost(shared, "RDS read replicas")[0] == "2 x db.r7g.4xlarge"
+    assert shared.costs == same.costs
+
+
+def test_prods_smaller_replicas_save_half_their_price(inputs, prod):
+    """Prod's replicas at db.r7g.2xlarge: as many as at the writer's class (the reads fit
+    one of either, + the spare), at half the price: USD 21,336 -> 19,806 a month."""
+    own = build_plan(MILLION, "prod", prod, inputs)
+    shared = build_plan(MILLION, "prod", _with_replica_class(prod, None), inputs)
+    assert _needed(own, "read replicas") == _needed(shared, "read replicas") == 2
+    assert _cost(own, "RDS read replicas")[0] == "2 x db.r7g.2xlarge"
+    saved = _cost(shared, "RDS read replicas")[1] - _cost(own, "RDS read replicas")[1]
+    assert saved == pytest.approx(_cost(own, "RDS read replicas")[1])
+    assert shared.monthly_total - own.monthly_total == pytest.approx(saved)
+    assert round(own.monthly_total) == 19_806
+    assert own.shortfalls == []
+
+
+def test_a_replica_class_missing_from_the_price_table_is_named(inputs, prod):
+    with pytest.raises(CapacityInputError, match=r"no rds entry for 'db.x9.tiny' \(known: "):
+        build_plan(MILLION, "prod", _with_replica_class(prod, "db.x9.tiny"), inputs)
 
 
 @pytest.mark.parametrize(

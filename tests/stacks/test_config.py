@@ -98,6 +98,7 @@ def test_structured_values_may_arrive_as_json_strings_as_the_engine_sends_them()
         ({"eduscale__services": {"course": {"cpuTargetPercent": 99}}}, "eduscale:services.course.cpuTargetPercent = 99"),
         ({"eduscale__database": {"replicaCount": -1}}, "eduscale:database.replicaCount = -1"),
         ({"eduscale__database": {"instanceClass": "m5.large"}}, "eduscale:database.instanceClass = m5.large"),
+        ({"eduscale__database": {"replicaInstanceClass": "r7g.2xlarge"}}, "eduscale:database.replicaInstanceClass = r7g.2xlarge: String should match pattern"),
         ({"eduscale__cache": {"shards": 0}}, "eduscale:cache.shards = 0"),
         ({"eduscale__kafka": {"brokers": 4}}, "eduscale:kafka.brokers = 4: must be a multiple of network.azCount (3)"),
         ({"eduscale__kafka": {"partitions": 0}}, "eduscale:kafka.partitions = 0"),
@@ -121,6 +122,17 @@ def test_each_bad_value_is_named_with_its_value_and_what_is_allowed(
     issues = issues_for(**changes)
     assert len(issues) == 1, issues
     assert expected in issues[0]
+
+
+def test_the_replicas_share_the_writers_class_unless_given_their_own():
+    writer_only = {"instanceClass": "db.r7g.4xlarge"}
+    shared = parse_stack_config({**VALID, "eduscale:database": writer_only}).database
+    assert shared.replica_instance_class is None
+    assert shared.replica_class == "db.r7g.4xlarge"
+    own = parse_stack_config(
+        {**VALID, "eduscale:database": {**writer_only, "replicaInstanceClass": "db.r7g.2xlarge"}}
+    ).database
+    assert (own.instance_class, own.replica_class) == ("db.r7g.4xlarge", "db.r7g.2xlarge")
 
 
 def test_missing_region_is_reported():

@@ -140,6 +140,21 @@ def test_replica_count_follows_config_and_prod_has_at_least_two(stack_graph: Gra
         assert count >= 2
 
 
+def test_replicas_get_their_own_class_or_the_writers(stack_graph: Graph):
+    config = config_of(stack_graph.stack).database
+    assert writer(stack_graph).inputs["instanceClass"] == config.instance_class
+    assert {r.inputs["instanceClass"] for r in replicas(stack_graph)} == {config.replica_class}
+
+
+def test_prod_replicas_are_sized_for_reads_below_the_writer_and_dev_shares_its_class(
+    dev_graph: Graph, prod_graph: Graph
+):
+    assert writer(prod_graph).inputs["instanceClass"] == "db.r7g.4xlarge"
+    assert {r.inputs["instanceClass"] for r in replicas(prod_graph)} == {"db.r7g.2xlarge"}
+    dev_writer = writer(dev_graph).inputs["instanceClass"]
+    assert {r.inputs["instanceClass"] for r in replicas(dev_graph)} == {dev_writer}
+
+
 REPLICA_PROPERTIES = [
     ("storageEncrypted", True),
     ("performanceInsightsEnabled", True),
