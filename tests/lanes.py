@@ -21,7 +21,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 SERVER_MARK = "server"
-SERVER_FIXTURES = frozenset({"core_db", "replica_db", "redis_client", "kafka_broker"})
+SERVER_FIXTURES = frozenset(
+    {"core_db", "replica_db", "redis_client", "redis_cluster", "kafka_broker"}
+)
 """Fixtures that start or connect to a server; a test that takes one is in the server lane."""
 WITHOUT_SERVERS = "EDUSCALE_TESTS_WITHOUT_SERVERS"
 """Set (by conftest.py) while pytest runs the lane without servers."""

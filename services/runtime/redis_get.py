@@ -11,19 +11,25 @@ GET at once; a busy one gets them in batches as large as the round trip is long,
 the write and read system calls (on loopback, where most of a GET's CPU went) are
 shared by the batch. hiredis, Redis's own reply parser, reads the replies.
 
-Only GET, only on a single server: on a cluster-mode Redis (REDIS_CLUSTER) the hot path
-uses the app's redis-py client instead, which routes keys to their shards. Any failure
-(no connection, an error reply, no answer within the timeout) raises `RedisGetFailed`
-to the caller, which then takes the ordinary path (redis-py, and the database behind
-it): this client never decides what a request answers, it only makes the hit cheap.
-After a failed connection it refuses for `RETRY_AFTER_SECONDS` rather than reconnect
-per request while Redis is away.
+Only GET. On a cluster-mode Redis (REDIS_CLUSTER, prod's ElastiCache with shards) the
+same connection is kept to each primary and every GET goes to its key's shard
+(`PipelinedClusterGet`, services/runtime/redis_cluster_get.py): the benchmark measures
+this client, so prod must run it too, not redis-py's cluster client (a pool checkout, a
+retry and a timeout per command, several times the CPU of a hit). Only a unix socket
+(`unix://`, local runs) goes through the app's redis-py client (`ClientGet`).
+
+Any failure (no connection, an error reply, no answer within the timeout) raises
+`RedisGetFailed` to the caller, which then takes the ordinary path (redis-py, and the
+database behind it): this client never decides what a request answers, it only makes
+the hit cheap. After a failed connection it refuses for `RETRY_AFTER_SECONDS` rather
+than reconnect per request while Redis is away.
 """
 
 import asyncio
 import collections
 import ssl
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import hiredis
@@ -33,7 +39,15 @@ from redis.asyncio.connection import SSLConnection, parse_url
 from services.runtime.cache import TIMEOUT_SECONDS, Redis
 from services.runtime.settings import DataSettings
 
-__all__ = ["CachedGet", "ClientGet", "PipelinedGet", "RedisGetFailed", "open_cached_get"]
+__all__ = [
+    "CachedGet",
+    "ClientGet",
+    "ErrorReply",
+    "PipelinedGet",
+    "RedisGetFailed",
+    "Server",
+    "open_cached_get",
+]
 
 RETRY_AFTER_SECONDS = 1.0
 _WATCH_SECONDS = 0.25
@@ -42,6 +56,10 @@ _GET = b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n"
 
 class RedisGetFailed(Exception):
     """The GET got no answer; the caller takes its ordinary path."""
+
+
+class ErrorReply(RedisGetFailed):
+    """Redis answered with an error (WRONGTYPE, or on a cluster MOVED, ASK, CLUSTERDOWN)."""
 
 
 def _command(*parts: bytes) -> bytes:
@@ -101,7 +119,7 @@ class _Connection(asyncio.Protocol):
             if future.done():
                 continue
             if isinstance(reply, hiredis.ReplyError):
-                future.set_exception(RedisGetFailed(str(reply)))
+                future.set_exception(ErrorReply(str(reply)))
             else:
                 future.set_result(reply)
         if not self._unanswered and self._outgoing and not self._flush_scheduled:
@@ -159,32 +177,62 @@ class ClientGet:
 
 
 def open_cached_get(settings: DataSettings, client: Redis) -> CachedGet:
-    """The hot path's GET for these settings: pipelined on a single server, else `client`."""
-    if settings.redis_cluster or settings.redis_url.startswith("unix:"):
+    """The hot path's GET for these settings: pipelined on TCP (one server or a cluster)."""
+    if settings.redis_url.startswith("unix:"):
         return ClientGet(client)
+    if settings.redis_cluster:
+        # Not imported at the top: the cluster client is built on this module's classes.
+        from services.runtime.redis_cluster_get import PipelinedClusterGet  # noqa: PLC0415
+
+        return PipelinedClusterGet(settings.redis_url, timeout=TIMEOUT_SECONDS)
     return PipelinedGet(settings.redis_url, timeout=TIMEOUT_SECONDS)
 
 
-class PipelinedGet:
-    """GETs from the Redis of `url` over one lazily opened, pipelined connection."""
+@dataclass(frozen=True, slots=True)
+class Server:
+    """Where a pipelined connection goes, and what it sends first (AUTH, SELECT)."""
 
-    def __init__(self, url: str, *, timeout: float) -> None:
+    host: str
+    port: int
+    tls: bool
+    hello: tuple[bytes, ...]
+
+    @classmethod
+    def of_url(cls, url: str, *, select_db: bool = True) -> "Server":
+        """The server of a `redis://` or `rediss://` URL; a unix socket is refused."""
         options = parse_url(url)
         if "path" in options:
             raise ValueError("the pipelined GET speaks TCP only, not a unix socket")
-        self._host: str = options.get("host", "localhost")
-        self._port: int = int(options.get("port", 6379))
-        self._tls = options.get("connection_class") is SSLConnection
-        self._timeout = timeout
-        self._hello: list[bytes] = []
+        hello: list[bytes] = []
         password, username = options.get("password"), options.get("username")
         if password is not None:
             credentials = (
                 [username.encode(), password.encode()] if username else [password.encode()]
             )
-            self._hello.append(_command(b"AUTH", *credentials))
-        if int(options.get("db", 0)):
-            self._hello.append(_command(b"SELECT", str(options["db"]).encode()))
+            hello.append(_command(b"AUTH", *credentials))
+        if select_db and int(options.get("db", 0)):
+            hello.append(_command(b"SELECT", str(options["db"]).encode()))
+        return cls(
+            host=options.get("host", "localhost"),
+            port=int(options.get("port", 6379)),
+            tls=options.get("connection_class") is SSLConnection,
+            hello=tuple(hello),
+        )
+
+
+class PipelinedGet:
+    """GETs from the Redis of `url` over one lazily opened, pipelined connection.
+
+    `url` may be a `Server` instead: the cluster client keeps one of these per primary.
+    """
+
+    def __init__(self, url: str | Server, *, timeout: float) -> None:
+        server = Server.of_url(url) if isinstance(url, str) else url
+        self._host = server.host
+        self._port = server.port
+        self._tls = server.tls
+        self._hello = server.hello
+        self._timeout = timeout
         self._connection: _Connection | None = None
         self._connecting: asyncio.Task[_Connection] | None = None
         self._refuse_until = 0.0
@@ -198,6 +246,13 @@ class PipelinedGet:
             b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(key), key)
         )
         return reply
+
+    async def command(self, *parts: bytes) -> Any:
+        """Any other command's reply, on the same connection (CLUSTER SLOTS)."""
+        connection = self._connection
+        if connection is None or connection.closed:
+            connection = await self._connect()
+        return await connection.request(_command(*parts))
 
     async def aclose(self) -> None:
         """Close the connection (the app's lifespan ends)."""
