@@ -13,7 +13,6 @@ import uuid
 from litestar import Litestar
 
 from services.analytics.emitter import EventEmitter
-from services.analytics.events import CourseViewed
 from services.course.content_cache import course_key
 from services.course.responses import matches, validators
 from services.runtime.errors import ServiceError
@@ -45,7 +44,7 @@ def course_fast_routes(app: Litestar) -> FastRoutes:
             return None
         resources: Resources = state["resources"]
         events: EventEmitter = state["events"]
-        events.emit(CourseViewed(user_id=_viewer(request, resources), course_id=course_id))
+        events.emit_view(_viewer(request, resources), course_id)
         known = answers.get(body)
         if known is None:
             known = answers.remember(

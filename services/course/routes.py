@@ -15,7 +15,6 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from services.analytics.emitter import EventEmitter
 from services.analytics.events import (
-    CourseViewed,
     LessonRead,
     LessonReadProps,
     QuizAttempted,
@@ -129,7 +128,7 @@ class CourseController(Controller):
         )
         if body is None:
             raise NotFound(f"No course {course_id}")
-        events.emit(CourseViewed(user_id=_viewer(request, resources), course_id=course_id))
+        events.emit_view(_viewer(request, resources), course_id)
         max_age = resources.settings.catalogue_max_age_seconds
         return cacheable(request, body, max_age=max_age, public=True)
 
