@@ -3,7 +3,9 @@
 Usage: `python -m benchmarks.hot_path_profile [--seconds 10]` (PostgreSQL, Redis and wrk
 as for the `http` suite; py-spy is a dev dependency). It starts the Course and Auth
 services exactly as the `http` suite does (`eduscale serve`, one worker, pinned to one
-CPU, production log level), drives the cached `GET /courses/{id}` and `GET /auth/me`
+CPU, production log level, learning events sent to a Tansu broker: without one the
+emitter drops each event at `emit()` and the profile leaves out building and producing
+it), drives the cached `GET /courses/{id}` and `GET /auth/me`
 with wrk, and samples the server's Python stacks with py-spy meanwhile (non-blocking,
 so the sampler does not slow the server it measures). Each sample is charged to the
 first part of the stack, from the leaf up, that a rule below names (the logging of an
@@ -23,8 +25,9 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.harness import JWT_SECRET, REDIS_URL, flushed_redis, fresh_database
-from benchmarks.http_endpoints import _tokens
+from benchmarks.harness import flushed_redis, fresh_database
+from benchmarks.http_endpoints import _environ as service_environ
+from benchmarks.http_endpoints import _tokens, analytics_broker
 from benchmarks.seed import seed_courses, seed_users
 from benchmarks.servers import WRK_CPU, Server, bare_command, running_server, service_command
 from benchmarks.wrk import WrkLoad, run_wrk, write_requests
@@ -123,18 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     flushed_redis()
     with (
+        analytics_broker() as broker,
         fresh_database("bench_profile") as database_url,
         tempfile.TemporaryDirectory(prefix="eduscale-profile-") as scratch_name,
     ):
         scratch = Path(scratch_name)
         course = seed_courses(database_url, 1)[0]
         token = _tokens(seed_users(database_url, 1))[0]
-        environ = {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": REDIS_URL,
-            "JWT_SECRET": JWT_SECRET,
-            "LOG_LEVEL": "INFO",
-        }
+        environ = service_environ(database_url, {}, broker.environ())
         reads = {
             "course": ("GET /courses/{id}, cached", (f"/courses/{course}", "", "")),
             "auth": ("GET /auth/me, cached", ("/auth/me", f"Bearer {token}", "")),
