@@ -23,11 +23,14 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from services.runtime.database import Connection, Databases
 from services.runtime.tracing import TRACEPARENT, producer_traceparent
 
-__all__ = ["OutboxRelay", "RelayHealth", "enqueue"]
+__all__ = ["SWEEP_INTERVAL_SECONDS", "OutboxRelay", "RelayHealth", "enqueue"]
 
 _log = structlog.get_logger("eduscale.ai.outbox")
 _BATCH = 200
 _SENT_RETENTION = "1 day"
+SWEEP_INTERVAL_SECONDS = 60.0
+"""How often a relay deletes rows sent more than `_SENT_RETENTION` ago: a day's rows are
+deleted a minute's worth at a time, not looked for after every batch."""
 
 
 async def enqueue(conn: Connection, topic: str, key: bytes, value: bytes) -> None:
@@ -70,6 +73,7 @@ class OutboxRelay:
         self._clock = clock
         self.health = RelayHealth()
         self.sent = 0
+        self._next_sweep = clock()  # the first delivered batch sweeps
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set; errors are logged and retried, never fatal."""
@@ -99,14 +103,16 @@ class OutboxRelay:
                 await conn.execute(
                     "UPDATE outbox SET sent_at = now() WHERE id = ANY(%s)", (delivered,)
                 )
-            failed = [row["id"] for row in rows if row["id"] not in set(delivered)]
+            acknowledged = set(delivered)
+            failed = [row["id"] for row in rows if row["id"] not in acknowledged]
             if failed:
                 await conn.execute(
                     "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = ANY(%s)",
                     (error, failed),
                 )
-            if len(delivered) == len(rows):
-                await conn.execute(
+            if not failed and self._clock() >= self._next_sweep:
+                self._next_sweep = self._clock() + SWEEP_INTERVAL_SECONDS
+                await conn.execute(  # an index range scan (migration 0009)
                     "DELETE FROM outbox WHERE sent_at < now() - %s::interval", (_SENT_RETENTION,)
                 )
         self._record(delivered=len(delivered), error=error if failed else None)
