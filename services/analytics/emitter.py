@@ -7,12 +7,17 @@ back through the producer's callbacks. Whatever cannot travel is dropped and cou
 never retried at the request's expense:
 
 - `dropped_buffer_full`: the buffer held `ANALYTICS_BUFFER_SIZE` events already;
-- `dropped_undeliverable`: the producer's own queue (the same bound) was full, or the
-  broker did not acknowledge within `KAFKA_DELIVERY_TIMEOUT_MS` (it is down), or shutdown
-  ended with events still unsent after `ANALYTICS_SHUTDOWN_FLUSH_SECONDS`;
+- `dropped_undeliverable`: the broker did not acknowledge within
+  `KAFKA_DELIVERY_TIMEOUT_MS` (it is down), or shutdown ended with events still unsent
+  after `ANALYTICS_SHUTDOWN_FLUSH_SECONDS`;
 - `dropped_disabled`: no broker is configured (`KAFKA_BOOTSTRAP_SERVERS` unset).
 
-So memory stays under two buffers' worth of events however long the broker is away.
+The producer's own queue has the same bound. When it is full (the broker is slow or
+away), the hand-over stops and the rest waits in the buffer for the next turn instead of
+being dropped, so a slow moment costs nothing until both are full: a course pod at its
+~10,000 events a second rides out about two seconds of a broker not acknowledging, where
+dropping at the full queue gave it one (a CI run lost 2,709 of 25,000 events so). So
+memory stays under two buffers' worth of events however long the broker is away.
 The counters are served at `/health/analytics` by every service that emits and logged
 (`analytics_events_dropped`) when they grow.
 
@@ -231,16 +236,22 @@ class EventEmitter:
             self._wake.clear()
             if self._fatal:
                 await anyio.to_thread.run_sync(self._replace_producer)
-            self._hand_over(HAND_OVER_SLICE)  # even when empty: it serves the delivery reports
-            while self._buffer:
+            # Even when empty: it serves the delivery reports. A full producer ends the
+            # turn; what is left waits in the buffer for the next.
+            room = self._hand_over(HAND_OVER_SLICE)
+            while room and self._buffer:
                 await asyncio.sleep(0)  # the requests waiting meanwhile go first
-                self._hand_over(HAND_OVER_SLICE)
+                room = self._hand_over(HAND_OVER_SLICE)
             if time.monotonic() >= next_log:
                 next_log = time.monotonic() + _DROP_LOG_EVERY_SECONDS
                 self._log_drops()
 
-    def _hand_over(self, limit: int | None = None) -> None:
-        """Move up to `limit` events (all: None) into the producer, serve delivery reports."""
+    def _hand_over(self, limit: int | None = None) -> bool:
+        """Move up to `limit` events (all: None) into the producer, serve delivery reports.
+
+        False when the producer's queue was full: the event it refused is back at the
+        front of the buffer, and the rest are still behind it.
+        """
         if self._fatal:
             self._replace_producer()
         producer = self._producer
@@ -264,10 +275,15 @@ class EventEmitter:
                     value=encode_event(event),
                     on_delivery=self._on_delivery,
                 )
-            except (BufferError, KafkaException):
+            except BufferError:
+                buffer.appendleft(event)
+                producer.poll(0)
+                return False
+            except KafkaException:
                 with self._lock:
                     self._counts.dropped_undeliverable += 1
         producer.poll(0)
+        return True
 
     def _replace_producer(self) -> None:
         """An idempotent producer's fatal error ends it: count its queue lost, start anew."""
@@ -282,10 +298,16 @@ class EventEmitter:
 
     def _drain(self) -> None:
         """Shutdown: hand over what is left and wait, bounded, for acknowledgements."""
-        self._hand_over()
         producer = self._producer
         assert producer is not None  # noqa: S101 - set by `running`
-        unsent = producer.flush(self._settings.shutdown_flush_seconds)
+        deadline = time.monotonic() + self._settings.shutdown_flush_seconds
+        while not self._hand_over() and time.monotonic() < deadline:
+            producer.flush(min(0.1, max(0.0, deadline - time.monotonic())))  # make room
+        unsent = len(self._buffer)
+        self._buffer.clear()
+        with self._lock:
+            self._counts.dropped_undeliverable += unsent  # never reached the producer
+        unsent += producer.flush(max(0.0, deadline - time.monotonic()))
         if unsent:
             # Purged messages get their delivery report (an error): counted there.
             producer.purge()

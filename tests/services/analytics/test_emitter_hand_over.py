@@ -1,4 +1,4 @@
-"""A view emitted on the hot path is built at hand-over, and is the same event."""
+"""What the emitter's hand-over does: builds views off the request, waits for a full producer."""
 
 from __future__ import annotations
 
@@ -68,3 +68,33 @@ async def test_a_view_keeps_the_time_it_happened_not_the_time_it_was_sent(
     assert all(before <= event.occurred_at <= viewed for event in events)
     assert len({event.event_id for event in events}) == 2
     assert all(event.event_id.version == 4 for event in events)
+
+
+async def test_a_full_producer_queue_leaves_the_rest_in_the_buffer_and_loses_nothing(
+    kafka_broker: Broker,
+) -> None:
+    # The producer's queue holds `buffer_size` messages. With the broker not answering it
+    # fills, and the next events wait in the buffer (dropped there, they were lost).
+    course_id = uuid.uuid4()
+    settings = AnalyticsSettings(buffer_size=100, flush_interval_ms=10)
+    kafka = kafka_broker.settings(delivery_timeout_ms=60_000)
+    emitter = EventEmitter(settings, kafka, client_id="test")
+    async with emitter.running():
+        kafka_broker.outage()
+        try:
+            for _ in range(3):
+                for _ in range(50):
+                    emitter.emit_view(None, course_id)
+                await anyio.sleep(0.2)  # several hand-overs: the producer's queue fills
+            stuck = emitter.stats()
+        finally:
+            kafka_broker.recover()
+        with anyio.fail_after(60):
+            while (now := emitter.stats()).delivered + now.dropped < 150:  # noqa: ASYNC110 - counters
+                await anyio.sleep(0.05)
+    events = await anyio.to_thread.run_sync(_events_of, kafka_broker, course_id, 150)
+
+    assert stuck.buffered == 50
+    assert stuck.dropped == 0
+    assert emitter.stats().dropped == 0
+    assert len(events) == 150
