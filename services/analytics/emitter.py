@@ -17,8 +17,8 @@ away), the hand-over stops and the rest waits in the buffer for the next turn in
 being dropped, so a slow moment costs nothing until both are full: a course pod at its
 ~10,000 events a second rides out about two seconds of a broker not acknowledging, where
 dropping at the full queue gave it one. Memory stays under two buffers' worth of events
-however long the broker is away. The counters are served at `/health/analytics` by every service that emits and logged
-(`analytics_events_dropped`) when they grow.
+however long the broker is away. The counters are served at `/health/analytics` by
+every service that emits and logged (`analytics_events_dropped`) when they grow.
 
 The hand-over runs on the event loop, `HAND_OVER_SLICE` events at a time with the loop's other
 work in between: `produce()` and `poll(0)` never block (a full producer queue raises at
