@@ -229,9 +229,15 @@ class EventEmitter:
     async def _hand_over_forever(self) -> None:
         interval = self._settings.flush_interval_ms / 1000
         next_log = time.monotonic() + _DROP_LOG_EVERY_SECONDS
+        room = True
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            if room:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            else:
+                # A full producer gets the interval to drain: a wake-up from `emit()` (the
+                # buffer half full) would only retry it once per request.
+                await asyncio.sleep(interval)
             self._wake.clear()
             if self._fatal:
                 await anyio.to_thread.run_sync(self._replace_producer)
