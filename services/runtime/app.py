@@ -35,6 +35,7 @@ from services.runtime.metrics import metrics_handler
 from services.runtime.redis_get import open_cached_get
 from services.runtime.resources import RedisFactory, Resources, open_resources
 from services.runtime.settings import ServiceSettings, SettingsError
+from services.runtime.startup_heap import freeze_startup_heap, thaw_startup_heap
 from services.runtime.tokens import Principal
 from services.runtime.tracing import install_from_environment, server_middleware
 
@@ -118,6 +119,10 @@ def build_app(
     app = Litestar(
         route_handlers=[*health_handlers, metrics_handler, *handlers],
         lifespan=[lifespan, *lifespans],
+        # After every lifespan has opened its pools: what start-up built leaves the
+        # collector's full passes, which stopped the loop for ~50 ms (startup_heap.py).
+        on_startup=[freeze_startup_heap],
+        on_shutdown=[thaw_startup_heap],
         dependencies={
             "resources": Provide(provide_resources, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
