@@ -32,7 +32,7 @@ async def test_start_up_objects_are_frozen_while_serving_and_thawed_after(core_d
         gc.collect()  # a full pass, as under load
         assert not _in_collected_generations(resources), "the collector still walks it"
         assert (await client.get("/health/ready")).status_code == 200
-        made_by_a_request = [object()]
-        assert _in_collected_generations(made_by_a_request)
+        made_after_start_up = [object()]
+        assert _in_collected_generations(made_after_start_up)
     assert gc.get_freeze_count() == 0
     assert _in_collected_generations(resources)
